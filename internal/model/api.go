@@ -1,0 +1,69 @@
+package model
+
+// The data contracts between the policy model and its users (the agent loop,
+// the self-play trainer, the evaluator). Token ids in, token ids out: callers
+// never re-tokenise text between turns.
+
+// GenerateRequest asks for one continuation per prompt.
+type GenerateRequest struct {
+	// Prompts are unpadded token id sequences of any lengths; the engine pads
+	// them on the left and buckets shapes itself.
+	Prompts [][]int32
+	// MaxNewTokens bounds each continuation.
+	MaxNewTokens int
+	// Temperature <= 0 means greedy decoding.
+	Temperature float32
+	// TopP in (0,1] keeps the smallest set of tokens whose probability mass
+	// reaches TopP; 0 or 1 disables it.
+	TopP float32
+	// TopK > 0 keeps the K most probable tokens; 0 disables it.
+	TopK int
+	// Seed makes sampling reproducible.
+	Seed int64
+	// StopStrings finish a sequence as soon as its decoded new text contains
+	// one of them (the stop string stays in the output). Decode is required
+	// when StopStrings is set.
+	StopStrings []string
+	Decode      func(ids []int32) string
+	// EOSTokenIDs finish a sequence when generated (the EOS token is kept).
+	EOSTokenIDs []int32
+}
+
+// Generation is one finished continuation.
+type Generation struct {
+	Tokens []int32 // new tokens only
+	// LogProbs[i] is log p(Tokens[i] | prefix) under the sampling
+	// distribution's underlying model (before temperature/top-p/top-k).
+	LogProbs     []float32
+	FinishReason string // "stop" (stop string), "eos", or "length"
+}
+
+// PolicyBatch is a batch of trajectories for one policy-gradient update.
+// All per-token slices have the length of the matching sequence; entry t
+// refers to token t (predicted from tokens < t), entry 0 is never trained.
+type PolicyBatch struct {
+	Sequences   [][]int32
+	LossMask    [][]float32 // 1 for tokens the policy generated, 0 for prompt and inserted tool output
+	Advantages  [][]float32
+	OldLogProbs [][]float32 // log-probs under the policy that sampled the rollouts
+	RefLogProbs [][]float32 // log-probs under the frozen initial policy; nil when KLCoef == 0
+}
+
+// PolicyLossConfig holds the PPO-clip surrogate's knobs.
+type PolicyLossConfig struct {
+	ClipLow  float32 // ratio lower clip is 1-ClipLow (SSP: 0.2)
+	ClipHigh float32 // ratio upper clip is 1+ClipHigh (SSP: 0.28)
+	KLCoef   float32 // weight of the k3 KL estimate to the reference policy (SSP: 0.01)
+}
+
+// StepStats reports one optimizer step.
+type StepStats struct {
+	Loss         float64 // total loss that was minimised
+	PolicyLoss   float64 // PPO surrogate part (token mean over the loss mask)
+	KL           float64 // mean k3 KL estimate over the loss mask
+	Entropy      float64 // mean token entropy over the loss mask
+	ClipFraction float64 // fraction of masked tokens whose ratio was clipped
+	GradNorm     float64 // global gradient norm before clipping
+	LR           float64 // learning rate used for this step
+	Tokens       int     // masked tokens trained on
+}
