@@ -1,0 +1,224 @@
+package model
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Logits is a dense [Batch, Length, Vocab] float32 array.
+type Logits struct {
+	Batch, Length, Vocab int
+	Data                 []float32
+}
+
+// At returns the logits of row b at position t.
+func (l *Logits) At(b, t int) []float32 {
+	off := (b*l.Length + t) * l.Vocab
+	return l.Data[off : off+l.Vocab]
+}
+
+// decoderFor binds the decoder to the variables of graph g.
+func (m *Model) decoderFor(g *Graph) *decoder {
+	d := m.decoder()
+	d.weight = func(name string) *Node {
+		v, ok := m.vars[name]
+		if !ok {
+			panic(fmt.Errorf("model has no weight %s", name))
+		}
+		return v.ValueGraph(g)
+	}
+	return d
+}
+
+// Logits runs the model over rectangular ids [B][T] the way a plain
+// transformers forward does: positions 0..T-1 on every row, attention
+// restricted to tokens whose attentionMask is 1 (nil means all ones).
+func (m *Model) Logits(ctx context.Context, ids [][]int32, attentionMask [][]int32) (*Logits, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
+	batch, length, err := rectangular("input_ids", ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkTokens("input_ids", ids); err != nil {
+		return nil, err
+	}
+	if attentionMask != nil {
+		if b, t, err := rectangular("attention_mask", attentionMask); err != nil {
+			return nil, err
+		} else if b != batch || t != length {
+			return nil, fmt.Errorf("attention_mask is [%d,%d], input_ids is [%d,%d]", b, t, batch, length)
+		}
+	}
+	flatIDs := make([]int32, 0, batch*length)
+	positions := make([]int32, 0, batch*length)
+	valid := make([]bool, 0, batch*length)
+	for b := range batch {
+		flatIDs = append(flatIDs, ids[b]...)
+		for t := range length {
+			positions = append(positions, int32(t))
+			valid = append(valid, attentionMask == nil || attentionMask[b][t] != 0)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out, err := m.logitsRun.run(shapeKey(batch, length),
+		tensors.FromFlatDataAndDimensions(flatIDs, batch, length),
+		tensors.FromFlatDataAndDimensions(positions, batch, length),
+		tensors.FromFlatDataAndDimensions(valid, batch, length))
+	if err != nil {
+		return nil, fmt.Errorf("logits: %w", err)
+	}
+	data, err := tensors.CopyFlatData[float32](out[0])
+	if err != nil {
+		return nil, fmt.Errorf("logits: %w", err)
+	}
+	return &Logits{Batch: batch, Length: length, Vocab: m.Config.VocabSize, Data: data}, nil
+}
+
+func (m *Model) logitsGraph(_ *mlctx.Context, ids, positions, valid *Node) *Node {
+	defer forgetDots(ids.Graph())
+	d := m.decoderFor(ids.Graph())
+	hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
+	return d.logits(hidden)
+}
+
+func rectangular(name string, rows [][]int32) (batch, length int, err error) {
+	if len(rows) == 0 || len(rows[0]) == 0 {
+		return 0, 0, fmt.Errorf("%s is empty", name)
+	}
+	for i, r := range rows {
+		if len(r) != len(rows[0]) {
+			return 0, 0, fmt.Errorf("%s row %d has length %d, row 0 has %d", name, i, len(r), len(rows[0]))
+		}
+	}
+	return len(rows), len(rows[0]), nil
+}
+
+// logSumExp over the last axis, keeping it.
+func logSumExp(x *Node) *Node {
+	maxX := StopGradient(ReduceAndKeep(x, ReduceMax, -1))
+	return Add(Log(ReduceAndKeep(Exp(Sub(x, maxX)), ReduceSum, -1)), maxX)
+}
+
+// nextTokenLogProbs returns logp [B, T] with logp[b, t] = log p(ids[b, t] |
+// ids[b, <t]) and logp[b, 0] = 0, and the entropy [B, T] of the
+// distribution that predicted token t (0 at t = 0).
+//
+// Differentiable tensors are never sliced (a slice's gradient is a Pad,
+// which the pure-Go backend lacks): position t scores target ids[t+1], and
+// a [T, T] shift matrix moves the results to the token they predict.
+func nextTokenLogProbs(logits, ids *Node) (logp, entropy *Node) {
+	g := logits.Graph()
+	dims := logits.Shape().Dimensions
+	batch, length, vocab := dims[0], dims[1], dims[2]
+	ids = ConvertDType(ids, dtypes.Int32)
+	targets := Concatenate([]*Node{SliceAxis(ids, 1, AxisRange(1, length)),
+		Zeros(g, shapeOf(dtypes.Int32, batch, 1))}, 1) // [B, T]: next token, 0 after the end
+	lse := logSumExp(logits) // [B, T, 1]
+	// Pick logits[row, target] with (row, target) index pairs: a flat
+	// row*vocab index would overflow int32 for large batches and vocabularies.
+	n := batch * length
+	rows := Reshape(logits, n, vocab)
+	pairs := Concatenate([]*Node{Iota(g, shapeOf(dtypes.Int32, n, 1), 0), Reshape(targets, n, 1)}, 1) // [N, 2]
+	picked := Reshape(Gather(rows, pairs), batch, length)
+	lp := Sub(picked, Reshape(lse, batch, length))
+
+	probs := StopGradient(Exp(Sub(logits, lse)))
+	ent := Sub(Reshape(StopGradient(lse), batch, length), ReduceSum(Mul(probs, StopGradient(logits)), -1))
+
+	// shift[t, t+1] = 1: the value computed at position t belongs to token t+1.
+	rowIdx := Iota(g, shapeOf(dtypes.Int32, length, length), 0)
+	colIdx := Iota(g, shapeOf(dtypes.Int32, length, length), 1)
+	shift := ConvertDType(Equal(AddScalar(rowIdx, 1), colIdx), dtypes.Float32)
+	return dot(lp, []int{1}, nil, shift, []int{0}, nil), dot(ent, []int{1}, nil, shift, []int{0}, nil)
+}
+
+// padRight lays sequences out as [rows, length] ids (pad 0) with a validity
+// mask; rows beyond len(seqs) are all padding.
+func padRight(seqs [][]int32, rows, length int) (ids []int32, valid []bool) {
+	ids = make([]int32, rows*length)
+	valid = make([]bool, rows*length)
+	for b, s := range seqs {
+		copy(ids[b*length:], s)
+		for t := range s {
+			valid[b*length+t] = true
+		}
+	}
+	return ids, valid
+}
+
+// TokenLogProbs scores sequences under the model: entry t of each result is
+// log p(token t | tokens < t), entry 0 is 0. Sequences may have different
+// lengths; they are batched and padded to a few bucketed shapes.
+func (m *Model) TokenLogProbs(ctx context.Context, sequences [][]int32) ([][]float32, error) {
+	if err := m.checkTokens("sequences", sequences); err != nil {
+		return nil, err
+	}
+	for i, s := range sequences {
+		if len(s) == 0 {
+			return nil, fmt.Errorf("sequences[%d] is empty", i)
+		}
+	}
+	out := make([][]float32, len(sequences))
+	for lo := 0; lo < len(sequences); lo += m.maxBatch {
+		if err := ctxErr(ctx); err != nil {
+			return nil, err
+		}
+		part := sequences[lo:min(lo+m.maxBatch, len(sequences))]
+		maxLen := 0
+		for _, s := range part {
+			maxLen = max(maxLen, len(s))
+		}
+		rows, length := bucket(len(part), 1), bucket(maxLen, 16)
+		ids, valid := padRight(part, rows, length)
+		res, err := m.runTokenLogProbs(ids, valid, rows, length)
+		if err != nil {
+			return nil, err
+		}
+		for b, s := range part {
+			out[lo+b] = append([]float32(nil), res[b*length:b*length+len(s)]...)
+		}
+	}
+	return out, nil
+}
+
+func (m *Model) runTokenLogProbs(ids []int32, valid []bool, rows, length int) ([]float32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out, err := m.tokenRun.run(shapeKey(rows, length),
+		tensors.FromFlatDataAndDimensions(ids, rows, length),
+		tensors.FromFlatDataAndDimensions(valid, rows, length))
+	if err != nil {
+		return nil, fmt.Errorf("token log-probs: %w", err)
+	}
+	return tensors.CopyFlatData[float32](out[0])
+}
+
+// WriteSafetensors writes the logits as the float32 tensor "logits"
+// [Batch, Length, Vocab], atomically.
+func (l *Logits) WriteSafetensors(path string) error {
+	t, err := stFromFloat32([]int{l.Batch, l.Length, l.Vocab}, l.Data, "F32")
+	if err != nil {
+		return err
+	}
+	if err := stWriteFile(path, map[string]*stTensor{"logits": t}, nil); err != nil {
+		return fmt.Errorf("write logits %s: %w", path, err)
+	}
+	return nil
+}
+
+func (m *Model) tokenLogProbsGraph(_ *mlctx.Context, ids, valid *Node) *Node {
+	defer forgetDots(ids.Graph())
+	d := m.decoderFor(ids.Graph())
+	positions := Iota(ids.Graph(), ids.Shape(), 1)
+	hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
+	logp, _ := nextTokenLogProbs(d.logits(hidden), ids)
+	return logp
+}

@@ -1,0 +1,395 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Finish reasons of a Generation.
+const (
+	FinishStop   = "stop"
+	FinishEOS    = "eos"
+	FinishLength = "length"
+)
+
+// Generate continues every prompt. Prompts are left-padded into batches of
+// bucketed shapes (batch and length rounded up so that few programs get
+// compiled); the prompt is run once to fill a KV cache, then one token per
+// step is decoded for the whole batch. Sequences finish on an EOS id, on a
+// stop string in their decoded new text, or at MaxNewTokens; the batch stops
+// as soon as every sequence has finished.
+//
+// Rotary positions count real tokens only (the first non-padding token is at
+// position 0), as transformers' generate does with an attention mask.
+func (m *Model) Generate(ctx context.Context, req GenerateRequest) ([]Generation, error) {
+	if req.MaxNewTokens <= 0 {
+		return nil, fmt.Errorf("generate: MaxNewTokens must be positive, got %d", req.MaxNewTokens)
+	}
+	if len(req.StopStrings) > 0 && req.Decode == nil {
+		return nil, fmt.Errorf("generate: StopStrings need a Decode function")
+	}
+	if req.TopP < 0 || req.TopP > 1 || req.TopK < 0 {
+		return nil, fmt.Errorf("generate: TopP must be in [0,1] and TopK >= 0, got %g and %d", req.TopP, req.TopK)
+	}
+	for i, p := range req.Prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("generate: prompt %d is empty", i)
+		}
+	}
+	if err := m.checkTokens("prompts", req.Prompts); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	out := make([]Generation, 0, len(req.Prompts))
+	for lo := 0; lo < len(req.Prompts); lo += m.maxBatch {
+		hi := min(lo+m.maxBatch, len(req.Prompts))
+		gens, err := m.generateBatch(ctx, req, lo, hi)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, gens...)
+	}
+	return out, nil
+}
+
+// rowState tracks one sequence of a generation batch.
+type rowState struct {
+	gen  Generation
+	done bool
+	rng  *rand.Rand
+	pos  int32 // rotary position of the next token
+
+	sampled        int32 // this step's token and its log-probability
+	sampledLogProb float32
+}
+
+// sampleRows draws the next token of every unfinished row, rows in
+// parallel: with a large vocabulary the softmax and nucleus work per row
+// costs as much as a decode step on a GPU.
+func sampleRows(states []*rowState, logits []float32, vocab int, req *GenerateRequest) {
+	workers := min(runtime.GOMAXPROCS(0), len(states))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := w; b < len(states); b += workers {
+				if st := states[b]; !st.done {
+					st.sampled, st.sampledLogProb = sampleToken(logits[b*vocab:(b+1)*vocab], req, st.rng)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (m *Model) generateBatch(ctx context.Context, req GenerateRequest, lo, hi int) ([]Generation, error) {
+	prompts := req.Prompts[lo:hi]
+	n := len(prompts)
+	maxPrompt := 0
+	for _, p := range prompts {
+		maxPrompt = max(maxPrompt, len(p))
+	}
+	rows := bucket(n, 1)
+	promptLen := bucket(maxPrompt, 16)
+	slots := bucket(promptLen+req.MaxNewTokens, 16)
+
+	ids := make([]int32, rows*promptLen)
+	positions := make([]int32, rows*promptLen)
+	valid := make([]bool, rows*slots)
+	states := make([]*rowState, n)
+	for b, p := range prompts {
+		pad := promptLen - len(p)
+		copy(ids[b*promptLen+pad:], p)
+		for t := range p {
+			positions[b*promptLen+pad+t] = int32(t)
+			valid[b*slots+pad+t] = true
+		}
+		// Each row samples from its own stream, so a sequence's tokens do
+		// not depend on the other prompts in its batch.
+		states[b] = &rowState{
+			rng: newRowRNG(req.Seed, lo+b),
+			pos: int32(len(p)),
+		}
+	}
+	maxStop := 0
+	for _, s := range req.StopStrings {
+		maxStop = max(maxStop, len(s))
+	}
+
+	logits, caches, err := m.runPrefill(ids, positions, valid, rows, promptLen, slots)
+	if err != nil {
+		return nil, err
+	}
+	vocab := m.Config.VocabSize
+	next := make([]int32, rows)
+	nextPos := make([]int32, rows)
+	for step := range req.MaxNewTokens {
+		if err := ctxErr(ctx); err != nil {
+			return nil, err
+		}
+		active := 0
+		sampleRows(states, logits, vocab, &req)
+		for b, st := range states {
+			if st.done {
+				continue
+			}
+			tok, lp := st.sampled, st.sampledLogProb
+			st.gen.Tokens = append(st.gen.Tokens, tok)
+			st.gen.LogProbs = append(st.gen.LogProbs, lp)
+			next[b], nextPos[b] = tok, st.pos
+			st.pos++
+			switch {
+			case slices.Contains(req.EOSTokenIDs, tok):
+				st.done, st.gen.FinishReason = true, FinishEOS
+			case maxStop > 0 && hasStop(req.Decode, st.gen.Tokens, req.StopStrings, maxStop):
+				st.done, st.gen.FinishReason = true, FinishStop
+			case len(st.gen.Tokens) == req.MaxNewTokens:
+				st.done, st.gen.FinishReason = true, FinishLength
+			default:
+				active++
+			}
+		}
+		if active == 0 {
+			break
+		}
+		slot := promptLen + step
+		for b := range rows {
+			valid[b*slots+slot] = true
+		}
+		logits, caches, err = m.runDecode(next, nextPos, valid, int32(slot), caches, rows, slots)
+		if err != nil {
+			return nil, err
+		}
+	}
+	gens := make([]Generation, n)
+	for b, st := range states {
+		gens[b] = st.gen
+	}
+	return gens, nil
+}
+
+// hasStop reports whether the decoded tail of the new tokens contains a
+// stop string. Only the last maxStop+4 tokens are decoded: every token
+// decodes to at least one byte, so a stop string completed by the newest
+// token lies within them.
+func hasStop(decode func([]int32) string, tokens []int32, stops []string, maxStop int) bool {
+	tail := tokens[max(0, len(tokens)-maxStop-4):]
+	text := decode(tail)
+	for _, s := range stops {
+		if s != "" && strings.Contains(text, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// sampleToken picks the next token from raw logits and returns it with its
+// log-probability under the unmodified model distribution.
+func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32, float32) {
+	maxL := float32(math.Inf(-1))
+	argmax := 0
+	for i, v := range logits {
+		if v > maxL {
+			maxL, argmax = v, i
+		}
+	}
+	var sum float64
+	for _, v := range logits {
+		sum += math.Exp(float64(v - maxL))
+	}
+	lse := float64(maxL) + math.Log(sum)
+	logp := func(i int) float32 { return float32(float64(logits[i]) - lse) }
+	if req.Temperature <= 0 {
+		return int32(argmax), logp(argmax)
+	}
+
+	// Temperature, then top-k, then top-p, as transformers orders its
+	// logits processors.
+	invT := 1 / float64(req.Temperature)
+	weight := func(i int) float64 { return math.Exp((float64(logits[i]) - float64(maxL)) * invT) }
+	var cand []int
+	switch {
+	case req.TopK > 0 && req.TopK < len(logits):
+		cand = topK(logits, req.TopK)
+	case req.TopP > 0 && req.TopP < 1:
+		cand = nucleusCandidates(logits, maxL, invT, float64(req.TopP))
+	}
+	if cand == nil {
+		var total float64
+		for i := range logits {
+			total += weight(i)
+		}
+		u := rng.Float64() * total
+		for i := range logits {
+			u -= weight(i)
+			if u <= 0 {
+				return int32(i), logp(i)
+			}
+		}
+		return int32(argmax), logp(argmax)
+	}
+	sort.Slice(cand, func(a, b int) bool {
+		if logits[cand[a]] != logits[cand[b]] {
+			return logits[cand[a]] > logits[cand[b]]
+		}
+		return cand[a] < cand[b]
+	})
+	w := make([]float64, len(cand))
+	var total float64
+	for j, i := range cand {
+		w[j] = weight(i)
+		total += w[j]
+	}
+	if req.TopP > 0 && req.TopP < 1 {
+		// Keep the smallest prefix whose mass reaches TopP.
+		var cum float64
+		for j := range w {
+			cum += w[j] / total
+			if cum >= float64(req.TopP) {
+				w, cand = w[:j+1], cand[:j+1]
+				break
+			}
+		}
+		total = 0
+		for _, x := range w {
+			total += x
+		}
+	}
+	u := rng.Float64() * total
+	for j, i := range cand {
+		u -= w[j]
+		if u <= 0 {
+			return int32(i), logp(i)
+		}
+	}
+	last := cand[len(cand)-1]
+	return int32(last), logp(last)
+}
+
+// topK returns the indices of the k largest logits (unordered).
+func topK(logits []float32, k int) []int {
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		if logits[idx[a]] != logits[idx[b]] {
+			return logits[idx[a]] > logits[idx[b]]
+		}
+		return idx[a] < idx[b]
+	})
+	return idx[:k]
+}
+
+// nucleusCandidates returns a set of tokens that contains the top-p nucleus
+// without sorting the whole vocabulary: every token at or above a
+// probability threshold ranks above every token below it, so once the
+// tokens above the threshold hold mass >= p, the nucleus lies among them.
+func nucleusCandidates(logits []float32, maxL float32, invT, p float64) []int {
+	var total float64
+	w := make([]float64, len(logits))
+	for i, v := range logits {
+		w[i] = math.Exp((float64(v) - float64(maxL)) * invT)
+		total += w[i]
+	}
+	for threshold := 1e-3; ; threshold /= 1000 {
+		var cand []int
+		var mass float64
+		for i, x := range w {
+			if x >= threshold || threshold < 1e-30 {
+				cand = append(cand, i)
+				mass += x
+			}
+		}
+		if mass/total >= p || threshold < 1e-30 {
+			return cand
+		}
+	}
+}
+
+// prefillGraph runs the left-padded prompts into a fresh cache.
+func (m *Model) prefillGraph(_ *mlctx.Context, in []*Node) []*Node {
+	ids, positions, valid := in[0], in[1], in[2]
+	return m.stepGraph(ids, positions, valid, Scalar(ids.Graph(), dtypes.Int32, 0), nil, nil)
+}
+
+func (m *Model) decodeGraph(_ *mlctx.Context, in []*Node) []*Node {
+	layers := m.Config.NumHiddenLayers
+	return m.stepGraph(in[0], in[1], in[2], in[3], in[4:4+layers], in[4+layers:4+2*layers])
+}
+
+// stepGraph runs a chunk against the cache and returns the logits of the
+// chunk's last token [B, V] followed by the updated keys and values.
+func (m *Model) stepGraph(ids, positions, valid, start *Node, cacheK, cacheV []*Node) []*Node {
+	defer forgetDots(ids.Graph())
+	d := m.decoderFor(ids.Graph())
+	hidden, newK, newV := d.forward(chunk{ids: ids, positions: positions, keyValid: valid, start: start,
+		cacheK: cacheK, cacheV: cacheV})
+	length := ids.Shape().Dimensions[1]
+	last := SliceAxis(hidden, 1, AxisElem(length-1))
+	logits := Squeeze(d.logits(last), 1)
+	return append(append([]*Node{logits}, newK...), newV...)
+}
+
+func (m *Model) runPrefill(ids, positions []int32, valid []bool, rows, promptLen, slots int) ([]float32, []*tensors.Tensor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out, err := m.prefillRun.run(shapeKey(rows, promptLen, slots),
+		tensors.FromFlatDataAndDimensions(ids, rows, promptLen),
+		tensors.FromFlatDataAndDimensions(positions, rows, promptLen),
+		tensors.FromFlatDataAndDimensions(valid, rows, slots))
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate: prefill: %w", err)
+	}
+	logits, err := tensors.CopyFlatData[float32](out[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return logits, out[1:], nil
+}
+
+func (m *Model) runDecode(next, positions []int32, valid []bool, slot int32, caches []*tensors.Tensor,
+	rows, slots int) ([]float32, []*tensors.Tensor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	args := []any{
+		tensors.FromFlatDataAndDimensions(next, rows, 1),
+		tensors.FromFlatDataAndDimensions(positions, rows, 1),
+		tensors.FromFlatDataAndDimensions(valid, rows, slots),
+		tensors.FromScalar(slot),
+	}
+	for _, c := range caches {
+		// The cache is updated in place on devices that allow donation.
+		if donated, err := DonateTensorBuffer(c, m.backend, 0); err == nil {
+			args = append(args, donated)
+		} else {
+			args = append(args, c)
+		}
+	}
+	out, err := m.decodeRun.run(shapeKey(rows, slots), args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate: decode: %w", err)
+	}
+	logits, err := tensors.CopyFlatData[float32](out[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return logits, out[1:], nil
+}
+
+// newRowRNG is the sampling stream of request row row.
+func newRowRNG(seed int64, row int) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed), uint64(row)))
+}

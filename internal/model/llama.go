@@ -1,0 +1,282 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
+)
+
+// The Llama decoder block, shared by every supported family. A family is a
+// Llama block plus the differences its own file states (qwen2.go, qwen3.go).
+//
+//	x = x + o_proj(attention(rope(q_proj(norm(x))), rope(k_proj(norm(x))), v_proj(norm(x))))
+//	x = x + down_proj(silu(gate_proj(norm(x))) * up_proj(norm(x)))
+//
+// Hugging Face weight names, with the shapes they must have ([out, in] for
+// linear layers, as torch stores them):
+const (
+	wEmbed     = "model.embed_tokens.weight"                       // [vocab, hidden]
+	wFinalNorm = "model.norm.weight"                               // [hidden]
+	wLMHead    = "lm_head.weight"                                  // [vocab, hidden]; absent when tied
+	wAttnNorm  = "model.layers.%d.input_layernorm.weight"          // [hidden]
+	wQ         = "model.layers.%d.self_attn.q_proj.weight"         // [heads*head_dim, hidden]
+	wK         = "model.layers.%d.self_attn.k_proj.weight"         // [kv_heads*head_dim, hidden]
+	wV         = "model.layers.%d.self_attn.v_proj.weight"         // [kv_heads*head_dim, hidden]
+	wO         = "model.layers.%d.self_attn.o_proj.weight"         // [hidden, heads*head_dim]
+	wQBias     = "model.layers.%d.self_attn.q_proj.bias"           // [heads*head_dim]   (attention bias)
+	wKBias     = "model.layers.%d.self_attn.k_proj.bias"           // [kv_heads*head_dim]
+	wVBias     = "model.layers.%d.self_attn.v_proj.bias"           // [kv_heads*head_dim]
+	wQNorm     = "model.layers.%d.self_attn.q_norm.weight"         // [head_dim]          (q/k norm)
+	wKNorm     = "model.layers.%d.self_attn.k_norm.weight"         // [head_dim]
+	wMLPNorm   = "model.layers.%d.post_attention_layernorm.weight" // [hidden]
+	wGate      = "model.layers.%d.mlp.gate_proj.weight"            // [intermediate, hidden]
+	wUp        = "model.layers.%d.mlp.up_proj.weight"              // [intermediate, hidden]
+	wDown      = "model.layers.%d.mlp.down_proj.weight"            // [hidden, intermediate]
+)
+
+// architecture is what distinguishes one decoder family from another.
+type architecture struct {
+	hfClass string // transformers class written to config.json "architectures"
+	// qkvBias reports whether q/k/v projections carry a bias.
+	qkvBias func(c *Config) bool
+	// qkNorm applies an RMSNorm over head_dim to queries and keys before
+	// the rotary embedding.
+	qkNorm bool
+}
+
+// llama is Meta's Llama 2/3 (and SmolLM, Mistral-style dense) decoder.
+var llama = architecture{
+	hfClass: "LlamaForCausalLM",
+	qkvBias: func(c *Config) bool { return c.AttentionBias },
+}
+
+// architectures maps config.json model_type to its decoder.
+var architectures = map[string]architecture{
+	"llama": llama,
+	"qwen2": qwen2,
+	"qwen3": qwen3,
+}
+
+// weightSpec is one named parameter tensor.
+type weightSpec struct {
+	name  string
+	shape []int
+}
+
+// weightSpecs lists every parameter of the model in a stable order, with
+// Hugging Face names.
+func (a architecture) weightSpecs(c *Config) []weightSpec {
+	h, q, kv := c.HiddenSize, c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
+	specs := []weightSpec{{wEmbed, []int{c.VocabSize, h}}}
+	for i := range c.NumHiddenLayers {
+		l := func(pattern string, shape ...int) weightSpec {
+			return weightSpec{fmt.Sprintf(pattern, i), shape}
+		}
+		specs = append(specs,
+			l(wAttnNorm, h),
+			l(wQ, q, h), l(wK, kv, h), l(wV, kv, h), l(wO, h, q))
+		if a.qkvBias(c) {
+			specs = append(specs, l(wQBias, q), l(wKBias, kv), l(wVBias, kv))
+		}
+		if a.qkNorm {
+			specs = append(specs, l(wQNorm, c.HeadDim), l(wKNorm, c.HeadDim))
+		}
+		specs = append(specs,
+			l(wMLPNorm, h),
+			l(wGate, c.IntermediateSize, h), l(wUp, c.IntermediateSize, h), l(wDown, h, c.IntermediateSize))
+	}
+	specs = append(specs, weightSpec{wFinalNorm, []int{h}})
+	if !c.TieWordEmbeddings {
+		specs = append(specs, weightSpec{wLMHead, []int{c.VocabSize, h}})
+	}
+	return specs
+}
+
+// chunk is one forward pass over C new tokens per row, in one of three modes:
+//
+//   - plain (training, scoring): keyValid is [B, C], the chunk attends to
+//     itself;
+//   - prefill: keyValid is [B, S] with S > C; the chunk fills slots 0..C-1 of
+//     a fresh cache of S slots, returned as the new cache;
+//   - decode: C == 1 and cacheK/cacheV are given; the token is written at
+//     slot start.
+//
+// Token i of the chunk attends to every valid slot j <= start+i.
+type chunk struct {
+	ids       *Node // [B, C] int32
+	positions *Node // [B, C] int32 rotary positions
+	keyValid  *Node // [B, S] bool: slot holds a real (non-padding) token
+	start     *Node // scalar int32, nil without a cache
+	cacheK    []*Node
+	cacheV    []*Node // per layer [B, S, kv_heads, head_dim]; nil without a cache
+}
+
+// decoder builds the graph of the transformer with the model's weights.
+type decoder struct {
+	cfg     *Config
+	arch    architecture
+	compute dtypes.DType // dtype of matmuls and activations
+	weight  func(name string) *Node
+	invFreq []float32
+	// inPlaceCache writes decoded keys and values with DynamicUpdateSlice
+	// (backends that have it, XLA); otherwise with a select over the slots.
+	inPlaceCache bool
+}
+
+func (d *decoder) w(pattern string, layer int) *Node {
+	return d.weight(fmt.Sprintf(pattern, layer))
+}
+
+// linear computes x·Wᵀ (+ b) over the last axis.
+func (d *decoder) linear(x, w, b *Node) *Node {
+	y := dot(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	if b != nil {
+		y = Add(y, ExpandLeftToRank(b, y.Rank()))
+	}
+	return y
+}
+
+// rmsNorm normalises in float32 and scales in the compute dtype, as
+// transformers' LlamaRMSNorm does.
+func (d *decoder) rmsNorm(x, w *Node) *Node {
+	x32 := ConvertDType(x, dtypes.Float32)
+	variance := ReduceAndKeep(Square(x32), ReduceMean, -1)
+	x32 = Div(x32, Sqrt(AddScalar(variance, d.cfg.RMSNormEps))) // Rsqrt has no gradient in GoMLX
+	return Mul(ConvertDType(ExpandLeftToRank(w, x.Rank()), d.compute), ConvertDType(x32, d.compute))
+}
+
+// rope rotates x [B, C, heads, head_dim] by the positions, with
+// transformers' rotate_half layout: rotate_half(x) = (−x2, x1) for the
+// halves x1, x2. The half swap is a product with a signed permutation
+// matrix (exact: one ±1 term per output) rather than slices, so its
+// gradient needs no Pad or Reverse, which the pure-Go backend lacks.
+func (d *decoder) rope(x, cos, sin *Node) *Node {
+	hd := d.cfg.HeadDim
+	half := hd / 2
+	perm := make([][]float32, hd)
+	for i := range perm {
+		perm[i] = make([]float32, hd)
+	}
+	for e := range half {
+		perm[e+half][e] = -1 // rotated[e] = −x[e+half]
+		perm[e][e+half] = 1  // rotated[e+half] = x[e]
+	}
+	rotated := dot(x, []int{3}, nil, ConvertDType(Const(x.Graph(), perm), x.DType()), []int{0}, nil)
+	return Add(Mul(x, cos), Mul(rotated, sin))
+}
+
+// ropeTables returns cos and sin [B, C, 1, head_dim] computed in float32.
+func (d *decoder) ropeTables(positions *Node) (cos, sin *Node) {
+	g := positions.Graph()
+	inv := Const(g, d.invFreq)                                     // [hd/2]
+	pos := ExpandAxes(ConvertDType(positions, dtypes.Float32), -1) // [B, C, 1]
+	freqs := Mul(pos, ExpandLeftToRank(inv, 3))                    // [B, C, hd/2]
+	emb := ExpandAxes(Concatenate([]*Node{freqs, freqs}, -1), 2)   // [B, C, 1, hd]
+	return ConvertDType(Cos(emb), d.compute), ConvertDType(Sin(emb), d.compute)
+}
+
+// forward returns the final hidden states [B, C, hidden] and, with a cache,
+// the updated caches.
+func (d *decoder) forward(in chunk) (hidden *Node, newK, newV []*Node) {
+	c := d.cfg
+	g := in.ids.Graph()
+	batch, length := in.ids.Shape().Dimensions[0], in.ids.Shape().Dimensions[1]
+	heads, kvHeads, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	group := heads / kvHeads
+
+	x := Gather(ConvertDType(d.weight(wEmbed), d.compute), ExpandAxes(in.ids, -1)) // [B, C, hidden]
+	cos, sin := d.ropeTables(in.positions)
+
+	// Attention mask [B, 1, C, 1, S]: padding and causality.
+	start := in.start
+	if start == nil {
+		start = Scalar(g, dtypes.Int32, 0)
+	}
+	slots := in.keyValid.Shape().Dimensions[1]
+	queryPos := Add(Iota(g, shapeOf(dtypes.Int32, length), 0), start)     // [C]
+	keyPos := Iota(g, shapeOf(dtypes.Int32, slots), 0)                    // [S]
+	causal := LessOrEqual(ExpandAxes(keyPos, 0), ExpandAxes(queryPos, 1)) // [C, S]
+	allowed := LogicalAnd(ExpandAxes(causal, 0), ExpandAxes(in.keyValid, 1))
+	allowed = Reshape(allowed, batch, 1, length, 1, slots)
+	// A query with no visible key (a padding position) gets a zero attention
+	// output, as PyTorch's scaled_dot_product_attention gives for fully
+	// masked rows.
+	anyVisible := ReduceLogicalOr(allowed, -1) // [B, 1, C, 1]
+	scale := 1 / sqrtF(float64(hd))
+
+	for i := range c.NumHiddenLayers {
+		h := d.rmsNorm(x, d.w(wAttnNorm, i))
+		var qb, kb, vb *Node
+		if d.arch.qkvBias(c) {
+			qb, kb, vb = d.cw(wQBias, i), d.cw(wKBias, i), d.cw(wVBias, i)
+		}
+		q := Reshape(d.linear(h, d.cw(wQ, i), qb), batch, length, heads, hd)
+		k := Reshape(d.linear(h, d.cw(wK, i), kb), batch, length, kvHeads, hd)
+		v := Reshape(d.linear(h, d.cw(wV, i), vb), batch, length, kvHeads, hd)
+		if d.arch.qkNorm {
+			q = d.rmsNorm(q, d.w(wQNorm, i))
+			k = d.rmsNorm(k, d.w(wKNorm, i))
+		}
+		q, k = d.rope(q, cos, sin), d.rope(k, cos, sin)
+
+		keys, values := k, v
+		switch {
+		case in.cacheK != nil && d.inPlaceCache:
+			// Decoding one token: write it at slot start.
+			zero := Scalar(g, dtypes.Int32, 0)
+			at := []*Node{zero, start, zero, zero}
+			keys = DynamicUpdateSlice(in.cacheK[i], ConvertDType(k, in.cacheK[i].DType()), at)
+			values = DynamicUpdateSlice(in.cacheV[i], ConvertDType(v, in.cacheV[i].DType()), at)
+			newK, newV = append(newK, keys), append(newV, values)
+		case in.cacheK != nil:
+			// The same with a select over the slot axis, for backends without
+			// DynamicUpdateSlice (the pure-Go one); it costs one read of the
+			// cache, which attention does anyway.
+			dims := in.cacheK[i].Shape().Dimensions
+			sel := BroadcastToDims(Reshape(Equal(keyPos, start), 1, slots, 1, 1), dims...)
+			keys = Where(sel, BroadcastToDims(ConvertDType(k, in.cacheK[i].DType()), dims...), in.cacheK[i])
+			values = Where(sel, BroadcastToDims(ConvertDType(v, in.cacheV[i].DType()), dims...), in.cacheV[i])
+			newK, newV = append(newK, keys), append(newV, values)
+		case slots > length:
+			// Prefill: the prompt's keys and values open a fresh cache.
+			rest := Zeros(g, shapeOf(d.compute, batch, slots-length, kvHeads, hd))
+			keys = Concatenate([]*Node{k, rest}, 1)
+			values = Concatenate([]*Node{v, rest}, 1)
+			newK, newV = append(newK, keys), append(newV, values)
+		}
+
+		// Grouped-query attention: query head h uses kv head h / group.
+		q5 := Reshape(q, batch, length, kvHeads, group, hd)
+		scores := dot(q5, []int{4}, []int{0, 2}, keys, []int{3}, []int{0, 2}) // [B, kv, C, G, S]
+		scores = MulScalar(ConvertDType(scores, dtypes.Float32), scale)
+		scores = Where(BroadcastToDims(allowed, scores.Shape().Dimensions...), scores,
+			Scalar(g, dtypes.Float32, -1e30))
+		probs := Softmax(scores, -1)
+		probs = Mul(probs, ConvertDType(ExpandAxes(anyVisible, -1), dtypes.Float32))
+		attn := dot(ConvertDType(probs, d.compute), []int{4}, []int{0, 1}, values, []int{1}, []int{0, 2}) // [B, kv, C, G, hd]
+		attn = Reshape(TransposeAllAxes(attn, 0, 2, 1, 3, 4), batch, length, heads*hd)
+		x = Add(x, d.linear(attn, d.cw(wO, i), nil))
+
+		h = d.rmsNorm(x, d.w(wMLPNorm, i))
+		gate := d.linear(h, d.cw(wGate, i), nil)
+		up := d.linear(h, d.cw(wUp, i), nil)
+		x = Add(x, d.linear(Mul(Mul(gate, Sigmoid(gate)), up), d.cw(wDown, i), nil))
+	}
+	return d.rmsNorm(x, d.weight(wFinalNorm)), newK, newV
+}
+
+// cw returns a layer weight in the compute dtype.
+func (d *decoder) cw(pattern string, layer int) *Node {
+	return ConvertDType(d.w(pattern, layer), d.compute)
+}
+
+// logits projects hidden states [B, C, hidden] to float32 logits [B, C, vocab].
+func (d *decoder) logits(hidden *Node) *Node {
+	name := wLMHead
+	if d.cfg.TieWordEmbeddings {
+		name = wEmbed
+	}
+	head := ConvertDType(d.weight(name), d.compute)
+	return ConvertDType(dot(hidden, []int{2}, nil, head, []int{1}, nil), dtypes.Float32)
+}

@@ -1,0 +1,214 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Save writes the model as a Hugging Face checkpoint directory: config.json
+// and model.safetensors with Hugging Face names (a tied embedding is
+// written once, as transformers does), in the dtype of config.json. The
+// tokenizer and generation files of the checkpoint the model was loaded
+// from are copied along. The directory is assembled under a temporary name
+// and renamed into place, so a crash never leaves a half-written
+// checkpoint; an existing dir is replaced.
+func (m *Model) Save(dir string) error {
+	dir = filepath.Clean(dir)
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("save model: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("save model: %w", err)
+	}
+	defer os.RemoveAll(tmp) // no-op after a successful rename
+
+	stDType := "F32"
+	if d := strings.ToLower(m.Config.DType); d == "bfloat16" || d == "bf16" {
+		stDType = "BF16"
+	}
+	weights := map[string]*stTensor{}
+	m.mu.Lock()
+	for _, s := range m.specs {
+		data, err := m.weightFloat32(s.name)
+		if err != nil {
+			m.mu.Unlock()
+			return fmt.Errorf("save model %s: %w", dir, err)
+		}
+		if weights[s.name], err = stFromFloat32(s.shape, data, stDType); err != nil {
+			m.mu.Unlock()
+			return fmt.Errorf("save model %s: tensor %s: %w", dir, s.name, err)
+		}
+	}
+	m.mu.Unlock()
+	if err := stWriteFile(filepath.Join(tmp, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
+		return fmt.Errorf("save model %s: %w", dir, err)
+	}
+	if err := m.Config.writeFile(tmp); err != nil {
+		return fmt.Errorf("save model %s: %w", dir, err)
+	}
+	if m.sourceDir != "" {
+		if err := copyCompanionFiles(m.sourceDir, tmp); err != nil {
+			return fmt.Errorf("save model %s: %w", dir, err)
+		}
+	}
+	return replaceDir(tmp, dir)
+}
+
+// companionFiles are the non-weight files of a checkpoint that travel with it.
+var companionFiles = []string{
+	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+	"vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja", "tokenizer.model",
+}
+
+func copyCompanionFiles(from, to string) error {
+	for _, name := range companionFiles {
+		src, err := os.Open(filepath.Join(from, name))
+		if os.IsNotExist(err) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		dst, err := os.Create(filepath.Join(to, name))
+		if err == nil {
+			_, err = io.Copy(dst, src)
+			if cerr := dst.Close(); err == nil {
+				err = cerr
+			}
+		}
+		src.Close()
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// replaceDir moves the finished directory tmp to dir, replacing what was
+// there. The old directory is moved aside first and removed last, so dir
+// always holds either the old or the new complete contents.
+func replaceDir(tmp, dir string) error {
+	old := ""
+	if _, err := os.Stat(dir); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return fmt.Errorf("replace %s: %w", dir, err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			_ = os.Rename(old, dir)
+		}
+		return fmt.Errorf("replace %s: %w", dir, err)
+	}
+	if old != "" {
+		return os.RemoveAll(old)
+	}
+	return nil
+}
+
+// trainerState is the JSON half of a saved optimizer state.
+type trainerState struct {
+	Step      int             `json:"step"`
+	Optimizer OptimizerConfig `json:"optimizer"`
+	ModelType string          `json:"model_type"`
+}
+
+// SaveState writes the optimizer state (AdamW moments as
+// optimizer.safetensors, named exp_avg.<param> and exp_avg_sq.<param>, and
+// the step count in trainer_state.json) into dir, atomically.
+func (t *Trainer) SaveState(dir string) error {
+	dir = filepath.Clean(dir)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("save optimizer state: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("save optimizer state: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	out := map[string]*stTensor{}
+	t.m.mu.Lock()
+	for _, s := range t.m.specs {
+		for prefix, v := range map[string]map[string]*mlctx.Variable{"exp_avg.": t.moment1, "exp_avg_sq.": t.moment2} {
+			val, err := v[s.name].Value()
+			if err != nil {
+				t.m.mu.Unlock()
+				return fmt.Errorf("save optimizer state: %w", err)
+			}
+			data, err := tensorFloat32(val)
+			if err != nil {
+				t.m.mu.Unlock()
+				return fmt.Errorf("save optimizer state: %w", err)
+			}
+			out[prefix+s.name], _ = stFromFloat32(s.shape, data, "F32")
+		}
+	}
+	state := trainerState{Step: t.step, Optimizer: t.cfg, ModelType: t.m.Config.ModelType}
+	t.m.mu.Unlock()
+	if err := stWriteFile(filepath.Join(tmp, "optimizer.safetensors"), out, nil); err != nil {
+		return fmt.Errorf("save optimizer state: %w", err)
+	}
+	js, err := json.MarshalIndent(state, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "trainer_state.json"), append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("save optimizer state: %w", err)
+	}
+	return replaceDir(tmp, dir)
+}
+
+// LoadState restores what SaveState wrote. The optimizer hyper-parameters
+// stay those the Trainer was created with; the step count and moments are
+// restored.
+func (t *Trainer) LoadState(dir string) error {
+	js, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
+	if err != nil {
+		return fmt.Errorf("load optimizer state: %w", err)
+	}
+	var state trainerState
+	if err := json.Unmarshal(js, &state); err != nil {
+		return fmt.Errorf("load optimizer state: %s: %w", filepath.Join(dir, "trainer_state.json"), err)
+	}
+	if state.ModelType != t.m.Config.ModelType {
+		return fmt.Errorf("load optimizer state: %s was saved for model_type %q, the model is %q",
+			dir, state.ModelType, t.m.Config.ModelType)
+	}
+	path := filepath.Join(dir, "optimizer.safetensors")
+	saved, err := stReadFile(path)
+	if err != nil {
+		return fmt.Errorf("load optimizer state: %s: %w", path, err)
+	}
+	t.m.mu.Lock()
+	defer t.m.mu.Unlock()
+	for _, s := range t.m.specs {
+		for prefix, v := range map[string]map[string]*mlctx.Variable{"exp_avg.": t.moment1, "exp_avg_sq.": t.moment2} {
+			st, ok := saved[prefix+s.name]
+			if !ok {
+				return fmt.Errorf("load optimizer state: %s: tensor %s is missing", path, prefix+s.name)
+			}
+			if !slices.Equal(st.Shape, s.shape) {
+				return fmt.Errorf("load optimizer state: %s: tensor %s has shape %v, want %v", path, prefix+s.name, st.Shape, s.shape)
+			}
+			data, err := st.Float32()
+			if err != nil {
+				return fmt.Errorf("load optimizer state: %s: tensor %s: %w", path, prefix+s.name, err)
+			}
+			if err := v[s.name].SetValue(tensors.FromFlatDataAndDimensions(data, s.shape...)); err != nil {
+				return fmt.Errorf("load optimizer state: %w", err)
+			}
+		}
+	}
+	t.step = state.Step
+	return nil
+}

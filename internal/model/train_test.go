@@ -1,0 +1,315 @@
+package model
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+)
+
+// tinyConfig is a two-layer model small enough for fast CPU tests.
+func tinyConfig(t *testing.T, modelType string) Config {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(`{"model_type": "` + modelType + `", "hidden_size": 32, "intermediate_size": 64,
+		"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 64,
+		"max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 10000, "tie_word_embeddings": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func tinyModel(t *testing.T, modelType string, seed int64) *Model {
+	t.Helper()
+	m, err := Init(tinyConfig(t, modelType), seed, LoadOptions{Backend: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestPPOTerms(t *testing.T) {
+	backend, err := Backend("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rows: ratio 1; ratio e^0.5 clipped at 1.28; ratio e^-0.5 with A>0
+	// (not clipped: the pessimistic term is the unclipped one); ratio e^-0.5
+	// with A<0 (clipped at 0.8).
+	logp := []float32{-1, -0.5, -1.5, -1.5}
+	old := []float32{-1, -1, -1, -1}
+	adv := []float32{2, 1, 1, -1}
+	ref := []float32{-0.7, -0.5, -1.5, -1}
+	exec := graph.MustNewExec(backend, func(logp, old, ref, adv *graph.Node) []*graph.Node {
+		g := logp.Graph()
+		s := func(v float32) *graph.Node { return graph.Const(g, v) }
+		terms := ppoTerms(logp, old, ref, adv, s(0.2), s(0.28), s(0.1))
+		return []*graph.Node{terms.Loss, terms.Policy, terms.KL, terms.Clipped}
+	})
+	out, err := exec.Exec(logp, old, ref, adv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := math.Exp
+	k3 := func(d float64) float64 { return e(d) - d - 1 }
+	wantPolicy := []float64{-2, -1.28, -e(-0.5), 0.8}
+	wantKL := []float64{k3(0.3), 0, 0, k3(0.5)}
+	wantClipped := []float64{0, 1, 0, 1}
+	for i := range logp {
+		policy := out[1].Value().([]float32)[i]
+		kl := out[2].Value().([]float32)[i]
+		loss := out[0].Value().([]float32)[i]
+		clipped := out[3].Value().([]float32)[i]
+		if math.Abs(float64(policy)-wantPolicy[i]) > 1e-6 {
+			t.Errorf("token %d: policy term %g, want %g", i, policy, wantPolicy[i])
+		}
+		if math.Abs(float64(kl)-wantKL[i]) > 1e-6 {
+			t.Errorf("token %d: k3 %g, want %g", i, kl, wantKL[i])
+		}
+		if want := wantPolicy[i] + 0.1*wantKL[i]; math.Abs(float64(loss)-want) > 1e-6 {
+			t.Errorf("token %d: loss %g, want %g", i, loss, want)
+		}
+		if float64(clipped) != wantClipped[i] {
+			t.Errorf("token %d: clipped %g, want %g", i, clipped, wantClipped[i])
+		}
+	}
+}
+
+// policyBatch builds a batch of variable-length sequences whose old
+// log-probs are the current ones shifted, so the ratios differ from 1.
+func policyBatch(t *testing.T, m *Model) PolicyBatch {
+	t.Helper()
+	seqs := [][]int32{{1, 2, 3, 4, 5, 6, 7}, {9, 8, 7}, {3, 3, 3, 3, 3}}
+	logps, err := m.TokenLogProbs(context.Background(), seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := PolicyBatch{Sequences: seqs}
+	for i, s := range seqs {
+		mask, adv, old, ref := make([]float32, len(s)), make([]float32, len(s)), make([]float32, len(s)), make([]float32, len(s))
+		for j := range s {
+			if j >= 2 {
+				mask[j] = 1
+			}
+			adv[j] = float32(i) - 1
+			old[j] = logps[i][j] + 0.3*float32(j%3-1)
+			ref[j] = logps[i][j] - 0.2
+		}
+		b.LossMask, b.Advantages = append(b.LossMask, mask), append(b.Advantages, adv)
+		b.OldLogProbs, b.RefLogProbs = append(b.OldLogProbs, old), append(b.RefLogProbs, ref)
+	}
+	return b
+}
+
+func TestPolicyStepLoss(t *testing.T) {
+	lossCfg := PolicyLossConfig{ClipLow: 0.2, ClipHigh: 0.28, KLCoef: 0.01}
+	for _, micro := range []int{0, 1} {
+		m := tinyModel(t, "llama", 1)
+		batch := policyBatch(t, m)
+		logps, err := m.TokenLogProbs(context.Background(), batch.Sequences)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The expected token-mean loss, computed on the host.
+		var sum, n float64
+		for i := range batch.Sequences {
+			for j := range batch.Sequences[i] {
+				if batch.LossMask[i][j] == 0 || j == 0 {
+					continue
+				}
+				lp, old, ref, a := float64(logps[i][j]), float64(batch.OldLogProbs[i][j]),
+					float64(batch.RefLogProbs[i][j]), float64(batch.Advantages[i][j])
+				ratio := math.Exp(lp - old)
+				clipped := math.Min(math.Max(ratio, 0.8), 1.28)
+				policy := math.Max(-ratio*a, -clipped*a)
+				d := ref - lp
+				sum += policy + 0.01*(math.Exp(d)-d-1)
+				n++
+			}
+		}
+		tr, err := NewTrainer(m, OptimizerConfig{LR: 1e-3, MicroBatchSize: micro, MaxGradNorm: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats, err := tr.PolicyStep(context.Background(), batch, lossCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(stats.Loss-sum/n) > 1e-5 || stats.Tokens != int(n) {
+			t.Errorf("micro-batch %d: loss %g over %d tokens, want %g over %g", micro, stats.Loss, stats.Tokens, sum/n, n)
+		}
+		if !(stats.GradNorm > 0) || !(stats.Entropy > 0) || stats.LR != 1e-3 {
+			t.Errorf("stats %+v", stats)
+		}
+		after, err := m.TokenLogProbs(context.Background(), batch.Sequences)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after[0][3] == logps[0][3] {
+			t.Errorf("weights did not change")
+		}
+	}
+}
+
+// patternData is a predictable token stream a model learns in a few steps.
+func patternData() [][]int32 {
+	var seqs [][]int32
+	for s := range 4 {
+		seq := make([]int32, 24)
+		for j := range seq {
+			seq[j] = int32((s + 3*j) % 17)
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs
+}
+
+func TestLMStepsReduceLoss(t *testing.T) {
+	m := tinyModel(t, "qwen3", 2)
+	tr, err := NewTrainer(m, OptimizerConfig{LR: 1e-2, WarmupSteps: 2, Schedule: "cosine", TotalSteps: 40,
+		MaxGradNorm: 1, WeightDecay: 0.01, MicroBatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := patternData()
+	var first, last StepStats
+	for step := range 15 {
+		stats, err := tr.LMStep(context.Background(), data, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if step == 0 {
+			first = stats
+		}
+		last = stats
+	}
+	t.Logf("loss %.3f -> %.3f", first.Loss, last.Loss)
+	if math.Abs(first.Loss-math.Log(64)) > 0.3 {
+		t.Errorf("initial loss %g, expected about ln(64) = %g", first.Loss, math.Log(64))
+	}
+	if last.Loss > first.Loss*0.6 {
+		t.Errorf("loss went from %g to %g", first.Loss, last.Loss)
+	}
+	if first.LR != 5e-3 {
+		t.Errorf("warm-up LR %g, want 5e-3", first.LR)
+	}
+}
+
+func TestLearningRateSchedules(t *testing.T) {
+	m := tinyModel(t, "llama", 1)
+	cases := []struct {
+		cfg  OptimizerConfig
+		step int
+		want float64
+	}{
+		{OptimizerConfig{LR: 1, WarmupSteps: 4}, 0, 0.25},
+		{OptimizerConfig{LR: 1, WarmupSteps: 4}, 10, 1},
+		{OptimizerConfig{LR: 1, Schedule: "linear", TotalSteps: 10}, 5, 0.5},
+		{OptimizerConfig{LR: 1, Schedule: "cosine", TotalSteps: 10}, 5, 0.5},
+		{OptimizerConfig{LR: 1, Schedule: "cosine", WarmupSteps: 2, TotalSteps: 12}, 12, 0},
+	}
+	for _, c := range cases {
+		tr, err := NewTrainer(m, c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tr.LearningRate(c.step); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%+v step %d: LR %g, want %g", c.cfg, c.step, got, c.want)
+		}
+	}
+	if _, err := NewTrainer(m, OptimizerConfig{LR: 1, Schedule: "step"}); err == nil {
+		t.Error("unknown schedule accepted")
+	}
+}
+
+func TestTrainerStateRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	cfg := OptimizerConfig{LR: 5e-3, WeightDecay: 0.1}
+	data := patternData()
+	ctx := context.Background()
+
+	a := tinyModel(t, "qwen2", 3)
+	ta, err := NewTrainer(a, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ta.LMStep(ctx, data, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Save(filepath.Join(dir, "model")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.SaveState(filepath.Join(dir, "optim")); err != nil {
+		t.Fatal(err)
+	}
+	statsA, err := ta.LMStep(ctx, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b, err := Load(filepath.Join(dir, "model"), LoadOptions{Backend: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := NewTrainer(b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.LoadState(filepath.Join(dir, "optim")); err != nil {
+		t.Fatal(err)
+	}
+	if tb.Step() != 1 {
+		t.Fatalf("restored step %d, want 1", tb.Step())
+	}
+	statsB, err := tb.LMStep(ctx, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(statsA.Loss-statsB.Loss) > 1e-6 || math.Abs(statsA.GradNorm-statsB.GradNorm) > 1e-5 {
+		t.Errorf("resumed step differs: %+v vs %+v", statsA, statsB)
+	}
+	for _, name := range []string{wEmbed, "model.layers.1.mlp.down_proj.weight"} {
+		wa, _ := a.weightFloat32(name)
+		wb, _ := b.weightFloat32(name)
+		if d := maxAbsDiff(t, wa, wb); d > 1e-6 {
+			t.Errorf("%s differs by %g after the resumed step", name, d)
+		}
+	}
+}
+
+func TestPolicyStepRejectsBadBatches(t *testing.T) {
+	m := tinyModel(t, "llama", 1)
+	tr, err := NewTrainer(m, OptimizerConfig{LR: 1e-3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := policyBatch(t, m)
+	ctx := context.Background()
+	cfg := PolicyLossConfig{ClipLow: 0.2, ClipHigh: 0.28, KLCoef: 0.01}
+	cases := map[string]func(b *PolicyBatch){
+		"short advantages": func(b *PolicyBatch) { b.Advantages[1] = b.Advantages[1][:1] },
+		"missing rows":     func(b *PolicyBatch) { b.OldLogProbs = b.OldLogProbs[:1] },
+		"no reference":     func(b *PolicyBatch) { b.RefLogProbs = nil },
+		"empty mask": func(b *PolicyBatch) {
+			for i := range b.LossMask {
+				b.LossMask[i] = make([]float32, len(b.LossMask[i]))
+			}
+		},
+		"token out of vocabulary": func(b *PolicyBatch) { b.Sequences[0] = append([]int32{64}, b.Sequences[0][1:]...) },
+	}
+	for name, spoil := range cases {
+		b := policyBatch(t, m)
+		spoil(&b)
+		if _, err := tr.PolicyStep(ctx, b, cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := tr.PolicyStep(ctx, good, cfg); err != nil {
+		t.Errorf("a good batch after rejected ones: %v", err)
+	}
+	if tr.Step() != 1 {
+		t.Errorf("%d optimizer steps, want 1", tr.Step())
+	}
+}
