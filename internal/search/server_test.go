@@ -1,0 +1,460 @@
+package search
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// overlapSearcher scores a document by how many query words its contents hold.
+type overlapSearcher struct{ docs []Document }
+
+func (s overlapSearcher) Search(ctx context.Context, queries []string, topK int) ([][]Hit, error) {
+	out := make([][]Hit, len(queries))
+	for i, q := range queries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		words := strings.Fields(strings.ToLower(q))
+		var hits []Hit
+		for _, d := range s.docs {
+			text := strings.ToLower(d.Contents)
+			score := 0.0
+			for _, w := range words {
+				if strings.Contains(text, w) {
+					score++
+				}
+			}
+			if score > 0 {
+				hits = append(hits, Hit{Document: d, Score: score})
+			}
+		}
+		sort.SliceStable(hits, func(a, b int) bool { return hits[a].Score > hits[b].Score })
+		out[i] = hits[:min(topK, len(hits))]
+	}
+	return out, nil
+}
+
+var testDocs = []Document{
+	{ID: "0", Contents: "\"Paris\"\nParis is the capital of France."},
+	{ID: "1", Contents: "\"Berlin\"\nBerlin is the capital of Germany."},
+	{ID: "2", Contents: "\"Rome\"\nRome is the capital city of Italy."},
+}
+
+func newTestServer(t testing.TB, s Searcher, mutate func(*ServerConfig)) *Server {
+	t.Helper()
+	cfg := DefaultServerConfig()
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := NewServer(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+func do(t *testing.T, h http.Handler, method, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestRetrieveWithScores(t *testing.T) {
+	srv := newTestServer(t, overlapSearcher{testDocs}, nil)
+	rec := do(t, srv, "POST", "/retrieve", `{"queries":["capital of France","capital of Italy"],"topk":2,"return_scores":true}`)
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var resp struct {
+		Result [][]struct {
+			Document map[string]string `json:"document"`
+			Score    *float64          `json:"score"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Result) != 2 || len(resp.Result[0]) != 2 {
+		t.Fatalf("shape: %s", rec.Body)
+	}
+	first := resp.Result[0][0]
+	if first.Document["id"] != "0" || first.Document["contents"] != testDocs[0].Contents || first.Score == nil || *first.Score != 3 {
+		t.Errorf("first hit of query 0 = %+v, want doc 0 with score 3", first)
+	}
+	if got := resp.Result[1][0].Document["id"]; got != "2" {
+		t.Errorf("first hit of query 1 = %q, want 2", got)
+	}
+}
+
+func TestRetrieveWithoutScores(t *testing.T) {
+	srv := newTestServer(t, overlapSearcher{testDocs}, nil)
+	// return_scores missing means false, as in Search-R1; topk missing means the default (3).
+	rec := do(t, srv, "POST", "/retrieve", `{"queries":["capital"]}`)
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var resp struct {
+		Result [][]map[string]any `json:"result"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Result) != 1 || len(resp.Result[0]) != 3 {
+		t.Fatalf("want 1 list of 3 documents, got %s", rec.Body)
+	}
+	for _, d := range resp.Result[0] {
+		if _, ok := d["score"]; ok {
+			t.Errorf("document has a score: %v", d)
+		}
+		if _, ok := d["contents"].(string); !ok {
+			t.Errorf("document has no contents: %v", d)
+		}
+	}
+}
+
+func TestRetrieveNoHitsIsEmptyList(t *testing.T) {
+	srv := newTestServer(t, overlapSearcher{testDocs}, nil)
+	rec := do(t, srv, "POST", "/retrieve", `{"queries":["zzz"],"return_scores":true}`)
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"result":[[]]}` {
+		t.Errorf("got %d %s, want {\"result\":[[]]}", rec.Code, rec.Body)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	srv := newTestServer(t, overlapSearcher{testDocs}, func(c *ServerConfig) {
+		c.MaxQueries = 2
+		c.MaxTopK = 10
+		c.MaxBodyBytes = 200
+	})
+	tests := []struct {
+		name, method, path, body string
+		code                     int
+		mention                  string
+	}{
+		{"empty body", "POST", "/retrieve", ``, 400, "empty"},
+		{"not json", "POST", "/retrieve", `{queries:`, 400, "invalid JSON"},
+		{"array body", "POST", "/retrieve", `[]`, 400, "object"},
+		{"trailing data", "POST", "/retrieve", `{"queries":["a"]} {}`, 400, "after"},
+		{"missing queries", "POST", "/retrieve", `{"topk":3}`, 400, `"queries"`},
+		{"null queries", "POST", "/retrieve", `{"queries":null}`, 400, `"queries"`},
+		{"queries a string", "POST", "/retrieve", `{"queries":"paris"}`, 400, `"queries"`},
+		{"query a number", "POST", "/retrieve", `{"queries":[1]}`, 400, `queries`},
+		{"query null", "POST", "/retrieve", `{"queries":["a",null]}`, 400, `"queries"[1]`},
+		{"empty queries", "POST", "/retrieve", `{"queries":[]}`, 400, `"queries"`},
+		{"too many queries", "POST", "/retrieve", `{"queries":["a","b","c"]}`, 400, `at most 2`},
+		{"topk zero", "POST", "/retrieve", `{"queries":["a"],"topk":0}`, 400, `"topk"`},
+		{"topk negative", "POST", "/retrieve", `{"queries":["a"],"topk":-1}`, 400, `"topk"`},
+		{"topk too big", "POST", "/retrieve", `{"queries":["a"],"topk":11}`, 400, `"topk"`},
+		{"topk huge", "POST", "/retrieve", `{"queries":["a"],"topk":1e400}`, 400, `"topk"`},
+		{"topk fraction", "POST", "/retrieve", `{"queries":["a"],"topk":2.5}`, 400, `"topk"`},
+		{"topk string", "POST", "/retrieve", `{"queries":["a"],"topk":"3"}`, 400, `"topk"`},
+		{"return_scores string", "POST", "/retrieve", `{"queries":["a"],"return_scores":"yes"}`, 400, `"return_scores"`},
+		{"body too big", "POST", "/retrieve", `{"queries":["` + strings.Repeat("x", 300) + `"]}`, 413, "larger than 200"},
+		{"GET retrieve", "GET", "/retrieve", ``, 405, "POST"},
+		{"POST status", "POST", "/status", ``, 405, "GET"},
+		{"unknown path", "GET", "/search", ``, 404, "/retrieve"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := do(t, srv, tt.method, tt.path, tt.body)
+			if rec.Code != tt.code {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.code, rec.Body)
+			}
+			var e struct{ Error string }
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Fatalf("body %q is not a JSON error", rec.Body)
+			}
+			if !strings.Contains(e.Error, tt.mention) {
+				t.Errorf("error %q does not mention %q", e.Error, tt.mention)
+			}
+		})
+	}
+}
+
+func TestUnknownFieldsAndNullTopKAccepted(t *testing.T) {
+	srv := newTestServer(t, overlapSearcher{testDocs}, nil)
+	rec := do(t, srv, "POST", "/retrieve", `{"queries":["paris"],"topk":null,"return_scores":true,"extra":{"a":1}}`)
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+}
+
+func TestStatusHealthzMetrics(t *testing.T) {
+	srv := newTestServer(t, overlapSearcher{testDocs}, nil)
+	for _, p := range []string{"/status", "/healthz"} {
+		rec := do(t, srv, "GET", p, "")
+		if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `"ok"` {
+			t.Errorf("%s: %d %q, want 200 \"ok\"", p, rec.Code, rec.Body)
+		}
+	}
+	do(t, srv, "POST", "/retrieve", `{"queries":["paris"]}`)
+	do(t, srv, "POST", "/retrieve", `{"queries":[]}`)
+	do(t, srv, "GET", "/nope", "")
+	rec := do(t, srv, "GET", "/metrics", "")
+	body := rec.Body.String()
+	for _, want := range []string{
+		`ssp_search_requests_total{path="/retrieve",code="200"} 1`,
+		`ssp_search_requests_total{path="/retrieve",code="400"} 1`,
+		`ssp_search_requests_total{path="other",code="404"} 1`,
+		`ssp_search_requests_total{path="/status",code="200"} 1`,
+		`ssp_search_request_duration_seconds_bucket{path="/retrieve",le="+Inf"} 2`,
+		`ssp_search_request_duration_seconds_count{path="/retrieve"} 2`,
+		"# TYPE ssp_search_request_duration_seconds histogram",
+		"ssp_search_queue_depth 0",
+		"ssp_search_in_flight 0",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}
+
+type panicSearcher struct{}
+
+func (panicSearcher) Search(context.Context, []string, int) ([][]Hit, error) { panic("boom") }
+
+type errSearcher struct{ n int }
+
+func (e errSearcher) Search(_ context.Context, q []string, _ int) ([][]Hit, error) {
+	if e.n >= 0 {
+		return make([][]Hit, e.n), nil
+	}
+	return nil, errors.New("disk on fire")
+}
+
+func TestSearcherFailuresAre500JSON(t *testing.T) {
+	for name, s := range map[string]Searcher{
+		"panic":        panicSearcher{},
+		"error":        errSearcher{-1},
+		"wrong length": errSearcher{5},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newTestServer(t, s, nil)
+			rec := do(t, srv, "POST", "/retrieve", `{"queries":["a"]}`)
+			var e struct{ Error string }
+			if rec.Code != 500 || json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Error == "" {
+				t.Errorf("got %d %q, want 500 with a JSON error", rec.Code, rec.Body)
+			}
+		})
+	}
+}
+
+// blockingSearcher holds every search until release is closed.
+type blockingSearcher struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b blockingSearcher) Search(ctx context.Context, q []string, _ int) ([][]Hit, error) {
+	b.started <- struct{}{}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return make([][]Hit, len(q)), nil
+}
+
+func TestOverloadIs503(t *testing.T) {
+	bs := blockingSearcher{started: make(chan struct{}, 10), release: make(chan struct{})}
+	srv := newTestServer(t, bs, func(c *ServerConfig) { c.Concurrency = 1; c.Queue = 1 })
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	post := func() (*http.Response, error) {
+		return http.Post(ts.URL+"/retrieve", "application/json", strings.NewReader(`{"queries":["a"]}`))
+	}
+	var wg sync.WaitGroup
+	codes := make(chan int, 2)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := post()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	<-bs.started // one searching
+	// Wait until the second is queued.
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.waiting.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	resp, err := post()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("third request: %d Retry-After=%q %s, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	mrec := do(t, srv, "GET", "/metrics", "")
+	if !strings.Contains(mrec.Body.String(), "ssp_search_queue_depth 1") || !strings.Contains(mrec.Body.String(), "ssp_search_in_flight 1") {
+		t.Errorf("metrics during overload:\n%s", mrec.Body)
+	}
+	close(bs.release)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Errorf("admitted request got %d, want 200", c)
+		}
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	bs := blockingSearcher{started: make(chan struct{}, 1), release: make(chan struct{})}
+	srv := newTestServer(t, bs, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	url := "http://" + ln.Addr().String()
+
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(url+"/retrieve", "application/json", strings.NewReader(`{"queries":["a"]}`))
+		if err != nil {
+			got <- -1
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	<-bs.started
+	cancel()
+	// Shutdown must wait for the request in flight.
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned %v before the request in flight finished", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(bs.release)
+	if code := <-got; code != 200 {
+		t.Errorf("request in flight during shutdown got %d, want 200", code)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if _, err := http.Get(url + "/status"); err == nil {
+		t.Error("server still answers after shutdown")
+	}
+}
+
+func TestConcurrentRequests(t *testing.T) {
+	srv := newTestServer(t, overlapSearcher{testDocs}, func(c *ServerConfig) { c.Concurrency = 4; c.Queue = 1000 })
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	client, err := NewClient(ts.URL, ClientOptions{MaxRetries: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				q := []string{"France", "Germany", "Italy"}[(g+i)%3]
+				hits, err := client.Search(context.Background(), []string{q, "capital"}, 2)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(hits) != 2 || len(hits[0]) != 1 || !strings.Contains(hits[0][0].Document.Contents, q) || len(hits[1]) != 2 {
+					t.Errorf("query %q: %+v", q, hits)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	m := do(t, srv, "GET", "/metrics", "").Body.String()
+	if !strings.Contains(m, `ssp_search_requests_total{path="/retrieve",code="200"} 640`) {
+		t.Errorf("want 640 answered requests in metrics:\n%s", m)
+	}
+}
+
+func TestNewServerRejectsBadConfig(t *testing.T) {
+	for _, mutate := range []func(*ServerConfig){
+		func(c *ServerConfig) { c.DefaultTopK = 0 },
+		func(c *ServerConfig) { c.MaxTopK = 1; c.DefaultTopK = 3 },
+		func(c *ServerConfig) { c.MaxQueries = 0 },
+		func(c *ServerConfig) { c.Concurrency = 0 },
+		func(c *ServerConfig) { c.Queue = -1 },
+		func(c *ServerConfig) { c.MaxBodyBytes = 1 },
+	} {
+		cfg := DefaultServerConfig()
+		mutate(&cfg)
+		if _, err := NewServer(overlapSearcher{}, cfg); err == nil {
+			t.Errorf("config %+v accepted", cfg)
+		}
+	}
+}
+
+func FuzzRetrieveRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"queries":["who wrote hamlet"],"topk":3,"return_scores":true}`,
+		`{"queries":["a","b"]}`,
+		`{"queries":[],"topk":0}`,
+		`{"queries":[null],"topk":"x"}`,
+		`{"queries":"a","topk":1e99}`,
+		`[1,2,3]`,
+		`null`,
+		``,
+		`{"queries":["\u0000\ud800"],"topk":-9223372036854775809}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	srv := newTestServer(f, overlapSearcher{testDocs}, func(c *ServerConfig) { c.MaxBodyBytes = 4096 })
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, reqErr := decodeRetrieveRequest(body, srv.cfg)
+		if reqErr == nil {
+			if len(req.Queries) == 0 || len(req.Queries) > srv.cfg.MaxQueries || req.TopK < 1 || req.TopK > srv.cfg.MaxTopK {
+				t.Fatalf("accepted out-of-bounds request %+v", req)
+			}
+		} else if reqErr.status < 400 || reqErr.status > 499 || reqErr.msg == "" {
+			t.Fatalf("bad rejection %+v", reqErr)
+		}
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("POST", "/retrieve", bytes.NewReader(body)))
+		if rec.Code >= 500 {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
+		}
+		if len(body) <= int(srv.cfg.MaxBodyBytes) && (rec.Code == 200) != (reqErr == nil) {
+			t.Fatalf("status %d but decoder error %v", rec.Code, reqErr)
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("answer is not JSON: %q", rec.Body)
+		}
+	})
+}
+
+func ExampleFormatHits() {
+	fmt.Print(FormatHits([]Hit{{Document: testDocs[0]}, {Document: testDocs[2]}}))
+	// Output:
+	// Doc 1(Title: "Paris") Paris is the capital of France.
+	// Doc 2(Title: "Rome") Rome is the capital city of Italy.
+}
