@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ssp-project/ssp/internal/corpus"
+	"github.com/ssp-project/ssp/internal/index"
+	"github.com/ssp-project/ssp/internal/search"
+)
+
+func init() {
+	register(command{name: "index build", summary: "build a BM25 index from corpus files or directories", run: runIndexBuild})
+	register(command{name: "index verify", summary: "check every checksum of a BM25 index", run: runIndexVerify})
+	register(command{name: "search query", summary: "query a BM25 index and print ranked hits", run: runSearchQuery})
+}
+
+// listFlag collects the values of a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func runIndexBuild(ctx context.Context, args []string) error {
+	fs := newFlags("index build", "--corpus FILE_OR_DIR [--corpus ...] --out DIR [flags] [MORE_CORPORA...]")
+	var corpora listFlag
+	fs.Var(&corpora, "corpus", "corpus file (.jsonl, .jsonl.gz, .json), directory of .txt/.md files, or dictd .index; repeatable")
+	out := fs.String("out", "", "index directory to create or replace")
+	format := fs.String("format", "", "force the corpus format: "+strings.Join(corpus.Formats, ", "))
+	defaults := index.DefaultOptions()
+	k1 := fs.Float64("k1", defaults.K1, "BM25 k1")
+	b := fs.Float64("b", defaults.B, "BM25 b")
+	noStem := fs.Bool("no-stem", false, "do not apply Porter stemming")
+	noStop := fs.Bool("no-stopwords", false, "keep English stopwords")
+	noLower := fs.Bool("no-lowercase", false, "keep letter case")
+	noPoss := fs.Bool("no-possessive", false, "keep trailing 's")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	corpora = append(corpora, rest...)
+	if len(corpora) == 0 {
+		return fmt.Errorf("%w: --corpus is required", errUsage)
+	}
+	if *out == "" {
+		return fmt.Errorf("%w: --out is required", errUsage)
+	}
+	if *format != "" && !contains(corpus.Formats, *format) {
+		return fmt.Errorf("%w: --format %q: want one of %s", errUsage, *format, strings.Join(corpus.Formats, ", "))
+	}
+	opts := defaults
+	opts.K1, opts.B = *k1, *b
+	opts.Analyzer.Stem = !*noStem
+	opts.Analyzer.Stopwords = !*noStop
+	opts.Analyzer.Lowercase = !*noLower
+	opts.Analyzer.Possessive = !*noPoss
+
+	var sources []*corpus.Source
+	var total int64
+	for _, p := range corpora {
+		src, err := corpus.Open(p, *format)
+		if err != nil {
+			return err
+		}
+		sources = append(sources, src)
+		total += src.Size()
+	}
+	if !*quiet {
+		opts.Progress = os.Stderr
+		if total > 0 {
+			opts.Fraction = func() float64 {
+				var read int64
+				for _, s := range sources {
+					read += s.BytesRead()
+				}
+				return float64(read) / float64(total)
+			}
+		}
+	}
+	docs := func(yield func(search.Document, error) bool) {
+		for _, src := range sources {
+			for d, err := range src.Docs(ctx) {
+				if !yield(d, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
+	// The build's heap is nearly all long-lived postings; a lower GC target
+	// trades a little CPU for a much lower peak than Go's default of twice
+	// the live heap.
+	defer debug.SetGCPercent(debug.SetGCPercent(40))
+	st, err := index.Build(ctx, docs, *out, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("indexed %d documents, %d terms, %.1f MB in %s (%.0f docs/s) -> %s\n",
+		st.NumDocs, st.NumTerms, float64(st.Bytes)/1e6, st.Duration.Truncate(time.Millisecond),
+		float64(st.NumDocs)/max(st.Duration.Seconds(), 1e-9), *out)
+	return nil
+}
+
+// parseInterleaved parses flags that may come after positional arguments
+// and returns the positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func runIndexVerify(ctx context.Context, args []string) error {
+	fs := newFlags("index verify", "--index DIR")
+	dir := fs.String("index", "", "index directory")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" && fs.NArg() == 1 {
+		*dir = fs.Arg(0)
+	}
+	if *dir == "" {
+		return fmt.Errorf("%w: --index is required", errUsage)
+	}
+	ix, err := index.Open(*dir)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	if err := ix.Verify(); err != nil {
+		return err
+	}
+	fmt.Printf("%s: ok, %d documents, %d terms, %.1f MB\n", *dir, ix.NumDocs(), ix.NumTerms(), float64(ix.Bytes())/1e6)
+	return nil
+}
+
+func runSearchQuery(ctx context.Context, args []string) error {
+	fs := newFlags("search query", "--index DIR [--topk 10] [--json] QUERY...")
+	dir := fs.String("index", "", "index directory")
+	topK := fs.Int("topk", 10, "hits per query")
+	asJSON := fs.Bool("json", false, "print one JSON array of hits per query")
+	queries, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("%w: --index is required", errUsage)
+	}
+	if *topK < 1 {
+		return fmt.Errorf("%w: --topk must be at least 1, got %d", errUsage, *topK)
+	}
+	if len(queries) == 0 {
+		return fmt.Errorf("%w: give at least one query", errUsage)
+	}
+	ix, err := index.Open(*dir)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	start := time.Now()
+	res, err := ix.Search(ctx, queries, *topK)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		for _, hits := range res {
+			if hits == nil {
+				hits = []search.Hit{}
+			}
+			if err := enc.Encode(hits); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for qi, hits := range res {
+		fmt.Printf("query %q: %d hits\n", queries[qi], len(hits))
+		for r, h := range hits {
+			fmt.Printf("%3d  %8.4f  %s  %s\n     %s\n", r+1, h.Score, h.Document.ID, h.Document.Title(), snippet(h.Document.Text(), 160))
+		}
+		fmt.Println()
+	}
+	fmt.Fprintf(os.Stderr, "%d queries in %s\n", len(queries), elapsed.Truncate(time.Microsecond))
+	return nil
+}
+
+// snippet shortens text to about n bytes on a rune boundary, on one line.
+func snippet(text string, n int) string {
+	text = strings.Join(strings.Fields(text), " ")
+	if len(text) <= n {
+		return text
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + "…"
+}
