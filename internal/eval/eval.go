@@ -1,0 +1,286 @@
+// Package eval runs a solver over QA examples, scores its answers and
+// writes a run directory: trajectories.jsonl, metrics.json, report.md and
+// report.html. The solver is a function, so the same runner scores a
+// precomputed predictions file or drives a model.
+package eval
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ssp-project/ssp/internal/dataset"
+	"github.com/ssp-project/ssp/internal/judge"
+	"github.com/ssp-project/ssp/internal/score"
+)
+
+// Finish reasons of a trajectory.
+const (
+	FinishAnswer      = "answer"       // ended with an <answer> tag
+	FinishNoAnswer    = "no_answer"    // ended without one
+	FinishTurnLimit   = "turn_limit"   // ran out of search turns
+	FinishLength      = "length"       // ran out of tokens
+	FinishFormatError = "format_error" // produced malformed tool calls
+)
+
+// Trajectory is what a solver did for one example.
+type Trajectory struct {
+	ID           string `json:"id"`
+	Response     string `json:"response,omitempty"` // full text, tags included
+	Prediction   string `json:"prediction"`         // extracted answer
+	Turns        int    `json:"turns"`
+	Searches     int    `json:"searches"`
+	Tokens       int    `json:"tokens"`
+	FinishReason string `json:"finish_reason"`
+}
+
+// SolveFunc answers a batch of examples, one trajectory per example (any order).
+type SolveFunc func(ctx context.Context, batch []dataset.Example) ([]Trajectory, error)
+
+// Config controls a run.
+type Config struct {
+	OutDir    string       // run directory; must not exist yet
+	BatchSize int          // examples per solver call; 0 means 32
+	Judge     *judge.Judge // optional LLM judge
+	Progress  io.Writer    // progress lines with ETA; nil for none
+	Title     string       // report heading; defaults to the directory name
+}
+
+// Record is one line of trajectories.jsonl: the trajectory and its scores.
+type Record struct {
+	Trajectory
+	Question      string   `json:"question"`
+	GoldenAnswers []string `json:"golden_answers"`
+	DataSource    string   `json:"data_source"`
+	Hops          int      `json:"hops,omitempty"`
+	EM            int      `json:"em"`
+	F1            float64  `json:"f1"`
+	SubEM         int      `json:"subem"`
+	Judge         *bool    `json:"judge,omitempty"`
+	JudgeError    string   `json:"judge_error,omitempty"`
+}
+
+// Run solves, scores and writes the run directory atomically: everything
+// is written into a temporary sibling directory that is renamed at the end.
+func Run(ctx context.Context, cfg Config, examples []dataset.Example, solve SolveFunc) (*Metrics, error) {
+	if cfg.OutDir == "" {
+		return nil, fmt.Errorf("eval: output directory is empty")
+	}
+	if _, err := os.Stat(cfg.OutDir); err == nil {
+		return nil, fmt.Errorf("eval: run directory %s already exists", cfg.OutDir)
+	}
+	if len(examples) == 0 {
+		return nil, fmt.Errorf("eval: no examples")
+	}
+	seen := map[string]bool{}
+	for _, e := range examples {
+		if seen[e.ID] {
+			return nil, fmt.Errorf("eval: duplicate example id %q", e.ID)
+		}
+		seen[e.ID] = true
+	}
+	batch := cfg.BatchSize
+	if batch <= 0 {
+		batch = 32
+	}
+	records := make([]Record, 0, len(examples))
+	start := time.Now()
+	for lo := 0; lo < len(examples); lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		part := examples[lo:min(lo+batch, len(examples))]
+		trajs, err := solve(ctx, part)
+		if err != nil {
+			return nil, fmt.Errorf("eval: solving examples %d-%d: %w", lo, lo+len(part)-1, err)
+		}
+		byID := make(map[string]Trajectory, len(trajs))
+		for _, t := range trajs {
+			byID[t.ID] = t
+		}
+		for _, e := range part {
+			if _, ok := byID[e.ID]; !ok {
+				return nil, fmt.Errorf("eval: solver returned no trajectory for %q", e.ID)
+			}
+		}
+		// Judge calls dominate scoring time; the judge bounds its own concurrency.
+		scored := make([]Record, len(part))
+		var wg sync.WaitGroup
+		for i, e := range part {
+			wg.Go(func() { scored[i] = scoreOne(ctx, cfg.Judge, e, byID[e.ID]) })
+		}
+		wg.Wait()
+		records = append(records, scored...)
+		if cfg.Progress != nil {
+			done := len(records)
+			el := time.Since(start)
+			eta := time.Duration(float64(el) / float64(done) * float64(len(examples)-done))
+			fmt.Fprintf(cfg.Progress, "eval: %d/%d examples, %.1f/s, elapsed %s, ETA %s\n",
+				done, len(examples), float64(done)/el.Seconds(), el.Round(time.Second), eta.Round(time.Second))
+		}
+	}
+	m := Summarize(records)
+	m.Examples = len(records)
+	m.Elapsed = time.Since(start).Seconds()
+	if cfg.Judge != nil {
+		c := cfg.Judge.Counters()
+		m.Judge = &c
+	}
+	title := cfg.Title
+	if title == "" {
+		title = filepath.Base(cfg.OutDir)
+	}
+	if err := writeRunDir(cfg.OutDir, title, records, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func scoreOne(ctx context.Context, j *judge.Judge, e dataset.Example, t Trajectory) Record {
+	if t.FinishReason == "" {
+		t.FinishReason = FinishAnswer
+		if t.Prediction == "" {
+			if a, ok := score.ExtractAnswer(t.Response); ok {
+				t.Prediction = a
+			} else {
+				t.FinishReason = FinishNoAnswer
+			}
+		}
+	}
+	s := score.All(t.Prediction, e.GoldenAnswers)
+	r := Record{Trajectory: t, Question: e.Question, GoldenAnswers: e.GoldenAnswers, DataSource: e.DataSource,
+		Hops: e.Hops, EM: s.EM, F1: s.F1, SubEM: s.SubEM}
+	if j != nil {
+		ok := s.EM == 1
+		if !ok && t.FinishReason == FinishAnswer {
+			var err error
+			ok, err = j.IsCorrect(ctx, e.Question, t.Prediction, e.GoldenAnswers)
+			if err != nil {
+				r.JudgeError = err.Error()
+			}
+		}
+		r.Judge = &ok
+	}
+	return r
+}
+
+// Group aggregates the records of one dataset (or one hop count).
+type Group struct {
+	N           int            `json:"n"`
+	EM          float64        `json:"em"`
+	F1          float64        `json:"f1"`
+	SubEM       float64        `json:"subem"`
+	JudgeAcc    *float64       `json:"judge_acc,omitempty"`
+	AvgTurns    float64        `json:"avg_turns"`
+	AvgSearches float64        `json:"avg_searches"`
+	AvgTokens   float64        `json:"avg_tokens"`
+	Failures    map[string]int `json:"failures"` // finish reasons other than "answer"
+}
+
+// Metrics is metrics.json.
+type Metrics struct {
+	Examples  int              `json:"examples"`
+	Elapsed   float64          `json:"elapsed_seconds"`
+	Overall   Group            `json:"overall"`
+	ByDataset map[string]Group `json:"by_dataset"`
+	ByHops    map[string]Group `json:"by_hops,omitempty"`
+	Judge     *judge.Counters  `json:"judge,omitempty"`
+}
+
+// Summarize averages records overall, per dataset and per hop count.
+func Summarize(records []Record) *Metrics {
+	m := &Metrics{ByDataset: map[string]Group{}}
+	byDS := map[string][]Record{}
+	byHop := map[string][]Record{}
+	for _, r := range records {
+		byDS[r.DataSource] = append(byDS[r.DataSource], r)
+		if r.Hops > 0 {
+			k := strconv.Itoa(r.Hops)
+			byHop[k] = append(byHop[k], r)
+		}
+	}
+	m.Overall = group(records)
+	for k, rs := range byDS {
+		m.ByDataset[k] = group(rs)
+	}
+	if len(byHop) > 0 {
+		m.ByHops = map[string]Group{}
+		for k, rs := range byHop {
+			m.ByHops[k] = group(rs)
+		}
+	}
+	return m
+}
+
+func group(rs []Record) Group {
+	g := Group{N: len(rs), Failures: map[string]int{}}
+	judged, correct := 0, 0
+	for _, r := range rs {
+		g.EM += float64(r.EM)
+		g.F1 += r.F1
+		g.SubEM += float64(r.SubEM)
+		g.AvgTurns += float64(r.Turns)
+		g.AvgSearches += float64(r.Searches)
+		g.AvgTokens += float64(r.Tokens)
+		if r.FinishReason != FinishAnswer {
+			g.Failures[r.FinishReason]++
+		}
+		if r.Judge != nil {
+			judged++
+			if *r.Judge {
+				correct++
+			}
+		}
+	}
+	if g.N > 0 {
+		n := float64(g.N)
+		g.EM /= n
+		g.F1 /= n
+		g.SubEM /= n
+		g.AvgTurns /= n
+		g.AvgSearches /= n
+		g.AvgTokens /= n
+	}
+	if judged > 0 {
+		acc := float64(correct) / float64(judged)
+		g.JudgeAcc = &acc
+	}
+	return g
+}
+
+// sortedKeys returns map keys in order, numerically when they are numbers.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, ea := strconv.Atoi(keys[i])
+		b, eb := strconv.Atoi(keys[j])
+		if ea == nil && eb == nil {
+			return a < b
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
+
+// ReadMetrics loads metrics.json from a run directory.
+func ReadMetrics(dir string) (*Metrics, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	if err != nil {
+		return nil, fmt.Errorf("eval run %s: %w", dir, err)
+	}
+	var m Metrics
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("eval run %s: metrics.json: %w", dir, err)
+	}
+	return &m, nil
+}
