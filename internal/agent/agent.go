@@ -1,0 +1,312 @@
+// Package agent runs the multi-turn search loop shared by the self-play
+// trainer and the evaluator: the policy thinks, calls the search engine with
+// <search>query</search>, reads the results the loop inserts as
+// <information>…</information>, and ends with a final tag (<answer> for the
+// solver, <question> for the proposer).
+//
+// Token ids in, token ids out: generated tokens are kept exactly as sampled
+// and inserted search results are encoded once and appended as ids, so the
+// loss mask and the sampling log-probs line up with the sequence the
+// trainer sees.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/search"
+)
+
+// Generator samples continuations; *model.Model implements it.
+type Generator interface {
+	Generate(ctx context.Context, req model.GenerateRequest) ([]model.Generation, error)
+}
+
+// Tokenizer maps text to token ids and back; *tokenizer.Tokenizer implements it.
+type Tokenizer interface {
+	Encode(text string) []int32
+	Decode(ids []int32) string
+}
+
+// FinishReason says why a trajectory ended.
+type FinishReason string
+
+// Finish reasons. A trajectory that ends with its role's final tag reports
+// the tag's name ("answer" or "question").
+const (
+	FinishAnswer    FinishReason = "answer"     // closed an <answer> tag
+	FinishQuestion  FinishReason = "question"   // closed a <question> tag
+	FinishTurnLimit FinishReason = "turn_limit" // still searching after the last allowed turn
+	FinishLength    FinishReason = "length"     // ran out of tokens for the turn or the trajectory
+	FinishNoTag     FinishReason = "no_tag"     // stopped (EOS) without a search call or a final tag
+)
+
+// Config bounds one batch of trajectories.
+type Config struct {
+	// FinalTag ends a trajectory when its closing tag is generated:
+	// "answer" for the solver, "question" for the proposer.
+	FinalTag string
+	// Search enables <search> calls; when false, "</search>" is not a stop
+	// string and a trajectory is a single turn (RAG answering).
+	Search bool
+	// MaxTurns bounds the model turns (generate calls) per trajectory.
+	MaxTurns int
+	// MaxTokensPerTurn bounds each generate call.
+	MaxTokensPerTurn int
+	// MaxResponseTokens bounds everything after the prompt: generated
+	// tokens plus inserted search results.
+	MaxResponseTokens int
+	// TopK is the number of documents per search call.
+	TopK int
+	// MaxInformationChars bounds the characters of formatted search results
+	// inserted per call (0 = no bound).
+	MaxInformationChars int
+	// Sampling.
+	Temperature float32
+	TopP        float32
+	TopKTokens  int
+	Seed        int64
+	EOSTokenIDs []int32
+}
+
+// SearchCall is one search the policy issued and the documents it was
+// shown (none when the trajectory ran out of room before the results).
+type SearchCall struct {
+	Query     string            `json:"query"`
+	Documents []search.Document `json:"documents"`
+}
+
+// Trajectory is one finished rollout. Tokens, LossMask and LogProbs have the
+// same length; entries for the prompt and for inserted search results have
+// mask 0 and log-prob 0.
+type Trajectory struct {
+	Tokens    []int32
+	PromptLen int
+	LossMask  []float32
+	LogProbs  []float32
+	// Response is the decoded text after the prompt (generated text and
+	// inserted information), for parsing and logging.
+	Response string
+	// Generated is the text the policy wrote, turn by turn, without the
+	// inserted information (for counting tags the model produced).
+	Generated string
+	Searches  []SearchCall
+	Turns     int
+	// GeneratedTokens counts the tokens the policy sampled.
+	GeneratedTokens int
+	Finish          FinishReason
+}
+
+// Queries returns the search queries in the order they were issued.
+func (t *Trajectory) Queries() []string {
+	qs := make([]string, len(t.Searches))
+	for i, s := range t.Searches {
+		qs[i] = s.Query
+	}
+	return qs
+}
+
+// Documents returns every retrieved document once, in retrieval order.
+func (t *Trajectory) Documents() []search.Document {
+	seen := map[string]bool{}
+	var docs []search.Document
+	for _, s := range t.Searches {
+		for _, d := range s.Documents {
+			key := d.ID + "\x00" + d.Contents
+			if !seen[key] {
+				seen[key] = true
+				docs = append(docs, d)
+			}
+		}
+	}
+	return docs
+}
+
+func (c Config) validate(searcher search.Searcher) error {
+	switch {
+	case c.FinalTag == "":
+		return fmt.Errorf("agent: FinalTag is empty")
+	case c.MaxTurns < 1:
+		return fmt.Errorf("agent: MaxTurns %d < 1", c.MaxTurns)
+	case c.MaxTokensPerTurn < 1:
+		return fmt.Errorf("agent: MaxTokensPerTurn %d < 1", c.MaxTokensPerTurn)
+	case c.MaxResponseTokens < 1:
+		return fmt.Errorf("agent: MaxResponseTokens %d < 1", c.MaxResponseTokens)
+	case c.Search && searcher == nil:
+		return fmt.Errorf("agent: Search is enabled but no searcher was given")
+	case c.Search && c.TopK < 1:
+		return fmt.Errorf("agent: TopK %d < 1", c.TopK)
+	}
+	return nil
+}
+
+// Run plays every prompt to the end. Each turn generates for all active
+// trajectories in one batch and answers all their search calls in one
+// batched Search. The result has one trajectory per prompt, in order.
+func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Searcher, prompts [][]int32, cfg Config) ([]Trajectory, error) {
+	if err := cfg.validate(searcher); err != nil {
+		return nil, err
+	}
+	finalStop := "</" + cfg.FinalTag + ">"
+	stops := []string{finalStop}
+	if cfg.Search {
+		stops = append(stops, "</search>")
+	}
+
+	trajs := make([]Trajectory, len(prompts))
+	active := make([]int, 0, len(prompts))
+	for i, p := range prompts {
+		trajs[i] = Trajectory{
+			Tokens:    append([]int32(nil), p...),
+			PromptLen: len(p),
+			LossMask:  make([]float32, len(p)),
+			LogProbs:  make([]float32, len(p)),
+		}
+		active = append(active, i)
+	}
+
+	for turn := 1; len(active) > 0; turn++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// Generate one turn for every active trajectory.
+		req := model.GenerateRequest{
+			Prompts:     make([][]int32, len(active)),
+			Temperature: cfg.Temperature,
+			TopP:        cfg.TopP,
+			TopK:        cfg.TopKTokens,
+			Seed:        cfg.Seed + int64(turn)*1_000_003,
+			StopStrings: stops,
+			Decode:      tok.Decode,
+			EOSTokenIDs: cfg.EOSTokenIDs,
+		}
+		for j, i := range active {
+			req.Prompts[j] = trajs[i].Tokens
+			req.MaxNewTokens = max(req.MaxNewTokens, min(cfg.MaxTokensPerTurn, trajs[i].remaining(cfg)))
+		}
+		gens, err := gen.Generate(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("agent: turn %d: generate: %w", turn, err)
+		}
+		if len(gens) != len(active) {
+			return nil, fmt.Errorf("agent: turn %d: generate returned %d continuations for %d prompts", turn, len(gens), len(active))
+		}
+
+		// Classify each continuation: final tag, search call, or an end.
+		var searching []int
+		var queries []string
+		for j, i := range active {
+			t := &trajs[i]
+			g := gens[j]
+			if len(g.LogProbs) != len(g.Tokens) {
+				return nil, fmt.Errorf("agent: turn %d: %d log-probs for %d tokens", turn, len(g.LogProbs), len(g.Tokens))
+			}
+			budget := min(cfg.MaxTokensPerTurn, t.remaining(cfg))
+			truncated := len(g.Tokens) > budget
+			tokens, logProbs := g.Tokens, g.LogProbs
+			if truncated {
+				tokens, logProbs = tokens[:budget], logProbs[:budget]
+			}
+			t.appendGenerated(tokens, logProbs)
+			t.Turns = turn
+
+			text := tok.Decode(tokens)
+			t.Generated += text
+			switch stop := firstStop(text, stops); {
+			case stop == finalStop:
+				t.Finish = FinishReason(cfg.FinalTag)
+			case stop == "</search>":
+				query, ok := LastTagBody(text, "search")
+				switch {
+				case !ok || query == "":
+					t.Finish = FinishNoTag
+				case turn >= cfg.MaxTurns:
+					t.Finish = FinishTurnLimit
+				default:
+					searching = append(searching, i)
+					queries = append(queries, query)
+				}
+			case truncated || g.FinishReason == "length":
+				t.Finish = FinishLength
+			default:
+				t.Finish = FinishNoTag
+			}
+		}
+
+		// Answer all search calls of this turn in one batch.
+		if len(searching) > 0 {
+			hits, err := searcher.Search(ctx, queries, cfg.TopK)
+			if err != nil {
+				return nil, fmt.Errorf("agent: turn %d: search: %w", turn, err)
+			}
+			if len(hits) != len(queries) {
+				return nil, fmt.Errorf("agent: turn %d: search returned %d results for %d queries", turn, len(hits), len(queries))
+			}
+			for j, i := range searching {
+				t := &trajs[i]
+				info := "\n\n<information>" + search.TruncateInformation(search.FormatHits(hits[j]), cfg.MaxInformationChars) + "</information>\n\n"
+				ids := tok.Encode(info)
+				call := SearchCall{Query: queries[j]}
+				if len(ids) >= t.remaining(cfg) {
+					// No room left to answer after the results: the
+					// trajectory ends here, the results unseen.
+					t.Searches = append(t.Searches, call)
+					t.Finish = FinishLength
+					continue
+				}
+				for _, h := range hits[j] {
+					call.Documents = append(call.Documents, h.Document)
+				}
+				t.Searches = append(t.Searches, call)
+				t.appendInserted(ids)
+			}
+		}
+
+		next := active[:0]
+		for _, i := range active {
+			if trajs[i].Finish == "" {
+				next = append(next, i)
+			}
+		}
+		active = next
+	}
+
+	for i := range trajs {
+		t := &trajs[i]
+		t.Response = tok.Decode(t.Tokens[t.PromptLen:])
+	}
+	return trajs, nil
+}
+
+// remaining is the response token budget left.
+func (t *Trajectory) remaining(cfg Config) int {
+	return cfg.MaxResponseTokens - (len(t.Tokens) - t.PromptLen)
+}
+
+func (t *Trajectory) appendGenerated(tokens []int32, logProbs []float32) {
+	t.Tokens = append(t.Tokens, tokens...)
+	t.LogProbs = append(t.LogProbs, logProbs...)
+	for range tokens {
+		t.LossMask = append(t.LossMask, 1)
+	}
+	t.GeneratedTokens += len(tokens)
+}
+
+func (t *Trajectory) appendInserted(ids []int32) {
+	t.Tokens = append(t.Tokens, ids...)
+	t.LogProbs = append(t.LogProbs, make([]float32, len(ids))...)
+	t.LossMask = append(t.LossMask, make([]float32, len(ids))...)
+}
+
+// firstStop returns the stop string that occurs earliest in text, or "".
+func firstStop(text string, stops []string) string {
+	best, bestAt := "", len(text)+1
+	for _, s := range stops {
+		if at := strings.Index(text, s); at >= 0 && at < bestAt {
+			best, bestAt = s, at
+		}
+	}
+	return best
+}

@@ -1,0 +1,177 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ssp-project/ssp/internal/agent/agenttest"
+	"github.com/ssp-project/ssp/internal/search"
+)
+
+var testDocs = []search.Document{
+	{ID: "1", Contents: "\"Lake Varn\"\nLake Varn lies north of Osk."},
+	{ID: "2", Contents: "\"Osk\"\nOsk is a harbour town founded by Mira Tal."},
+}
+
+// replyByTurn answers the n-th turn (counted by inserted information blocks)
+// with turns[n].
+func replyByTurn(turns ...string) func(string) string {
+	return func(prompt string) string {
+		n := strings.Count(prompt, "<information>")
+		if n >= len(turns) {
+			return "silence"
+		}
+		return turns[n]
+	}
+}
+
+func baseConfig() Config {
+	return Config{FinalTag: "answer", Search: true, MaxTurns: 4, MaxTokensPerTurn: 200,
+		MaxResponseTokens: 2000, TopK: 2, MaxInformationChars: 1000, Temperature: 0.7, EOSTokenIDs: []int32{agenttest.EOS}}
+}
+
+func TestRunSearchThenAnswer(t *testing.T) {
+	tok := agenttest.CharTokenizer{}
+	policy := &agenttest.ScriptedPolicy{LogProb: -0.25, Reply: replyByTurn(
+		"<think>find it</think><search>draft <search>lake varn</search>",
+		"<answer>Osk</answer>",
+	)}
+	searcher := &agenttest.MemorySearcher{Docs: testDocs}
+	prompt := tok.Encode("Q: where? ")
+	trajs, err := Run(context.Background(), policy, tok, searcher, [][]int32{prompt, prompt}, baseConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(searcher.Calls) != 1 || len(searcher.Calls[0]) != 2 {
+		t.Fatalf("search calls = %v, want one batch of 2 queries", searcher.Calls)
+	}
+	tr := trajs[0]
+	if tr.Finish != FinishAnswer || tr.Turns != 2 {
+		t.Fatalf("finish=%s turns=%d", tr.Finish, tr.Turns)
+	}
+	if got := tr.Queries(); len(got) != 1 || got[0] != "lake varn" {
+		t.Fatalf("queries = %q, want the last search of the turn", got)
+	}
+	if len(tr.Documents()) != 1 || tr.Documents()[0].ID != "1" {
+		t.Fatalf("documents = %+v", tr.Documents())
+	}
+	if len(tr.Tokens) != len(tr.LossMask) || len(tr.Tokens) != len(tr.LogProbs) {
+		t.Fatalf("lengths: tokens %d mask %d logprobs %d", len(tr.Tokens), len(tr.LossMask), len(tr.LogProbs))
+	}
+	// The mask is 1 exactly on generated characters: the text under mask 1
+	// is the two turns, the text under mask 0 is the prompt and the
+	// inserted information block.
+	var gen, other []int32
+	for i, id := range tr.Tokens {
+		if tr.LossMask[i] == 1 {
+			gen = append(gen, id)
+			if tr.LogProbs[i] != -0.25 {
+				t.Fatalf("token %d: log-prob %v", i, tr.LogProbs[i])
+			}
+		} else {
+			other = append(other, id)
+			if tr.LogProbs[i] != 0 {
+				t.Fatalf("token %d: log-prob %v outside the mask", i, tr.LogProbs[i])
+			}
+		}
+	}
+	wantGen := "<think>find it</think><search>draft <search>lake varn</search><answer>Osk</answer>"
+	if tr.Generated != wantGen {
+		t.Fatalf("Generated = %q", tr.Generated)
+	}
+	if got := tok.Decode(gen); got != wantGen {
+		t.Fatalf("generated text = %q", got)
+	}
+	wantOther := "Q: where? \n\n<information>" + search.FormatHits([]search.Hit{{Document: testDocs[0], Score: 2}}) + "</information>\n\n"
+	if got := tok.Decode(other); got != wantOther {
+		t.Fatalf("unmasked text = %q, want %q", got, wantOther)
+	}
+	if tr.GeneratedTokens != len(gen) {
+		t.Fatalf("GeneratedTokens = %d, want %d", tr.GeneratedTokens, len(gen))
+	}
+	if !strings.HasSuffix(tr.Response, "<answer>Osk</answer>") {
+		t.Fatalf("response = %q", tr.Response)
+	}
+	if policy.Requests[0].Temperature != 0.7 {
+		t.Fatalf("temperature not applied: %v", policy.Requests[0].Temperature)
+	}
+}
+
+func TestRunFinishReasons(t *testing.T) {
+	tok := agenttest.CharTokenizer{}
+	searcher := &agenttest.MemorySearcher{Docs: testDocs}
+	tests := []struct {
+		name   string
+		reply  string
+		mutate func(*Config)
+		want   FinishReason
+		turns  int
+	}{
+		{"answer", "<answer>x</answer>", nil, FinishAnswer, 1},
+		{"question", "<question>who?</question>", func(c *Config) { c.FinalTag = "question" }, FinishQuestion, 1},
+		{"eos without tag", "I give up", nil, FinishNoTag, 1},
+		{"empty search", "<search> </search>", nil, FinishNoTag, 1},
+		{"turn limit", "<search>osk</search>", func(c *Config) { c.MaxTurns = 3 }, FinishTurnLimit, 3},
+		{"turn length", "<think>" + strings.Repeat("a", 100), func(c *Config) { c.MaxTokensPerTurn = 20 }, FinishLength, 1},
+		{"response length", "<search>osk</search>", func(c *Config) { c.MaxResponseTokens = 60 }, FinishLength, 1},
+		{"search disabled", "<search>osk</search><answer>x</answer>", func(c *Config) { c.Search = false }, FinishAnswer, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig()
+			if tt.mutate != nil {
+				tt.mutate(&cfg)
+			}
+			policy := &agenttest.ScriptedPolicy{Reply: func(string) string { return tt.reply }}
+			trajs, err := Run(context.Background(), policy, tok, searcher, [][]int32{tok.Encode("p")}, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := trajs[0]
+			if tr.Finish != tt.want || tr.Turns != tt.turns {
+				t.Fatalf("finish=%s turns=%d, want %s %d (response %q)", tr.Finish, tr.Turns, tt.want, tt.turns, tr.Response)
+			}
+			if tt.name == "response length" && (len(tr.Searches) != 1 || len(tr.Documents()) != 0) {
+				t.Fatalf("unshown results recorded: %+v", tr.Searches)
+			}
+			if n := len(tr.Tokens) - tr.PromptLen; n > cfg.MaxResponseTokens {
+				t.Fatalf("response has %d tokens, budget %d", n, cfg.MaxResponseTokens)
+			}
+		})
+	}
+}
+
+func TestRunInformationTruncated(t *testing.T) {
+	tok := agenttest.CharTokenizer{}
+	cfg := baseConfig()
+	cfg.MaxInformationChars = 10
+	policy := &agenttest.ScriptedPolicy{Reply: replyByTurn("<search>osk</search>", "<answer>a</answer>")}
+	trajs, err := Run(context.Background(), policy, tok, &agenttest.MemorySearcher{Docs: testDocs}, [][]int32{tok.Encode("p")}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, ok := FirstTagBody(trajs[0].Response, "information")
+	if !ok || len(info) > 10 {
+		t.Fatalf("information %q (ok=%v) exceeds 10 characters", info, ok)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	tok := agenttest.CharTokenizer{}
+	policy := &agenttest.ScriptedPolicy{Reply: func(string) string { return "<search>osk</search>" }}
+	boom := errors.New("index offline")
+	_, err := Run(context.Background(), policy, tok, &agenttest.MemorySearcher{Err: boom}, [][]int32{tok.Encode("p")}, baseConfig())
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the searcher's error", err)
+	}
+	if _, err := Run(context.Background(), policy, tok, nil, nil, baseConfig()); err == nil {
+		t.Fatal("search enabled without a searcher: no error")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, policy, tok, &agenttest.MemorySearcher{}, [][]int32{tok.Encode("p")}, baseConfig()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}

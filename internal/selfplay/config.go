@@ -1,0 +1,365 @@
+package selfplay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ssp-project/ssp/internal/model"
+)
+
+// Config is every knob of a self-play run. DefaultConfig holds SSP's values
+// where the paper or its released scripts fix one; the help tags are the
+// documentation shown by --help and in docs/config.md.
+type Config struct {
+	Run      RunConfig      `yaml:"run"`
+	Game     GameConfig     `yaml:"game"`
+	Agent    AgentConfig    `yaml:"agent"`
+	Proposer ProposerConfig `yaml:"proposer"`
+	Solver   SolverConfig   `yaml:"solver"`
+	Filter   FilterConfig   `yaml:"filter"`
+	Verify   VerifyConfig   `yaml:"verify"`
+	Pool     PoolConfig     `yaml:"pool"`
+	Optim    OptimConfig    `yaml:"optim"`
+}
+
+// RunConfig says what to train, on what, and where to write.
+type RunConfig struct {
+	Model     string `yaml:"model" help:"policy checkpoint directory (Hugging Face layout); also the frozen KL reference"`
+	Backend   string `yaml:"backend" help:"compute backend: \"go\" (pure Go, CPU), \"xla:cpu\", \"xla:cuda\"; empty picks GoMLX's default"`
+	Index     string `yaml:"index" help:"embedded BM25 index directory (exclusive with retriever)"`
+	Retriever string `yaml:"retriever" help:"URL of a Search-R1-compatible /retrieve server (exclusive with index)"`
+	Seeds     string `yaml:"seeds" help:"JSONL file of target answers: {\"answer\": str or [aliases], \"hops\": n} (SSP rows with ground_truth also accepted)"`
+	Out       string `yaml:"out" help:"run directory: metrics.jsonl, TensorBoard events, rollouts/, checkpoints/"`
+	Steps     int    `yaml:"steps" help:"training steps (one step = one batch of proposals, their solver rollouts and the updates)"`
+	SaveEvery int    `yaml:"save_every" help:"write a checkpoint every N steps (and after the last step); SSP: 5"`
+	Seed      int64  `yaml:"seed" help:"seed for seed-order shuffling, sampling and RAG noise; a step's randomness depends only on (seed, step)"`
+}
+
+// GameConfig shapes one step of the game.
+type GameConfig struct {
+	BatchSize        int  `yaml:"batch_size" help:"target answers proposed per step; SSP: 256"`
+	ProposerRollouts int  `yaml:"proposer_rollouts" help:"proposer trajectories per target answer; SSP: 1"`
+	SolverRollouts   int  `yaml:"solver_rollouts" help:"solver rollouts per question (the GRPO group size); SSP: 5"`
+	CombinedUpdate   bool `yaml:"combined_update" help:"one optimizer update over proposer and solver trajectories together instead of proposer then solver; SSP: false"`
+	TrainProposer    bool `yaml:"train_proposer" help:"update the policy on proposer trajectories"`
+	TrainSolver      bool `yaml:"train_solver" help:"update the policy on solver trajectories"`
+}
+
+// AgentConfig bounds every multi-turn search rollout.
+type AgentConfig struct {
+	MaxTurns            int `yaml:"max_turns" help:"model turns per trajectory (each search call ends a turn); SSP: 10"`
+	MaxTokensPerTurn    int `yaml:"max_tokens_per_turn" help:"tokens sampled per turn"`
+	MaxResponseTokens   int `yaml:"max_response_tokens" help:"tokens after the prompt, generated and inserted; SSP: 8192"`
+	MaxPromptTokens     int `yaml:"max_prompt_tokens" help:"longest prompt; RAG prompts drop documents until they fit, longer role prompts are an error; SSP: 4096"`
+	TopK                int `yaml:"top_k" help:"documents returned per search call; Search-R1: 3"`
+	MaxInformationChars int `yaml:"max_information_chars" help:"characters of search results inserted per call (0 = no bound)"`
+}
+
+// ProposerConfig is the question writer's sampling and reward.
+type ProposerConfig struct {
+	Temperature   float32 `yaml:"temperature" help:"sampling temperature for proposer rollouts; SSP: 0.8"`
+	TopP          float32 `yaml:"top_p" help:"nucleus sampling for proposer rollouts (1 = off)"`
+	Reward        string  `yaml:"reward" help:"proposer reward from the solvers' success rate s: \"1-acc\" (1-s, SSP) or \"intermediate\" (4·s·(1-s))"`
+	Advantage     string  `yaml:"advantage" help:"proposer advantage estimator: \"reinforce++\" (batch-whitened reward, SSP's default) or \"grpo\" (whitened within the rollouts of one target answer; needs proposer_rollouts > 1)"`
+	FormatPenalty float64 `yaml:"format_penalty" help:"proposer reward when no valid question comes out (no <question>, a filter or RAG verification failed); SSP: -1"`
+}
+
+// SolverConfig is the question answerer's sampling and reward.
+type SolverConfig struct {
+	Temperature        float32 `yaml:"temperature" help:"sampling temperature for solver rollouts; SSP: 1.0"`
+	TopP               float32 `yaml:"top_p" help:"nucleus sampling for solver rollouts (1 = off)"`
+	MultiAnswerDivisor float64 `yaml:"multi_answer_divisor" help:"a correct response with more than one <answer> tag earns 1/divisor (discourages answer spamming); 1 disables"`
+}
+
+// FilterConfig holds the rule checks a proposed question must pass before
+// RAG verification.
+type FilterConfig struct {
+	MinQuestionChars      int     `yaml:"min_question_chars" help:"shortest question in characters"`
+	MaxQuestionChars      int     `yaml:"max_question_chars" help:"longest question in characters"`
+	MinQuestionWords      int     `yaml:"min_question_words" help:"fewest words in a question"`
+	MaxQuestionWords      int     `yaml:"max_question_words" help:"most words in a question"`
+	MinSearches           int     `yaml:"min_searches" help:"fewest distinct search queries the proposer must have issued"`
+	RequireHops           bool    `yaml:"require_hops" help:"also require at least as many distinct searches as the seed's hops"`
+	RejectAnswerInQueries bool    `yaml:"reject_answer_in_queries" help:"reject proposals whose search queries contain the answer (SSP's use_search_terms_filter; SSP: false)"`
+	DuplicateJaccard      float64 `yaml:"duplicate_jaccard" help:"reject a question whose normalised word-set Jaccard similarity to an earlier question of the batch reaches this value (0 = off)"`
+}
+
+// VerifyConfig is the RAG check that a proposed question is answerable
+// from the documents its proposer found.
+type VerifyConfig struct {
+	RAG         bool    `yaml:"rag" help:"verify each question by answering it from the proposer's documents without search; SSP: true"`
+	NoiseBlocks int     `yaml:"noise_blocks" help:"search-result blocks from other proposer trajectories mixed in as distractors; SSP: 4"`
+	Temperature float32 `yaml:"temperature" help:"sampling temperature of the RAG answer (0 = greedy)"`
+	JudgeURL    string  `yaml:"judge_url" help:"base URL of an OpenAI-compatible LLM judge consulted when exact match fails, for the RAG check and the solver reward (empty = exact match only); judge errors count as wrong"`
+	JudgeModel  string  `yaml:"judge_model" help:"model name sent to the judge"`
+	JudgeKeyEnv string  `yaml:"judge_api_key_env" help:"environment variable holding the judge's bearer token (empty = none)"`
+}
+
+// PoolConfig is the store of earlier valid questions that refills the
+// solver batch when proposals fail.
+type PoolConfig struct {
+	Reuse          bool    `yaml:"reuse" help:"refill invalid proposal slots with earlier valid questions so the solver batch keeps its shape; SSP: true (extraction_failure.strategy=reuse)"`
+	MaxSuccessRate float64 `yaml:"max_success_rate" help:"only reuse questions whose last solver success rate is at most this; SSP: 1.0"`
+	ClearEvery     int     `yaml:"clear_every" help:"empty the pool every N steps to avoid stale questions (0 = never); SSP: 10"`
+	KeepRatio      float64 `yaml:"keep_ratio" help:"fraction of the pool (hardest first) kept when it is cleared; SSP: 0"`
+	MaxSize        int     `yaml:"max_size" help:"most questions kept; the easiest are dropped first"`
+}
+
+// OptimConfig is the policy update.
+type OptimConfig struct {
+	LR             float64 `yaml:"lr" help:"AdamW learning rate; SSP: 1e-6"`
+	WeightDecay    float64 `yaml:"weight_decay" help:"AdamW decoupled weight decay"`
+	Beta1          float64 `yaml:"beta1" help:"AdamW beta1"`
+	Beta2          float64 `yaml:"beta2" help:"AdamW beta2"`
+	Eps            float64 `yaml:"eps" help:"AdamW epsilon"`
+	WarmupSteps    int     `yaml:"warmup_steps" help:"optimizer steps of linear learning-rate warm-up; SSP: 5"`
+	Schedule       string  `yaml:"schedule" help:"learning-rate schedule after warm-up: \"constant\" (SSP), \"linear\" or \"cosine\" (both decay to 0 at the last step)"`
+	MaxGradNorm    float64 `yaml:"max_grad_norm" help:"global gradient-norm clip; SSP: 1.0"`
+	MiniBatchSize  int     `yaml:"mini_batch_size" help:"trajectories per optimizer step within one update (0 = the whole update is one step)"`
+	MicroBatchSize int     `yaml:"micro_batch_size" help:"trajectories per forward/backward pass (gradient accumulation); bounds memory"`
+	ClipLow        float32 `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
+	ClipHigh       float32 `yaml:"clip_high" help:"PPO ratio upper clip 1+clip_high (clip-higher); SSP: 0.28"`
+	KLCoef         float32 `yaml:"kl_coef" help:"weight of the k3 KL penalty to the frozen initial policy (0 disables the reference model); SSP: 0.01"`
+	AdvantageEps   float64 `yaml:"advantage_eps" help:"added to the standard deviation when whitening rewards"`
+}
+
+// DefaultConfig returns a complete configuration with SSP's values where
+// they apply.
+func DefaultConfig() Config {
+	return Config{
+		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1},
+		Game: GameConfig{BatchSize: 256, ProposerRollouts: 1, SolverRollouts: 5,
+			TrainProposer: true, TrainSolver: true},
+		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 512, MaxResponseTokens: 8192,
+			MaxPromptTokens: 4096, TopK: 3, MaxInformationChars: 3000},
+		Proposer: ProposerConfig{Temperature: 0.8, TopP: 1, Reward: "1-acc", Advantage: "reinforce++", FormatPenalty: -1},
+		Solver:   SolverConfig{Temperature: 1, TopP: 1, MultiAnswerDivisor: 4},
+		Filter: FilterConfig{MinQuestionChars: 10, MaxQuestionChars: 1000, MinQuestionWords: 4,
+			MaxQuestionWords: 150, MinSearches: 2, DuplicateJaccard: 0.8},
+		Verify: VerifyConfig{RAG: true, NoiseBlocks: 4},
+		Pool:   PoolConfig{Reuse: true, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
+		Optim: OptimConfig{LR: 1e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
+			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MicroBatchSize: 4,
+			ClipLow: 0.2, ClipHigh: 0.28, KLCoef: 0.01, AdvantageEps: 1e-6},
+	}
+}
+
+// LoadConfig reads a YAML file over the defaults. Unknown keys are errors,
+// so a misspelt knob never silently keeps its default.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate reports the first inconsistent field by its YAML path.
+func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
+	}
+	positive := []struct {
+		field string
+		value int
+	}{
+		{"run.steps", c.Run.Steps}, {"run.save_every", c.Run.SaveEvery},
+		{"game.batch_size", c.Game.BatchSize}, {"game.proposer_rollouts", c.Game.ProposerRollouts},
+		{"game.solver_rollouts", c.Game.SolverRollouts},
+		{"agent.max_turns", c.Agent.MaxTurns}, {"agent.max_tokens_per_turn", c.Agent.MaxTokensPerTurn},
+		{"agent.max_response_tokens", c.Agent.MaxResponseTokens}, {"agent.max_prompt_tokens", c.Agent.MaxPromptTokens},
+		{"agent.top_k", c.Agent.TopK}, {"pool.max_size", c.Pool.MaxSize}, {"optim.micro_batch_size", c.Optim.MicroBatchSize},
+	}
+	for _, p := range positive {
+		if p.value < 1 {
+			return bad(p.field, "must be at least 1, got %d", p.value)
+		}
+	}
+	nonNegative := []struct {
+		field string
+		value int
+	}{
+		{"agent.max_information_chars", c.Agent.MaxInformationChars},
+		{"filter.min_question_chars", c.Filter.MinQuestionChars}, {"filter.min_question_words", c.Filter.MinQuestionWords},
+		{"filter.min_searches", c.Filter.MinSearches}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
+		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
+		{"optim.mini_batch_size", c.Optim.MiniBatchSize},
+	}
+	for _, p := range nonNegative {
+		if p.value < 0 {
+			return bad(p.field, "must not be negative, got %d", p.value)
+		}
+	}
+	switch {
+	case c.Run.Index != "" && c.Run.Retriever != "":
+		return bad("run.index", "set either run.index or run.retriever, not both")
+	case c.Filter.MaxQuestionChars < c.Filter.MinQuestionChars:
+		return bad("filter.max_question_chars", "%d is below filter.min_question_chars %d", c.Filter.MaxQuestionChars, c.Filter.MinQuestionChars)
+	case c.Filter.MaxQuestionWords < c.Filter.MinQuestionWords:
+		return bad("filter.max_question_words", "%d is below filter.min_question_words %d", c.Filter.MaxQuestionWords, c.Filter.MinQuestionWords)
+	case c.Filter.DuplicateJaccard < 0 || c.Filter.DuplicateJaccard > 1:
+		return bad("filter.duplicate_jaccard", "must be in [0, 1], got %v", c.Filter.DuplicateJaccard)
+	case c.Proposer.Temperature < 0:
+		return bad("proposer.temperature", "must not be negative, got %v", c.Proposer.Temperature)
+	case c.Solver.Temperature < 0:
+		return bad("solver.temperature", "must not be negative, got %v", c.Solver.Temperature)
+	case c.Verify.Temperature < 0:
+		return bad("verify.temperature", "must not be negative, got %v", c.Verify.Temperature)
+	case c.Proposer.TopP <= 0 || c.Proposer.TopP > 1:
+		return bad("proposer.top_p", "must be in (0, 1], got %v", c.Proposer.TopP)
+	case c.Solver.TopP <= 0 || c.Solver.TopP > 1:
+		return bad("solver.top_p", "must be in (0, 1], got %v", c.Solver.TopP)
+	case c.Proposer.Reward != "1-acc" && c.Proposer.Reward != "intermediate":
+		return bad("proposer.reward", "must be \"1-acc\" or \"intermediate\", got %q", c.Proposer.Reward)
+	case c.Proposer.Advantage != "reinforce++" && c.Proposer.Advantage != "grpo":
+		return bad("proposer.advantage", "must be \"reinforce++\" or \"grpo\", got %q", c.Proposer.Advantage)
+	case c.Proposer.Advantage == "grpo" && c.Game.ProposerRollouts < 2:
+		return bad("proposer.advantage", "\"grpo\" needs game.proposer_rollouts >= 2 (got %d): a group of one has no baseline", c.Game.ProposerRollouts)
+	case c.Solver.MultiAnswerDivisor < 1:
+		return bad("solver.multi_answer_divisor", "must be at least 1, got %v", c.Solver.MultiAnswerDivisor)
+	case c.Pool.MaxSuccessRate < 0 || c.Pool.MaxSuccessRate > 1:
+		return bad("pool.max_success_rate", "must be in [0, 1], got %v", c.Pool.MaxSuccessRate)
+	case c.Pool.KeepRatio < 0 || c.Pool.KeepRatio > 1:
+		return bad("pool.keep_ratio", "must be in [0, 1], got %v", c.Pool.KeepRatio)
+	case c.Verify.JudgeURL != "" && c.Verify.JudgeModel == "":
+		return bad("verify.judge_model", "is required when verify.judge_url is set")
+	case !c.Game.TrainProposer && !c.Game.TrainSolver:
+		return bad("game.train_solver", "game.train_proposer and game.train_solver are both false: nothing to train")
+	case !(c.Optim.LR > 0):
+		return bad("optim.lr", "must be positive, got %v", c.Optim.LR)
+	case c.Optim.WeightDecay < 0:
+		return bad("optim.weight_decay", "must not be negative, got %v", c.Optim.WeightDecay)
+	case c.Optim.Beta1 < 0 || c.Optim.Beta1 >= 1:
+		return bad("optim.beta1", "must be in [0, 1), got %v", c.Optim.Beta1)
+	case c.Optim.Beta2 < 0 || c.Optim.Beta2 >= 1:
+		return bad("optim.beta2", "must be in [0, 1), got %v", c.Optim.Beta2)
+	case !(c.Optim.Eps > 0):
+		return bad("optim.eps", "must be positive, got %v", c.Optim.Eps)
+	case c.Optim.Schedule != "constant" && c.Optim.Schedule != "linear" && c.Optim.Schedule != "cosine":
+		return bad("optim.schedule", "must be \"constant\", \"linear\" or \"cosine\", got %q", c.Optim.Schedule)
+	case c.Optim.MaxGradNorm < 0:
+		return bad("optim.max_grad_norm", "must not be negative (0 disables clipping), got %v", c.Optim.MaxGradNorm)
+	case c.Optim.ClipLow <= 0 || c.Optim.ClipLow >= 1:
+		return bad("optim.clip_low", "must be in (0, 1), got %v", c.Optim.ClipLow)
+	case c.Optim.ClipHigh <= 0:
+		return bad("optim.clip_high", "must be positive, got %v", c.Optim.ClipHigh)
+	case c.Optim.KLCoef < 0:
+		return bad("optim.kl_coef", "must not be negative, got %v", c.Optim.KLCoef)
+	case !(c.Optim.AdvantageEps > 0):
+		return bad("optim.advantage_eps", "must be positive, got %v", c.Optim.AdvantageEps)
+	}
+	return nil
+}
+
+// Effective renders the configuration as YAML, for the run directory and
+// --print-config.
+func (c Config) Effective() string {
+	data, err := yaml.Marshal(c)
+	if err != nil {
+		// Marshalling a struct of plain fields cannot fail.
+		return fmt.Sprintf("# config: %v\n", err)
+	}
+	return string(data)
+}
+
+// OptimizerConfig is the learner's configuration for a run of run.steps
+// steps.
+func (c Config) OptimizerConfig() model.OptimizerConfig {
+	o := c.Optim
+	return model.OptimizerConfig{LR: o.LR, WeightDecay: o.WeightDecay, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps,
+		WarmupSteps: o.WarmupSteps, TotalSteps: c.Run.Steps * c.OptimizerStepsPerStep(), Schedule: o.Schedule,
+		MaxGradNorm: o.MaxGradNorm, MicroBatchSize: o.MicroBatchSize}
+}
+
+// OptimizerStepsPerStep is the number of optimizer steps one game step
+// takes when every slot yields a question (an upper bound otherwise); it
+// sets the length of decaying learning-rate schedules.
+func (c Config) OptimizerStepsPerStep() int {
+	proposer := c.Game.BatchSize * c.Game.ProposerRollouts
+	solver := proposer * c.Game.SolverRollouts
+	steps := func(n int) int {
+		if c.Optim.MiniBatchSize <= 0 || n == 0 {
+			return min(n, 1)
+		}
+		return (n + c.Optim.MiniBatchSize - 1) / c.Optim.MiniBatchSize
+	}
+	if !c.Game.TrainProposer {
+		proposer = 0
+	}
+	if !c.Game.TrainSolver {
+		solver = 0
+	}
+	if c.Game.CombinedUpdate {
+		return steps(proposer + solver)
+	}
+	return steps(proposer) + steps(solver)
+}
+
+// ConfigField describes one knob for help output and the reference docs.
+type ConfigField struct {
+	Path    string // YAML path, e.g. "game.batch_size"
+	Type    string
+	Default string
+	Help    string
+}
+
+// ConfigFields lists every knob in declaration order with its default.
+func ConfigFields() []ConfigField {
+	var out []ConfigField
+	def := reflect.ValueOf(DefaultConfig())
+	for i := 0; i < def.NumField(); i++ {
+		section := def.Type().Field(i)
+		sv := def.Field(i)
+		for j := 0; j < sv.NumField(); j++ {
+			f := sv.Type().Field(j)
+			v := sv.Field(j)
+			dflt := fmt.Sprint(v.Interface())
+			if v.Kind() == reflect.String {
+				dflt = fmt.Sprintf("%q", v.String())
+			}
+			out = append(out, ConfigField{
+				Path:    section.Tag.Get("yaml") + "." + f.Tag.Get("yaml"),
+				Type:    v.Kind().String(),
+				Default: dflt,
+				Help:    f.Tag.Get("help"),
+			})
+		}
+	}
+	return out
+}
+
+// ConfigReference renders docs/config.md from the fields' help text.
+func ConfigReference() string {
+	var b strings.Builder
+	b.WriteString("# Self-play configuration reference\n\n")
+	b.WriteString("<!-- Generated from internal/selfplay/config.go by `go test ./internal/selfplay -run TestConfigReference -update`; do not edit. -->\n\n")
+	b.WriteString("`ssp train --config FILE.yaml` reads these keys over the defaults below; unknown keys are errors. ")
+	b.WriteString("Command-line flags override the file. `ssp train --print-config` prints the effective configuration. ")
+	b.WriteString("See [selfplay.md](selfplay.md) for how each knob maps to SSP.\n")
+	section := ""
+	for _, f := range ConfigFields() {
+		s, _, _ := strings.Cut(f.Path, ".")
+		if s != section {
+			section = s
+			fmt.Fprintf(&b, "\n## %s\n\n| key | type | default | meaning |\n|---|---|---|---|\n", s)
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s |\n", f.Path, f.Type, f.Default, strings.ReplaceAll(f.Help, "|", "\\|"))
+	}
+	return b.String()
+}

@@ -1,0 +1,114 @@
+package selfplay
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/config.md from the config's help text")
+
+func TestDefaultConfigValid(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ConfigFields() {
+		if f.Help == "" {
+			t.Errorf("%s has no help text", f.Path)
+		}
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(text string) string {
+		path := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cfg, err := LoadConfig(write("game:\n  batch_size: 8\nproposer:\n  reward: intermediate\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Game.BatchSize != 8 || cfg.Proposer.Reward != "intermediate" || cfg.Game.SolverRollouts != 5 {
+		t.Fatalf("loaded %+v", cfg.Game)
+	}
+	if cfg, err := LoadConfig(write("")); err != nil || cfg.Game.BatchSize != 256 {
+		t.Fatalf("empty file: %v, batch %d", err, cfg.Game.BatchSize)
+	}
+	tests := []struct{ yaml, want string }{
+		{"game:\n  batch_sise: 8\n", "batch_sise"},
+		{"game:\n  solver_rollouts: 0\n", "game.solver_rollouts: must be at least 1"},
+		{"proposer:\n  reward: hard\n", "proposer.reward"},
+		{"proposer:\n  advantage: grpo\n", "game.proposer_rollouts >= 2"},
+		{"run:\n  index: a\n  retriever: http://x\n", "run.index"},
+		{"filter:\n  duplicate_jaccard: 1.5\n", "filter.duplicate_jaccard"},
+		{"optim:\n  clip_low: 1\n", "optim.clip_low"},
+		{"verify:\n  judge_url: http://j\n", "verify.judge_model"},
+		{"game: [1]\n", "c.yaml"},
+	}
+	for _, tt := range tests {
+		_, err := LoadConfig(write(tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("LoadConfig(%q) error = %v, want it to mention %q", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestEffectiveRoundTrip(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Game.BatchSize = 3
+	cfg.Verify.NoiseBlocks = 7
+	path := filepath.Join(t.TempDir(), "eff.yaml")
+	if err := os.WriteFile(path, []byte(cfg.Effective()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back != cfg {
+		t.Fatalf("round trip changed the config:\n%s", back.Effective())
+	}
+}
+
+// TestConfigReference keeps docs/config.md in step with the help text.
+func TestConfigReference(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "config.md")
+	want := ConfigReference()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/selfplay -run TestConfigReference -update)", err)
+	}
+	if string(got) != want {
+		t.Fatal("docs/config.md is stale: run go test ./internal/selfplay -run TestConfigReference -update")
+	}
+}
+
+func TestOptimizerStepsPerStep(t *testing.T) {
+	cfg := DefaultConfig() // 256 proposals, 1280 solver rollouts
+	if got := cfg.OptimizerStepsPerStep(); got != 2 {
+		t.Fatalf("whole-batch updates: %d, want 2", got)
+	}
+	cfg.Optim.MiniBatchSize = 128
+	if got := cfg.OptimizerStepsPerStep(); got != 2+10 {
+		t.Fatalf("mini-batches of 128: %d, want 12", got)
+	}
+	cfg.Game.CombinedUpdate = true
+	if got := cfg.OptimizerStepsPerStep(); got != 12 { // ceil(1536/128)
+		t.Fatalf("combined: %d, want 12", got)
+	}
+	cfg.Run.Steps = 10
+	if oc := cfg.OptimizerConfig(); oc.TotalSteps != 120 || oc.LR != 1e-6 || oc.MaxGradNorm != 1 {
+		t.Fatalf("OptimizerConfig = %+v", oc)
+	}
+}

@@ -1,0 +1,198 @@
+package selfplay
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/ssp-project/ssp/internal/agent"
+)
+
+// Each check on a proposed question is a small named function returning a
+// Verdict; a proposal is valid only if every verdict passes. All verdicts
+// are written to the rollout log, so a run shows why questions fail.
+
+// Filter names, as they appear in verdicts and metrics.
+const (
+	FilterExtract         = "extract"           // a <question> was written
+	FilterLength          = "length"            // character and word bounds
+	FilterAnswerLeak      = "answer_leak"       // no alias of the answer in the question
+	FilterRetrieved       = "retrieved"         // the proposer's searches found documents
+	FilterSearchCount     = "search_count"      // enough distinct searches
+	FilterAnswerInQueries = "answer_in_queries" // the answer was not searched for directly
+	FilterDuplicate       = "duplicate"         // not a near-copy of an earlier question in the batch
+	FilterRAG             = "rag"               // answerable from the proposer's documents
+)
+
+// Verdict is one check's outcome.
+type Verdict struct {
+	Filter string `json:"filter"`
+	Pass   bool   `json:"pass"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func pass(filter string) Verdict { return Verdict{Filter: filter, Pass: true} }
+
+func fail(filter, format string, args ...any) Verdict {
+	return Verdict{Filter: filter, Detail: fmt.Sprintf(format, args...)}
+}
+
+// ExtractQuestion returns the body of the first <question> tag: the
+// proposer is told to write exactly one, and anything after the first is
+// not part of its answer.
+func ExtractQuestion(response string) (string, Verdict) {
+	q, ok := agent.FirstTagBody(response, "question")
+	switch {
+	case !ok:
+		return "", fail(FilterExtract, "no <question>…</question>")
+	case q == "":
+		return "", fail(FilterExtract, "empty question")
+	}
+	return q, pass(FilterExtract)
+}
+
+// CheckLength bounds the question's characters and words.
+func CheckLength(question string, cfg FilterConfig) Verdict {
+	chars := len([]rune(question))
+	words := len(strings.Fields(question))
+	switch {
+	case chars < cfg.MinQuestionChars:
+		return fail(FilterLength, "%d characters < %d", chars, cfg.MinQuestionChars)
+	case chars > cfg.MaxQuestionChars:
+		return fail(FilterLength, "%d characters > %d", chars, cfg.MaxQuestionChars)
+	case words < cfg.MinQuestionWords:
+		return fail(FilterLength, "%d words < %d", words, cfg.MinQuestionWords)
+	case words > cfg.MaxQuestionWords:
+		return fail(FilterLength, "%d words > %d", words, cfg.MaxQuestionWords)
+	}
+	return pass(FilterLength)
+}
+
+// CheckAnswerLeak rejects a question that contains any alias of the answer
+// as a whole-word phrase after normalisation.
+func CheckAnswerLeak(question string, answers []string) Verdict {
+	if a, ok := containsAlias(question, answers); ok {
+		return fail(FilterAnswerLeak, "question contains the answer %q", a)
+	}
+	return pass(FilterAnswerLeak)
+}
+
+// CheckRetrieved requires at least one retrieved document: a question
+// written without evidence cannot be verified.
+func CheckRetrieved(traj *agent.Trajectory) Verdict {
+	if len(traj.Documents()) == 0 {
+		return fail(FilterRetrieved, "no documents retrieved (%d searches)", len(traj.Searches))
+	}
+	return pass(FilterRetrieved)
+}
+
+// CheckSearchCount requires minSearches distinct (normalised) queries, and
+// at least hops when requireHops is set.
+func CheckSearchCount(queries []string, minSearches, hops int, requireHops bool) Verdict {
+	distinct := map[string]bool{}
+	for _, q := range queries {
+		if n := normalizeText(q); n != "" {
+			distinct[n] = true
+		}
+	}
+	need := minSearches
+	if requireHops && hops > need {
+		need = hops
+	}
+	if len(distinct) < need {
+		return fail(FilterSearchCount, "%d distinct searches < %d", len(distinct), need)
+	}
+	return pass(FilterSearchCount)
+}
+
+// CheckAnswerInQueries rejects proposals that searched for the answer
+// itself, which tends to produce questions answerable in one lookup.
+func CheckAnswerInQueries(queries []string, answers []string) Verdict {
+	for _, q := range queries {
+		if a, ok := containsAlias(q, answers); ok {
+			return fail(FilterAnswerInQueries, "query %q contains the answer %q", q, a)
+		}
+	}
+	return pass(FilterAnswerInQueries)
+}
+
+// NearDuplicates returns, for each question, the index of an earlier
+// question whose word-set Jaccard similarity reaches threshold, or -1.
+// Empty questions (failed extraction) are never duplicates.
+func NearDuplicates(questions []string, threshold float64) []int {
+	dup := make([]int, len(questions))
+	sets := make([]map[string]bool, len(questions))
+	for i, q := range questions {
+		dup[i] = -1
+		sets[i] = wordSet(q)
+		if threshold <= 0 || len(sets[i]) == 0 {
+			continue
+		}
+		for j := 0; j < i; j++ {
+			if dup[j] == -1 && len(sets[j]) > 0 && jaccard(sets[i], sets[j]) >= threshold {
+				dup[i] = j
+				break
+			}
+		}
+	}
+	return dup
+}
+
+func wordSet(text string) map[string]bool {
+	set := map[string]bool{}
+	for _, w := range strings.Fields(normalizeText(text)) {
+		set[w] = true
+	}
+	return set
+}
+
+func jaccard(a, b map[string]bool) float64 {
+	inter := 0
+	for w := range a {
+		if b[w] {
+			inter++
+		}
+	}
+	union := len(a) + len(b) - inter
+	if union == 0 {
+		return 0
+	}
+	return float64(inter) / float64(union)
+}
+
+// containsAlias reports the first alias that occurs in text as a sequence
+// of whole normalised words.
+func containsAlias(text string, aliases []string) (string, bool) {
+	padded := " " + normalizeText(text) + " "
+	for _, a := range aliases {
+		n := normalizeText(a)
+		if n != "" && strings.Contains(padded, " "+n+" ") {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// normalizeText lower-cases, turns every non-letter, non-digit into a space,
+// drops the articles a/an/the and collapses whitespace. Unlike
+// score.Normalize (SQuAD's, which deletes punctuation) it splits words at
+// punctuation, so "Mira-Tal" still reveals the answer "Mira Tal" and the
+// word-level checks (leaks, Jaccard) see whole words.
+func normalizeText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			return unicode.ToLower(r)
+		default:
+			return ' '
+		}
+	}, s)
+	words := strings.Fields(s)
+	out := words[:0]
+	for _, w := range words {
+		if w != "a" && w != "an" && w != "the" {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, " ")
+}

@@ -1,0 +1,140 @@
+package selfplay
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/ssp-project/ssp/internal/agent"
+	"github.com/ssp-project/ssp/internal/search"
+)
+
+func TestExtractQuestion(t *testing.T) {
+	tests := []struct {
+		response, want string
+		pass           bool
+	}{
+		{"<think>x</think><question> Who founded Osk? </question>", "Who founded Osk?", true},
+		{"<question>First?</question> and <question>Second?</question>", "First?", true},
+		{"<question></question>", "", false},
+		{"Who founded Osk?", "", false},
+		{"<question>unterminated", "", false},
+	}
+	for _, tt := range tests {
+		got, v := ExtractQuestion(tt.response)
+		if got != tt.want || v.Pass != tt.pass || v.Filter != FilterExtract {
+			t.Errorf("ExtractQuestion(%q) = %q, %+v; want %q, pass=%v", tt.response, got, v, tt.want, tt.pass)
+		}
+	}
+}
+
+func TestCheckLength(t *testing.T) {
+	cfg := FilterConfig{MinQuestionChars: 10, MaxQuestionChars: 40, MinQuestionWords: 3, MaxQuestionWords: 6}
+	tests := []struct {
+		q    string
+		pass bool
+	}{
+		{"Who founded the town?", true},
+		{"Who?", false},                 // 4 characters
+		{"Whatsoever happened?", false}, // 2 words
+		{"a b c d e f g", false},        // 13 chars, 7 words
+		{"Which harbour town lies south of the lake of Varn?", false}, // 51 characters
+		{"Qui a fondé Osk là-bas?", true},                             // characters, not bytes
+	}
+	for _, tt := range tests {
+		if v := CheckLength(tt.q, cfg); v.Pass != tt.pass || v.Filter != FilterLength {
+			t.Errorf("CheckLength(%q) = %+v, want pass=%v", tt.q, v, tt.pass)
+		}
+	}
+}
+
+func TestCheckAnswerLeak(t *testing.T) {
+	tests := []struct {
+		q       string
+		answers []string
+		pass    bool
+	}{
+		{"Who founded the harbour town?", []string{"Mira Tal"}, true},
+		{"Did MIRA-TAL found it?", []string{"Mira Tal"}, false},             // case and punctuation normalised
+		{"Was it Tal who founded Osk?", []string{"Mira Tal", "Tal"}, false}, // any alias
+		{"Which totality holds?", []string{"Tal"}, true},                    // whole words only
+		{"Which is the Osk of the north?", []string{"The Osk"}, false},      // articles dropped
+	}
+	for _, tt := range tests {
+		if v := CheckAnswerLeak(tt.q, tt.answers); v.Pass != tt.pass {
+			t.Errorf("CheckAnswerLeak(%q, %q) = %+v, want pass=%v", tt.q, tt.answers, v, tt.pass)
+		}
+	}
+}
+
+func TestCheckRetrieved(t *testing.T) {
+	empty := agent.Trajectory{Searches: []agent.SearchCall{{Query: "x"}}}
+	if v := CheckRetrieved(&empty); v.Pass {
+		t.Errorf("no documents passed: %+v", v)
+	}
+	found := agent.Trajectory{Searches: []agent.SearchCall{{Query: "x", Documents: []search.Document{{ID: "1"}}}}}
+	if v := CheckRetrieved(&found); !v.Pass {
+		t.Errorf("documents failed: %+v", v)
+	}
+}
+
+func TestCheckSearchCount(t *testing.T) {
+	tests := []struct {
+		queries     []string
+		min, hops   int
+		requireHops bool
+		pass        bool
+	}{
+		{[]string{"x", "y"}, 2, 0, false, true},
+		{[]string{"Lake Varn", "lake varn!", "the lake varn"}, 2, 0, false, false}, // one distinct query
+		{[]string{"x", "y"}, 2, 3, false, true},                                    // hops ignored
+		{[]string{"x", "y"}, 2, 3, true, false},                                    // hops required
+		{[]string{"x", "y", "z"}, 2, 3, true, true},
+		{nil, 0, 0, false, true},
+	}
+	for _, tt := range tests {
+		if v := CheckSearchCount(tt.queries, tt.min, tt.hops, tt.requireHops); v.Pass != tt.pass {
+			t.Errorf("CheckSearchCount(%q, %d, %d, %v) = %+v, want pass=%v", tt.queries, tt.min, tt.hops, tt.requireHops, v, tt.pass)
+		}
+	}
+}
+
+func TestCheckAnswerInQueries(t *testing.T) {
+	if v := CheckAnswerInQueries([]string{"lake varn", "osk harbour"}, []string{"Osk"}); v.Pass {
+		t.Errorf("answer searched for, but passed: %+v", v)
+	}
+	if v := CheckAnswerInQueries([]string{"lake varn", "harbour town"}, []string{"Osk"}); !v.Pass {
+		t.Errorf("answer not searched, but failed: %+v", v)
+	}
+}
+
+func TestNearDuplicates(t *testing.T) {
+	questions := []string{
+		"Which town lies south of Lake Varn?",      // 0
+		"Which town lies south of lake Varn",       // 1: same words as 0 → J=1
+		"",                                         // 2: failed extraction, never a duplicate
+		"Who founded the harbour town?",            // 3
+		"Which town lies just south of Lake Varn?", // 4: 7 words vs 6, J=6/7≈0.857 ≥ 0.8
+		"Which town lies far north of Lake Varn?",  // 5: J(0)=5/8=0.625
+	}
+	want := []int{-1, 0, -1, -1, 0, -1}
+	if got := NearDuplicates(questions, 0.8); !reflect.DeepEqual(got, want) {
+		t.Errorf("NearDuplicates = %v, want %v", got, want)
+	}
+	if got := NearDuplicates(questions, 0); !reflect.DeepEqual(got, []int{-1, -1, -1, -1, -1, -1}) {
+		t.Errorf("threshold 0 should disable the check, got %v", got)
+	}
+}
+
+func TestNormalizeText(t *testing.T) {
+	tests := map[string]string{
+		"The Lake  Varn!": "lake varn",
+		"An apple, a day": "apple day",
+		"Éclair (pastry)": "éclair pastry",
+		"":                "",
+	}
+	for in, want := range tests {
+		if got := normalizeText(in); got != want {
+			t.Errorf("normalizeText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package selfplay
+
+import (
+	"flag"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ConfigFlags registers one flag per configuration key on fs, named by its
+// YAML path (-game.batch_size) with the key's help text, so every knob can
+// be set on the command line and --help lists them all. The returned
+// function applies the flags that were set, in command-line order, over a
+// configuration loaded from defaults or a file.
+func ConfigFlags(fs *flag.FlagSet) (apply func(*Config) error) {
+	type setting struct{ path, value string }
+	var settings []setting
+	for _, f := range ConfigFields() {
+		path := f.Path
+		fs.Func(path, fmt.Sprintf("%s (default %s)", f.Help, f.Default), func(v string) error {
+			settings = append(settings, setting{path, v})
+			return nil
+		})
+	}
+	return func(cfg *Config) error {
+		for _, s := range settings {
+			if err := SetConfigValue(cfg, s.path, s.value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// SetConfigValue sets one key, given by its YAML path, from its text form
+// (parsed as YAML, so "true", "1e-6" and "0.8" work as expected).
+func SetConfigValue(cfg *Config, path, value string) error {
+	sectionName, fieldName, ok := strings.Cut(path, ".")
+	if !ok {
+		return fmt.Errorf("config key %q: want section.key", path)
+	}
+	field, err := fieldByPath(reflect.ValueOf(cfg).Elem(), sectionName, fieldName)
+	if err != nil {
+		return err
+	}
+	if field.Kind() == reflect.String {
+		field.SetString(value) // a string needs no YAML quoting on the command line
+		return nil
+	}
+	if err := yaml.Unmarshal([]byte(value), field.Addr().Interface()); err != nil {
+		return fmt.Errorf("%s: %q is not a valid %s", path, value, field.Kind())
+	}
+	return nil
+}
+
+func fieldByPath(root reflect.Value, sectionName, fieldName string) (reflect.Value, error) {
+	for i := 0; i < root.NumField(); i++ {
+		if root.Type().Field(i).Tag.Get("yaml") != sectionName {
+			continue
+		}
+		section := root.Field(i)
+		for j := 0; j < section.NumField(); j++ {
+			if section.Type().Field(j).Tag.Get("yaml") == fieldName {
+				return section.Field(j), nil
+			}
+		}
+	}
+	return reflect.Value{}, fmt.Errorf("unknown config key %q", sectionName+"."+fieldName)
+}

@@ -1,0 +1,316 @@
+package selfplay
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A run directory holds:
+//
+//	config.yaml                 the effective configuration
+//	metrics.jsonl               one line per step
+//	events.out.tfevents.*       the same scalars for TensorBoard
+//	rollouts/step-N.jsonl       every trajectory of step N with rewards and verdicts
+//	checkpoints/step-N/         model (Hugging Face layout), optimizer/, pool.json, trainer_state.json
+//
+// Every file is either written to a temporary name and renamed, or
+// appended a whole line (or record) per write call and synced, so killing
+// the process at any moment leaves every file valid; a torn last line of
+// metrics.jsonl is dropped on resume.
+
+// ModelSaver writes the policy in Hugging Face layout; *model.Model implements it.
+type ModelSaver interface {
+	Save(dir string) error
+}
+
+// StateSaver writes the optimizer state; *model.Trainer implements it.
+type StateSaver interface {
+	SaveState(dir string) error
+}
+
+// TrainerState is checkpoints/step-N/trainer_state.json.
+type TrainerState struct {
+	Step    int     `json:"step"`
+	Time    string  `json:"time"`
+	Metrics Metrics `json:"metrics"`
+	Config  string  `json:"config"`
+}
+
+// RunDir writes a run's outputs.
+type RunDir struct {
+	Dir     string
+	metrics *os.File
+	events  *EventWriter
+}
+
+// OpenRunDir prepares dir for steps after resumeStep: it writes the
+// effective config, keeps the metrics of steps up to resumeStep (dropping a
+// torn last line) and opens a new TensorBoard event file. A fresh run
+// (resumeStep 0) refuses a directory that already holds checkpoints.
+func OpenRunDir(dir string, cfg Config, resumeStep int) (*RunDir, error) {
+	for _, sub := range []string{"", "rollouts", "checkpoints"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("run directory: %w", err)
+		}
+	}
+	if resumeStep == 0 {
+		if _, step, err := LatestCheckpoint(dir); err != nil {
+			return nil, err
+		} else if step > 0 {
+			return nil, fmt.Errorf("run directory %s already holds checkpoints (latest step %d): resume it or choose another output directory", dir, step)
+		}
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), []byte(cfg.Effective())); err != nil {
+		return nil, err
+	}
+	metricsPath := filepath.Join(dir, "metrics.jsonl")
+	if err := trimMetrics(metricsPath, resumeStep); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(metricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("run directory: %w", err)
+	}
+	events, err := NewEventWriter(dir)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &RunDir{Dir: dir, metrics: f, events: events}, nil
+}
+
+// Close closes the metrics and event files.
+func (r *RunDir) Close() error {
+	return errors.Join(r.metrics.Close(), r.events.Close())
+}
+
+// WriteStep records a finished step: its rollouts file, its metrics line
+// and its TensorBoard event.
+func (r *RunDir) WriteStep(step int, res *StepResult) error {
+	var rollouts bytes.Buffer
+	enc := json.NewEncoder(&rollouts)
+	enc.SetEscapeHTML(false)
+	for _, rec := range res.Rollouts {
+		if err := enc.Encode(rec); err != nil {
+			return fmt.Errorf("rollouts: %w", err)
+		}
+	}
+	if err := writeFileAtomic(filepath.Join(r.Dir, "rollouts", fmt.Sprintf("step-%d.jsonl", step)), rollouts.Bytes()); err != nil {
+		return err
+	}
+	line, err := json.Marshal(res.Metrics)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if _, err := r.metrics.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := r.metrics.Sync(); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return r.events.WriteScalars(step, res.Metrics)
+}
+
+// SaveCheckpoint writes checkpoints/step-N through a temporary directory
+// renamed into place, so a listed checkpoint is always complete.
+func (r *RunDir) SaveCheckpoint(step int, m ModelSaver, opt StateSaver, pool *ProblemPool, state TrainerState) error {
+	root := filepath.Join(r.Dir, "checkpoints")
+	final := filepath.Join(root, fmt.Sprintf("step-%d", step))
+	tmp := filepath.Join(root, fmt.Sprintf(".tmp-step-%d", step))
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := m.Save(tmp); err != nil {
+		return fmt.Errorf("checkpoint step %d: model: %w", step, err)
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if opt != nil {
+		if err := opt.SaveState(filepath.Join(tmp, "optimizer")); err != nil {
+			return fmt.Errorf("checkpoint step %d: optimizer: %w", step, err)
+		}
+	}
+	if err := pool.Save(filepath.Join(tmp, "pool.json")); err != nil {
+		return fmt.Errorf("checkpoint step %d: %w", step, err)
+	}
+	state.Step = step
+	state.Time = time.Now().UTC().Format(time.RFC3339)
+	data, err := json.MarshalIndent(state, "", " ")
+	if err != nil {
+		return fmt.Errorf("checkpoint step %d: %w", step, err)
+	}
+	// trainer_state.json is written last: its presence marks completeness
+	// even for a directory copied by hand.
+	if err := writeFileAtomic(filepath.Join(tmp, "trainer_state.json"), data); err != nil {
+		return err
+	}
+	if err := syncDir(tmp); err != nil {
+		return err
+	}
+	old := filepath.Join(root, fmt.Sprintf(".old-step-%d", step))
+	if _, err := os.Stat(final); err == nil {
+		if err := os.Rename(final, old); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := syncDir(root); err != nil {
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+// LatestCheckpoint returns the newest complete checkpoint of a run
+// directory (one with trainer_state.json), or step 0 when there is none.
+func LatestCheckpoint(dir string) (path string, step int, err error) {
+	root := filepath.Join(dir, "checkpoints")
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("checkpoints: %w", err)
+	}
+	var steps []int
+	for _, e := range entries {
+		n, ok := strings.CutPrefix(e.Name(), "step-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		s, err := strconv.Atoi(n)
+		if err != nil || s <= 0 {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(root, e.Name(), "trainer_state.json")); err == nil {
+			steps = append(steps, s)
+		}
+	}
+	if len(steps) == 0 {
+		return "", 0, nil
+	}
+	sort.Ints(steps)
+	s := steps[len(steps)-1]
+	return filepath.Join(root, fmt.Sprintf("step-%d", s)), s, nil
+}
+
+// LoadCheckpointPool reads the problem pool saved with a checkpoint.
+func LoadCheckpointPool(checkpoint string) (*ProblemPool, error) {
+	return LoadPool(filepath.Join(checkpoint, "pool.json"))
+}
+
+// trimMetrics keeps the complete lines of metrics.jsonl whose step is at
+// most lastStep and drops everything from the first unreadable line on.
+func trimMetrics(path string, lastStep int) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	var kept bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	complete := bytes.HasSuffix(data, []byte("\n"))
+	lines := bytes.Count(data, []byte("\n"))
+	for i := 0; sc.Scan(); i++ {
+		if i >= lines && !complete {
+			break // torn last line
+		}
+		var row struct {
+			Step *float64 `json:"step"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil || row.Step == nil {
+			break
+		}
+		if int(*row.Step) <= lastStep {
+			kept.Write(sc.Bytes())
+			kept.WriteByte('\n')
+		}
+	}
+	if kept.Len() == len(data) {
+		return nil
+	}
+	return writeFileAtomic(path, kept.Bytes())
+}
+
+// writeFileAtomic writes data to a temporary file in the same directory,
+// syncs it and renames it over path.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Runner plays and trains steps, writing the run directory and checkpoints.
+type Runner struct {
+	Game      *Game
+	Dir       *RunDir
+	Model     ModelSaver
+	Optimizer StateSaver
+}
+
+// Run plays steps first..last. A checkpoint is written every
+// run.save_every steps and after the last one; a cancelled context stops
+// between or inside steps, leaving the last checkpoint as the resume point.
+func (r *Runner) Run(ctx context.Context, first, last int) error {
+	cfg := r.Game.Config
+	for step := first; step <= last; step++ {
+		res, err := r.Game.Step(ctx, step)
+		if err != nil {
+			return err
+		}
+		if err := r.Dir.WriteStep(step, res); err != nil {
+			return fmt.Errorf("step %d: %w", step, err)
+		}
+		r.Game.Progress.Step(res.Metrics)
+		if step%cfg.Run.SaveEvery == 0 || step == last {
+			state := TrainerState{Metrics: res.Metrics, Config: cfg.Effective()}
+			if err := r.Dir.SaveCheckpoint(step, r.Model, r.Optimizer, r.Game.Pool, state); err != nil {
+				return err
+			}
+			slog.Info("checkpoint saved", "step", step, "dir", filepath.Join(r.Dir.Dir, "checkpoints", fmt.Sprintf("step-%d", step)))
+		}
+	}
+	return nil
+}

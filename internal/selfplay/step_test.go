@@ -1,0 +1,455 @@
+package selfplay
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ssp-project/ssp/internal/agent/agenttest"
+	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/search"
+)
+
+// The test world: four linked facts and four target answers.
+var worldDocs = []search.Document{
+	{ID: "varn", Contents: "\"Lake Varn\"\nLake Varn lies north of the town of Osk."},
+	{ID: "osk", Contents: "\"Osk\"\nOsk is a harbour town founded by Mira Tal."},
+	{ID: "tal", Contents: "\"Mira Tal\"\nMira Tal was a sailor born in Brenn."},
+	{ID: "brenn", Contents: "\"Brenn\"\nBrenn is a village on the Grey Coast."},
+}
+
+var worldSeeds = []Seed{
+	{Answers: []string{"Osk"}},
+	{Answers: []string{"Mira Tal", "Tal"}, Hops: 2},
+	{Answers: []string{"Brenn"}},
+	{Answers: []string{"Grey Coast"}},
+}
+
+const (
+	oskQuestion  = "Which harbour town lies south of Lake Varn?"
+	greyQuestion = "On which coast is the village where the sailor was born?"
+	poolQuestion = "Which village did the founder of the harbour town come from?"
+)
+
+// worldPolicy plays every role from a script. Identical prompts get
+// successive replies from a list, so the G solver rollouts of one question
+// differ the way sampled ones would.
+func worldPolicy() *agenttest.ScriptedPolicy {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	next := func(prompt string, replies ...string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		n := calls[prompt]
+		calls[prompt]++
+		return replies[n%len(replies)]
+	}
+	return &agenttest.ScriptedPolicy{LogProb: -0.5, Reply: func(prompt string) string {
+		turn := strings.Count(prompt, "</information>\n\n") // inserted blocks, not the protocol text
+		switch {
+		case strings.Contains(prompt, "You write quiz questions"):
+			script := map[string][]string{
+				"Osk": {"<think>start at the lake</think><search>lake varn</search>", "<search>harbour town</search>",
+					"<question>" + oskQuestion + "</question>"},
+				"Mira Tal": {"<search>osk founder</search>", "<search>sailor</search>",
+					"<question>Was Osk founded by Mira Tal, the sailor?</question>"}, // leaks the answer
+				"Brenn":      {"I do not know how to do this."}, // no question
+				"Grey Coast": {"<search>brenn village</search>", "<search>sailor born</search>", "<question>" + greyQuestion + "</question>"},
+			}
+			for answer, turns := range script {
+				if strings.Contains(prompt, "Answer: "+answer+"\n") {
+					return turns[min(turn, len(turns)-1)]
+				}
+			}
+			return "unknown seed"
+		case strings.Contains(prompt, "Do not search."):
+			if strings.Contains(prompt, oskQuestion) {
+				return "<think>the documents say Osk</think><answer>Osk</answer>"
+			}
+			return "<answer>Red Coast</answer>"
+		case strings.Contains(prompt, "Question: "+oskQuestion):
+			if turn == 1 {
+				return "<answer>Osk</answer>"
+			}
+			return next(prompt, "<answer>Osk</answer>", "<answer>Brenn</answer>",
+				"<answer>Brenn <answer>Osk</answer>", "<search>harbour town</search>")
+		case strings.Contains(prompt, "Question: "+greyQuestion):
+			return "<answer>Grey Coast</answer>"
+		case strings.Contains(prompt, "Question: "+poolQuestion):
+			return "<answer>Brenn</answer>"
+		}
+		return "no script"
+	}}
+}
+
+// recordingLearner keeps every batch it is given.
+type recordingLearner struct {
+	batches []model.PolicyBatch
+	losses  []model.PolicyLossConfig
+	err     error
+}
+
+func (l *recordingLearner) PolicyStep(ctx context.Context, b model.PolicyBatch, loss model.PolicyLossConfig) (model.StepStats, error) {
+	if l.err != nil {
+		return model.StepStats{}, l.err
+	}
+	l.batches = append(l.batches, b)
+	l.losses = append(l.losses, loss)
+	tokens := 0
+	for _, m := range b.LossMask {
+		for _, x := range m {
+			tokens += int(x)
+		}
+	}
+	return model.StepStats{Loss: 0.5, PolicyLoss: 0.5, KL: 0.01, Entropy: 1.5, LR: 1e-6, Tokens: tokens}, nil
+}
+
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Game.BatchSize = 4
+	cfg.Game.SolverRollouts = 4
+	cfg.Agent = AgentConfig{MaxTurns: 4, MaxTokensPerTurn: 300, MaxResponseTokens: 4000, MaxPromptTokens: 8000,
+		TopK: 2, MaxInformationChars: 2000}
+	cfg.Run.SaveEvery = 1
+	return cfg
+}
+
+func testGame(cfg Config) (*Game, *agenttest.ScriptedPolicy, *recordingLearner, *agenttest.MemorySearcher) {
+	policy := worldPolicy()
+	learner := &recordingLearner{}
+	searcher := &agenttest.MemorySearcher{Docs: worldDocs}
+	g := &Game{
+		Config: cfg, Policy: policy, Reference: &agenttest.ScriptedPolicy{LogProb: -1}, Learner: learner,
+		Tokenizer: agenttest.CharTokenizer{}, EOSTokenIDs: []int32{agenttest.EOS}, Searcher: searcher,
+		Seeds: worldSeeds,
+		// ExtractAnswer and ExactMatch default to package score.
+		Pool: &ProblemPool{Problems: []Problem{{Question: poolQuestion, Answers: []string{"Brenn"}, SuccessRate: 0.5}}},
+	}
+	return g, policy, learner, searcher
+}
+
+func proposalFor(t *testing.T, ps []proposal, answer string) *proposal {
+	t.Helper()
+	for i := range ps {
+		if ps[i].Seed.Answers[0] == answer {
+			return &ps[i]
+		}
+	}
+	t.Fatalf("no proposal for %q", answer)
+	return nil
+}
+
+func verdict(p *proposal, filter string) (Verdict, bool) {
+	for _, v := range p.Verdicts {
+		if v.Filter == filter {
+			return v, true
+		}
+	}
+	return Verdict{}, false
+}
+
+func TestStepEndToEnd(t *testing.T) {
+	g, policy, learner, _ := testGame(testConfig())
+	res, err := g.Step(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Metrics: 1 of 4 questions valid; RAG checked 2 (Osk, Grey Coast),
+	// passed 1; the Osk solvers are right 3 times of 4 (the third spams two
+	// answer tags: reward 1/4), the pool question (reused for the 3 failed
+	// slots) 12 of 12.
+	wantMetrics := map[string]float64{
+		"valid_question_rate": 0.25, "rag_pass_rate": 0.5, "solver_accuracy": 15.0 / 16,
+		"solver_reward": (1 + 0 + 0.25 + 1 + 12) / 16.0, "proposer_reward": (0.25 - 3) / 4,
+		"questions_valid": 1, "questions_reused": 3, "solver_rollouts": 16,
+		"rejected/answer_leak": 1, "rejected/extract": 1, "rejected/rag": 1, "policy_loss": 0.5, "kl": 0.01, "entropy": 1.5,
+	}
+	for name, want := range wantMetrics {
+		if got, ok := res.Metrics.Get(name); !ok || math.Abs(got-want) > 1e-9 {
+			t.Errorf("metric %s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	for _, name := range []string{"step", "tokens_generated", "step_seconds", "time/propose", "time/verify", "time/solve", "time/update"} {
+		if _, ok := res.Metrics.Get(name); !ok {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+
+	// Two updates, proposer then solver, with the SSP loss knobs.
+	if len(learner.batches) != 2 || len(learner.batches[0].Sequences) != 4 || len(learner.batches[1].Sequences) != 16 {
+		t.Fatalf("updates: %d batches", len(learner.batches))
+	}
+	if l := learner.losses[0]; l.ClipLow != 0.2 || l.ClipHigh != 0.28 || l.KLCoef != 0.01 {
+		t.Fatalf("loss config %+v", l)
+	}
+	tok := agenttest.CharTokenizer{}
+	// Proposer advantages: rewards 1-0.75 (Osk) and -1 ×3, batch-whitened
+	// (mean -0.6875, unbiased std 0.625) → 1.5 and -0.5, on every generated token and nowhere else.
+	for i, seq := range learner.batches[0].Sequences {
+		b := learner.batches[0]
+		text := tok.Decode(seq)
+		want := float32(-0.5)
+		if strings.Contains(text, "<question>"+oskQuestion) {
+			want = 1.5
+		}
+		checkTokenLayout(t, b, i, want)
+	}
+	// Solver advantages for the Osk question: rewards 1, 0, 0.25, 1 → GRPO
+	// (r-0.5625)/0.51539; the pool question's rewards are all 1 → 0.
+	wantSolver := map[string]float32{
+		"<answer>Osk</answer>":               0.84887,
+		"<answer>Brenn</answer>":             -1.09141,
+		"<answer>Brenn <answer>Osk</answer>": -0.60634,
+		"<search>harbour town</search>":      0.84887,
+	}
+	for i, seq := range learner.batches[1].Sequences {
+		text := tok.Decode(seq)
+		want := float32(0)
+		if strings.Contains(text, oskQuestion) {
+			want = float32(math.NaN())
+			for reply, a := range wantSolver {
+				if strings.Contains(text, "\n"+reply) {
+					want = a
+				}
+			}
+		}
+		checkTokenLayout(t, learner.batches[1], i, want)
+	}
+
+	// Each role samples at its own temperature.
+	for _, req := range policy.Requests {
+		stops := strings.Join(req.StopStrings, " ")
+		var want float32
+		switch {
+		case strings.Contains(stops, "</question>"):
+			want = 0.8
+		case strings.Contains(stops, "</search>"):
+			want = 1.0
+		default:
+			want = 0 // RAG verification, greedy
+		}
+		if req.Temperature != want {
+			t.Errorf("request with stops %q sampled at %v, want %v", stops, req.Temperature, want)
+		}
+	}
+
+	// The rollout log records every verdict by name.
+	var sawLeak bool
+	for _, r := range res.Rollouts {
+		for _, v := range r.Verdicts {
+			if v.Filter == FilterAnswerLeak && !v.Pass {
+				sawLeak = true
+			}
+		}
+	}
+	if !sawLeak || len(res.Rollouts) != 4+2+16 {
+		t.Fatalf("rollouts: %d records, leak verdict logged %v", len(res.Rollouts), sawLeak)
+	}
+	// The new valid question joined the pool with its success rate.
+	if len(g.Pool.Problems) != 2 || g.Pool.Problems[1].Question != oskQuestion || g.Pool.Problems[1].SuccessRate != 0.75 {
+		t.Fatalf("pool = %+v", g.Pool.Problems)
+	}
+}
+
+// checkTokenLayout checks one trajectory of a batch: aligned lengths, the
+// advantage on generated tokens only, old log-probs from sampling and
+// reference log-probs from the frozen policy.
+func checkTokenLayout(t *testing.T, b model.PolicyBatch, i int, wantAdv float32) {
+	t.Helper()
+	n := len(b.Sequences[i])
+	if len(b.LossMask[i]) != n || len(b.Advantages[i]) != n || len(b.OldLogProbs[i]) != n || len(b.RefLogProbs[i]) != n {
+		t.Fatalf("trajectory %d: misaligned lengths", i)
+	}
+	generated := 0
+	for k := range n {
+		m := b.LossMask[i][k]
+		switch {
+		case m == 1:
+			generated++
+			if math.Abs(float64(b.Advantages[i][k]-wantAdv)) > 1e-4 || b.OldLogProbs[i][k] != -0.5 {
+				t.Fatalf("trajectory %d token %d: advantage %v (want %v), old log-prob %v", i, k, b.Advantages[i][k], wantAdv, b.OldLogProbs[i][k])
+			}
+		case m == 0:
+			if b.Advantages[i][k] != 0 || b.OldLogProbs[i][k] != 0 {
+				t.Fatalf("trajectory %d token %d: unmasked token has advantage %v, log-prob %v", i, k, b.Advantages[i][k], b.OldLogProbs[i][k])
+			}
+		default:
+			t.Fatalf("mask value %v", m)
+		}
+		if k > 0 && b.RefLogProbs[i][k] != -1 {
+			t.Fatalf("reference log-prob %v", b.RefLogProbs[i][k])
+		}
+	}
+	if generated == 0 {
+		t.Fatalf("trajectory %d has no generated tokens", i)
+	}
+}
+
+func TestStepVerdicts(t *testing.T) {
+	g, _, _, _ := testGame(testConfig())
+	proposals, err := g.propose(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.filter(proposals)
+	if v, _ := verdict(proposalFor(t, proposals, "Mira Tal"), FilterAnswerLeak); v.Pass {
+		t.Errorf("leaking question passed")
+	}
+	if v, _ := verdict(proposalFor(t, proposals, "Brenn"), FilterExtract); v.Pass {
+		t.Errorf("missing question passed extraction")
+	}
+	osk := proposalFor(t, proposals, "Osk")
+	if !osk.Valid() || len(osk.Traj.Queries()) != 2 {
+		t.Fatalf("Osk proposal: valid %v, verdicts %+v", osk.Valid(), osk.Verdicts)
+	}
+}
+
+func TestRAGJudge(t *testing.T) {
+	// EM fails for the Grey Coast question ("Red Coast"); the judge decides.
+	for _, tc := range []struct {
+		name     string
+		judge    Matcher
+		wantPass bool
+		detail   string
+	}{
+		{"no judge", nil, false, "not the target"},
+		{"judge accepts", func(context.Context, string, string, []string) (bool, error) { return true, nil }, true, ""},
+		{"judge fails closed", func(context.Context, string, string, []string) (bool, error) {
+			return true, errors.New("judge unreachable")
+		}, false, "judge error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, _, _, _ := testGame(testConfig())
+			g.Judge = tc.judge
+			ps, err := g.propose(context.Background(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.filter(ps)
+			if _, err := g.verifyRAG(context.Background(), 1, newTestRand(), ps); err != nil {
+				t.Fatal(err)
+			}
+			v, ok := verdict(proposalFor(t, ps, "Grey Coast"), FilterRAG)
+			if !ok || v.Pass != tc.wantPass || !strings.Contains(v.Detail, tc.detail) {
+				t.Fatalf("rag verdict %+v (present %v), want pass=%v detail %q", v, ok, tc.wantPass, tc.detail)
+			}
+		})
+	}
+}
+
+func TestRAGPromptHasOwnDocsAndNoise(t *testing.T) {
+	cfg := testConfig()
+	cfg.Verify.NoiseBlocks = 1
+	g, policy, _, _ := testGame(cfg)
+	if _, err := g.Step(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range policy.Requests {
+		if strings.Contains(strings.Join(req.StopStrings, " "), "</search>") || strings.Contains(strings.Join(req.StopStrings, " "), "</question>") {
+			continue
+		}
+		for _, p := range req.Prompts {
+			text := agenttest.CharTokenizer{}.Decode(p)
+			if !strings.Contains(text, oskQuestion) {
+				continue
+			}
+			// The Osk proposer found the Lake Varn and Osk documents; one
+			// extra block (from another proposer) adds at least one more.
+			docs := strings.Count(text, "Doc ")
+			if !strings.Contains(text, "Lake Varn lies north") || !strings.Contains(text, "harbour town founded") || docs < 3 {
+				t.Fatalf("RAG prompt lacks own documents or noise (%d docs):\n%s", docs, text)
+			}
+			return
+		}
+	}
+	t.Fatal("no RAG prompt for the Osk question")
+}
+
+func TestStepCombinedUpdateAndIntermediateReward(t *testing.T) {
+	cfg := testConfig()
+	cfg.Game.CombinedUpdate = true
+	cfg.Proposer.Reward = "intermediate"
+	cfg.Optim.KLCoef = 0
+	g, _, learner, _ := testGame(cfg)
+	g.Reference = nil
+	res, err := g.Step(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(learner.batches) != 1 || len(learner.batches[0].Sequences) != 20 || learner.batches[0].RefLogProbs != nil {
+		t.Fatalf("combined update: %d batches", len(learner.batches))
+	}
+	// Osk: s = 0.75 → 4·0.75·0.25 = 0.75; three penalties of -1.
+	if got, _ := res.Metrics.Get("proposer_reward"); math.Abs(got-(0.75-3)/4) > 1e-9 {
+		t.Fatalf("proposer_reward = %v", got)
+	}
+}
+
+func TestStepMiniBatches(t *testing.T) {
+	cfg := testConfig()
+	cfg.Optim.MiniBatchSize = 3
+	g, _, learner, _ := testGame(cfg)
+	if _, err := g.Step(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	// 4 proposer trajectories → 3+1; 16 solver trajectories → 3×5+1.
+	if len(learner.batches) != 2+6 {
+		t.Fatalf("%d optimizer steps, want 8", len(learner.batches))
+	}
+}
+
+func TestStepErrors(t *testing.T) {
+	g, _, learner, searcher := testGame(testConfig())
+	searcher.Err = errors.New("index offline")
+	if _, err := g.Step(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "index offline") {
+		t.Fatalf("search failure: err = %v", err)
+	}
+	searcher.Err = nil
+	learner.err = errors.New("out of memory")
+	if _, err := g.Step(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "out of memory") {
+		t.Fatalf("update failure: err = %v", err)
+	}
+	g.Reference = nil
+	if _, err := g.Step(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "reference") {
+		t.Fatalf("missing reference: err = %v", err)
+	}
+	g2, _, _, _ := testGame(testConfig())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := g2.Step(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: err = %v", err)
+	}
+}
+
+func TestStepSeedsCoverEpoch(t *testing.T) {
+	cfg := testConfig()
+	cfg.Game.BatchSize = 3
+	g, _, _, _ := testGame(cfg)
+	// Steps 1..4 take 12 seeds: three full epochs of 4, each a permutation.
+	var all []Seed
+	for step := 1; step <= 4; step++ {
+		all = append(all, g.stepSeeds(step)...)
+	}
+	for epoch := 0; epoch < 3; epoch++ {
+		seen := map[string]bool{}
+		for _, s := range all[epoch*4 : epoch*4+4] {
+			seen[s.Answers[0]] = true
+		}
+		if len(seen) != 4 {
+			t.Fatalf("epoch %d is not a permutation: %v", epoch, seen)
+		}
+	}
+	// Deterministic per (seed, step).
+	a, b := g.stepSeeds(2), g.stepSeeds(2)
+	for i := range a {
+		if a[i].Answers[0] != b[i].Answers[0] {
+			t.Fatal("stepSeeds is not deterministic")
+		}
+	}
+}
+
+func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
