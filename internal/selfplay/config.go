@@ -154,7 +154,13 @@ func DefaultConfig() Config {
 // LoadConfig reads a YAML file over the defaults. Unknown keys are errors,
 // so a misspelt knob never silently keeps its default.
 func LoadConfig(path string) (Config, error) {
-	cfg := DefaultConfig()
+	return LoadConfigOver(DefaultConfig(), path)
+}
+
+// LoadConfigOver reads a YAML file over base (keys the file leaves out keep
+// base's values).
+func LoadConfigOver(base Config, path string) (Config, error) {
+	cfg := base
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", err)

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/ssp-project/ssp/internal/builtin"
+	"github.com/ssp-project/ssp/internal/index"
+	"github.com/ssp-project/ssp/internal/judge"
+	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/score"
+	"github.com/ssp-project/ssp/internal/search"
+	"github.com/ssp-project/ssp/internal/selfplay"
+	"github.com/ssp-project/ssp/internal/tokenizer"
+)
+
+func init() {
+	register(command{
+		name:    "train",
+		summary: "train a search agent by self-play: propose, verify, solve, update",
+		run:     runTrain,
+	})
+}
+
+func runTrain(ctx context.Context, args []string) error {
+	fs := newFlags("train", "[--config FILE.yaml] [--model DIR] [--index DIR | --retriever URL] [--seeds FILE] "+
+		"[--steps N] [--save-every N] [--out DIR] [--resume] [--backend NAME] [--print-config] [--section.key VALUE ...]")
+	configPath := fs.String("config", "", "YAML configuration file; keys and defaults in docs/config.md")
+	modelDir := fs.String("model", "", "policy checkpoint directory (run.model)")
+	indexDir := fs.String("index", "", "embedded BM25 index directory (run.index)")
+	retriever := fs.String("retriever", "", "URL of a Search-R1-compatible /retrieve server (run.retriever)")
+	seeds := fs.String("seeds", "", "JSONL file of target answers (run.seeds)")
+	steps := fs.Int("steps", 0, "training steps (run.steps)")
+	saveEvery := fs.Int("save-every", 0, "checkpoint every N steps (run.save_every)")
+	out := fs.String("out", "", "run directory (run.out)")
+	backend := fs.String("backend", "", "compute backend: go, xla:cpu, xla:cuda (run.backend)")
+	resume := fs.Bool("resume", false, "continue from the newest complete checkpoint in the run directory")
+	printConfig := fs.Bool("print-config", false, "print the effective configuration and exit")
+	applyKeys := selfplay.ConfigFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+
+	// Defaults, then the file, then --section.key flags, then the short flags.
+	configure := func(cfg selfplay.Config) (selfplay.Config, error) {
+		if *configPath != "" {
+			var err error
+			if cfg, err = selfplay.LoadConfigOver(cfg, *configPath); err != nil {
+				return cfg, fmt.Errorf("%w: %v", errUsage, err)
+			}
+		}
+		if err := applyKeys(&cfg); err != nil {
+			return cfg, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "model":
+				cfg.Run.Model = *modelDir
+			case "index":
+				cfg.Run.Index, cfg.Run.Retriever = *indexDir, ""
+			case "retriever":
+				cfg.Run.Retriever, cfg.Run.Index = *retriever, ""
+			case "seeds":
+				cfg.Run.Seeds = *seeds
+			case "steps":
+				cfg.Run.Steps = *steps
+			case "save-every":
+				cfg.Run.SaveEvery = *saveEvery
+			case "out":
+				cfg.Run.Out = *out
+			case "backend":
+				cfg.Run.Backend = *backend
+			}
+		})
+		return cfg, nil
+	}
+	cfg, err := configure(selfplay.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	if cfg.Run.Model == "" {
+		// No model named: the built-in default (small model, built-in world,
+		// its index and seeds), with the game scaled down for a CPU.
+		base := selfplay.DefaultConfig()
+		builtin.TrainConfig(&base)
+		if cfg, err = configure(base); err != nil {
+			return err
+		}
+		if !*printConfig {
+			cache, err := builtin.DefaultCacheDir()
+			if err != nil {
+				return err
+			}
+			paths, err := builtin.Prepare(ctx, cache, func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) })
+			if err != nil {
+				return err
+			}
+			cfg.Run.Model = paths.Model
+			if cfg.Run.Index == "" && cfg.Run.Retriever == "" {
+				cfg.Run.Index = paths.Index
+			}
+			if cfg.Run.Seeds == "" {
+				cfg.Run.Seeds = paths.Seeds
+			}
+		}
+	}
+	if *printConfig {
+		fmt.Print(cfg.Effective())
+		return nil
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	switch {
+	case cfg.Run.Model == "":
+		return fmt.Errorf("%w: --model (run.model) is required", errUsage)
+	case cfg.Run.Index == "" && cfg.Run.Retriever == "":
+		return fmt.Errorf("%w: --index or --retriever (run.index / run.retriever) is required", errUsage)
+	case cfg.Run.Seeds == "":
+		return fmt.Errorf("%w: --seeds (run.seeds) is required", errUsage)
+	}
+	return train(ctx, cfg, *resume)
+}
+
+// train loads everything a run needs and plays steps until run.steps.
+func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
+	out := cfg.Run.Out
+	start, policyDir := 0, cfg.Run.Model
+	var checkpoint string
+	if resume {
+		var err error
+		if checkpoint, start, err = selfplay.LatestCheckpoint(out); err != nil {
+			return err
+		}
+		if start == 0 {
+			slog.Info("no checkpoint to resume from; starting fresh", "out", out)
+		} else {
+			policyDir = checkpoint
+		}
+	}
+	if start >= cfg.Run.Steps {
+		return fmt.Errorf("%w: the run in %s is at step %d; raise --steps to train further", errUsage, out, start)
+	}
+
+	seeds, err := selfplay.LoadSeeds(cfg.Run.Seeds)
+	if err != nil {
+		return err
+	}
+	tok, err := tokenizer.Load(cfg.Run.Model)
+	if err != nil {
+		return fmt.Errorf("tokenizer: %w", err)
+	}
+	searcher, closeSearcher, err := openSearcher(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeSearcher()
+
+	opts := model.LoadOptions{Backend: cfg.Run.Backend}
+	policy, err := model.Load(policyDir, opts)
+	if err != nil {
+		return err
+	}
+	var reference *model.Model
+	if cfg.Optim.KLCoef > 0 {
+		// The KL anchor is always the starting model, also when resuming.
+		if reference, err = model.Load(cfg.Run.Model, opts); err != nil {
+			return err
+		}
+	}
+	trainer, err := model.NewTrainer(policy, cfg.OptimizerConfig())
+	if err != nil {
+		return err
+	}
+	pool := &selfplay.ProblemPool{}
+	if checkpoint != "" {
+		if err := trainer.LoadState(filepath.Join(checkpoint, "optimizer")); err != nil {
+			return err
+		}
+		if pool, err = selfplay.LoadCheckpointPool(checkpoint); err != nil {
+			return err
+		}
+	}
+
+	game := &selfplay.Game{
+		Config: cfg, Policy: policy, Learner: trainer, Tokenizer: tok, EOSTokenIDs: tok.EOSTokenIDs(),
+		Chat: func(system, user string) (string, error) {
+			return tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
+		},
+		Searcher: searcher, Seeds: seeds,
+		ExtractAnswer: score.ExtractAnswer, ExactMatch: score.ExactMatch,
+		Pool:     pool,
+		Progress: &selfplay.Progress{W: os.Stderr, TotalSteps: cfg.Run.Steps},
+	}
+	if reference != nil {
+		game.Reference = reference
+	}
+	if cfg.Verify.JudgeURL != "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+		j, err := judge.New(judge.Config{BaseURL: cfg.Verify.JudgeURL, Model: cfg.Verify.JudgeModel,
+			APIKeyEnv: cfg.Verify.JudgeKeyEnv, CachePath: filepath.Join(out, "judge-cache.jsonl")})
+		if err != nil {
+			return err
+		}
+		defer j.Close()
+		game.Judge = j.IsCorrect
+	}
+	rd, err := selfplay.OpenRunDir(out, cfg, start)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	slog.Info("training", "out", out, "from_step", start+1, "to_step", cfg.Run.Steps, "model", policyDir, "seeds", len(seeds))
+	runner := &selfplay.Runner{Game: game, Dir: rd, Model: policy, Optimizer: trainer}
+	if err := runner.Run(ctx, start+1, cfg.Run.Steps); err != nil {
+		if errors.Is(err, context.Canceled) {
+			_, last, _ := selfplay.LatestCheckpoint(out)
+			return fmt.Errorf("interrupted; resume from step %d with --resume: %w", last, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// openSearcher opens the embedded index or connects to a retrieval server.
+func openSearcher(cfg selfplay.Config) (search.Searcher, func(), error) {
+	if cfg.Run.Retriever != "" {
+		c, err := search.NewClient(cfg.Run.Retriever, search.DefaultClientOptions())
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
+	}
+	ix, err := index.Open(cfg.Run.Index)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ix, func() { ix.Close() }, nil
+}
