@@ -18,9 +18,8 @@ func init() {
 }
 
 // modelSolver builds the solver that drives a policy checkpoint through the
-// search agent loop. It is nil until that loop is linked into the binary,
-// and --model then fails instead of pretending to evaluate.
-var modelSolver func(ctx context.Context, modelDir string) (eval.SolveFunc, func() error, error)
+// search agent loop (eval_model.go).
+var modelSolver func(ctx context.Context, opts modelSolverOptions) (eval.SolveFunc, func() error, error)
 
 func runEval(ctx context.Context, args []string) error {
 	fs := newFlags("eval", "(--predictions F.jsonl | --model DIR) --data FILE [--data ...] --out RUNDIR [judge flags]")
@@ -38,11 +37,20 @@ func runEval(ctx context.Context, args []string) error {
 	judgeConc := fs.Int("judge-concurrency", 8, "judge requests in flight")
 	judgeTimeout := fs.Duration("judge-timeout", 60*time.Second, "judge request timeout")
 	judgeRetries := fs.Int("judge-retries", 4, "judge retries on 5xx, 429 and connection errors")
+	solverOpts := modelSolverFlags(fs)
 	files, err := parseFlagsAndFiles(fs, args)
 	if err != nil {
 		return err
 	}
 	data = append(data, files...)
+	if len(args) == 0 {
+		// No arguments: the built-in model on the built-in held-out benchmark.
+		d, err := builtinEvalDefaults(ctx, solverOpts)
+		if err != nil {
+			return err
+		}
+		*model, *out, data = solverOpts.Model, d.out, []string{d.benchmark}
+	}
 	switch {
 	case *out == "":
 		return fmt.Errorf("%w: --out is required", errUsage)
@@ -76,7 +84,8 @@ func runEval(ctx context.Context, args []string) error {
 		if modelSolver == nil {
 			return errors.New("--model: this build has no model solver linked in; use --predictions")
 		}
-		s, closeFn, err := modelSolver(ctx, *model)
+		solverOpts.Model = *model
+		s, closeFn, err := modelSolver(ctx, *solverOpts)
 		if err != nil {
 			return fmt.Errorf("model %s: %w", *model, err)
 		}
