@@ -62,7 +62,7 @@ func TestEvalUsage(t *testing.T) {
 	data := filepath.Join(dir, "d.jsonl")
 	os.WriteFile(data, []byte(`{"id":"1","question":"q","golden_answers":["a"],"data_source":"s"}`+"\n"), 0o644)
 	err := runEval(ctx, []string{"--model", "m", "--data", data, "--out", filepath.Join(dir, "r")})
-	if err == nil || !strings.Contains(err.Error(), "no model solver") {
-		t.Errorf("--model without a solver: %v", err)
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--index or --retriever") {
+		t.Errorf("--model without --index: %v", err)
 	}
 }
