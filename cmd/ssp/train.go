@@ -94,6 +94,9 @@ func runTrain(ctx context.Context, args []string) error {
 		if cfg, err = configure(base); err != nil {
 			return err
 		}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
 		if !*printConfig {
 			cache, err := builtin.DefaultCacheDir()
 			if err != nil {
