@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ssp-project/ssp/internal/safetensors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -90,15 +91,15 @@ func weightFiles(dir string) ([]string, error) {
 
 // readWeights reads every weight file and remembers which file held each
 // tensor, for error messages.
-func readWeights(dir string) (map[string]*stTensor, map[string]string, error) {
+func readWeights(dir string) (map[string]*safetensors.Tensor, map[string]string, error) {
 	paths, err := weightFiles(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	all := map[string]*stTensor{}
+	all := map[string]*safetensors.Tensor{}
 	fileOf := map[string]string{}
 	for _, p := range paths {
-		ts, err := stReadFile(p)
+		ts, err := safetensors.ReadFile(p)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read weights %s: %w", p, err)
 		}

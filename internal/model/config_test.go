@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"encoding/json"
+	"github.com/ssp-project/ssp/internal/safetensors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -137,7 +138,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		if len(entries) != 1 {
 			t.Errorf("temporary files left beside the checkpoint: %v", entries)
 		}
-		st, err := stReadFile(filepath.Join(dir, "model.safetensors"))
+		st, err := safetensors.ReadFile(filepath.Join(dir, "model.safetensors"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +193,7 @@ func TestShardedAndBFloat16Checkpoints(t *testing.T) {
 	if err := m.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	st, err := stReadFile(filepath.Join(dir, "model.safetensors"))
+	st, err := safetensors.ReadFile(filepath.Join(dir, "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestShardedAndBFloat16Checkpoints(t *testing.T) {
 	}
 	// Split the weights into two shards with an index, as large checkpoints are.
 	index := map[string]map[string]string{"weight_map": {}}
-	shards := []map[string]*stTensor{{}, {}}
+	shards := []map[string]*safetensors.Tensor{{}, {}}
 	i := 0
 	for name, ten := range st {
 		file := []string{"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}[i%2]
@@ -211,7 +212,7 @@ func TestShardedAndBFloat16Checkpoints(t *testing.T) {
 	}
 	for j, shard := range shards {
 		name := []string{"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}[j]
-		if err := stWriteFile(filepath.Join(dir, name), shard, nil); err != nil {
+		if err := safetensors.WriteFile(filepath.Join(dir, name), shard, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"github.com/ssp-project/ssp/internal/safetensors"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
@@ -204,11 +205,11 @@ func (m *Model) runTokenLogProbs(ids []int32, valid []bool, rows, length int) ([
 // WriteSafetensors writes the logits as the float32 tensor "logits"
 // [Batch, Length, Vocab], atomically.
 func (l *Logits) WriteSafetensors(path string) error {
-	t, err := stFromFloat32([]int{l.Batch, l.Length, l.Vocab}, l.Data, "F32")
+	t, err := safetensors.FromFloat32([]int{l.Batch, l.Length, l.Vocab}, l.Data, "F32")
 	if err != nil {
 		return err
 	}
-	if err := stWriteFile(path, map[string]*stTensor{"logits": t}, nil); err != nil {
+	if err := safetensors.WriteFile(path, map[string]*safetensors.Tensor{"logits": t}, nil); err != nil {
 		return fmt.Errorf("write logits %s: %w", path, err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"github.com/ssp-project/ssp/internal/safetensors"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -81,17 +82,17 @@ func (m *Model) LMGradients(ctx context.Context, ids [][]int32) (*Gradients, err
 // WriteSafetensors writes every gradient under its parameter name, plus the
 // float32 tensor "loss" [1], atomically.
 func (g *Gradients) WriteSafetensors(path string) error {
-	out := map[string]*stTensor{}
+	out := map[string]*safetensors.Tensor{}
 	var err error
-	if out["loss"], err = stFromFloat32([]int{1}, []float32{g.Loss}, "F32"); err != nil {
+	if out["loss"], err = safetensors.FromFloat32([]int{1}, []float32{g.Loss}, "F32"); err != nil {
 		return err
 	}
 	for name, data := range g.Grads {
-		if out[name], err = stFromFloat32(g.Shapes[name], data, "F32"); err != nil {
+		if out[name], err = safetensors.FromFloat32(g.Shapes[name], data, "F32"); err != nil {
 			return err
 		}
 	}
-	if err := stWriteFile(path, out, nil); err != nil {
+	if err := safetensors.WriteFile(path, out, nil); err != nil {
 		return fmt.Errorf("write gradients %s: %w", path, err)
 	}
 	return nil

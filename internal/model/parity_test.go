@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"github.com/ssp-project/ssp/internal/safetensors"
 	"math"
 	"os"
 	"path/filepath"
@@ -24,12 +25,12 @@ var families = []string{"qwen2", "qwen3", "llama3"}
 
 type reference struct {
 	t       *testing.T
-	tensors map[string]*stTensor
+	tensors map[string]*safetensors.Tensor
 }
 
 func loadReference(t *testing.T, dir, file string) reference {
 	t.Helper()
-	ts, err := stReadFile(filepath.Join(dir, file))
+	ts, err := safetensors.ReadFile(filepath.Join(dir, file))
 	if err != nil {
 		t.Fatalf("read %s: %v", file, err)
 	}

@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ssp-project/ssp/internal/safetensors"
 	"io"
 	"os"
 	"path/filepath"
@@ -32,11 +33,11 @@ func (m *Model) Save(dir string) error {
 	}
 	defer os.RemoveAll(tmp) // no-op after a successful rename
 
-	stDType := "F32"
+	stDType := safetensors.DType("F32")
 	if d := strings.ToLower(m.Config.DType); d == "bfloat16" || d == "bf16" {
 		stDType = "BF16"
 	}
-	weights := map[string]*stTensor{}
+	weights := map[string]*safetensors.Tensor{}
 	m.mu.Lock()
 	for _, s := range m.specs {
 		data, err := m.weightFloat32(s.name)
@@ -44,13 +45,13 @@ func (m *Model) Save(dir string) error {
 			m.mu.Unlock()
 			return fmt.Errorf("save model %s: %w", dir, err)
 		}
-		if weights[s.name], err = stFromFloat32(s.shape, data, stDType); err != nil {
+		if weights[s.name], err = safetensors.FromFloat32(s.shape, data, stDType); err != nil {
 			m.mu.Unlock()
 			return fmt.Errorf("save model %s: tensor %s: %w", dir, s.name, err)
 		}
 	}
 	m.mu.Unlock()
-	if err := stWriteFile(filepath.Join(tmp, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
+	if err := safetensors.WriteFile(filepath.Join(tmp, "model.safetensors"), weights, map[string]string{"format": "pt"}); err != nil {
 		return fmt.Errorf("save model %s: %w", dir, err)
 	}
 	if err := m.Config.writeFile(tmp); err != nil {
@@ -136,7 +137,7 @@ func (t *Trainer) SaveState(dir string) error {
 		return fmt.Errorf("save optimizer state: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	out := map[string]*stTensor{}
+	out := map[string]*safetensors.Tensor{}
 	t.m.mu.Lock()
 	for _, s := range t.m.specs {
 		for prefix, v := range map[string]map[string]*mlctx.Variable{"exp_avg.": t.moment1, "exp_avg_sq.": t.moment2} {
@@ -150,12 +151,12 @@ func (t *Trainer) SaveState(dir string) error {
 				t.m.mu.Unlock()
 				return fmt.Errorf("save optimizer state: %w", err)
 			}
-			out[prefix+s.name], _ = stFromFloat32(s.shape, data, "F32")
+			out[prefix+s.name], _ = safetensors.FromFloat32(s.shape, data, "F32")
 		}
 	}
 	state := trainerState{Step: t.step, Optimizer: t.cfg, ModelType: t.m.Config.ModelType}
 	t.m.mu.Unlock()
-	if err := stWriteFile(filepath.Join(tmp, "optimizer.safetensors"), out, nil); err != nil {
+	if err := safetensors.WriteFile(filepath.Join(tmp, "optimizer.safetensors"), out, nil); err != nil {
 		return fmt.Errorf("save optimizer state: %w", err)
 	}
 	js, err := json.MarshalIndent(state, "", "  ")
@@ -185,7 +186,7 @@ func (t *Trainer) LoadState(dir string) error {
 			dir, state.ModelType, t.m.Config.ModelType)
 	}
 	path := filepath.Join(dir, "optimizer.safetensors")
-	saved, err := stReadFile(path)
+	saved, err := safetensors.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("load optimizer state: %s: %w", path, err)
 	}
