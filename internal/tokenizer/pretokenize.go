@@ -165,3 +165,31 @@ func (p splitPattern) matchAt(rs []rune, i int) int {
 	}
 	return j - i // \s+
 }
+
+// digitSplit is HF's Digits pre-tokenizer: numbers are cut apart from the
+// rest of the text, one piece per digit or one per run of digits.
+type digitSplit int
+
+const (
+	digitsNone digitSplit = iota
+	digitsGrouped
+	digitsIndividual
+)
+
+func (d digitSplit) split(s string) []string {
+	if d == digitsNone {
+		return []string{s}
+	}
+	var out []string
+	start := 0
+	prevDigit := false
+	for i, r := range s {
+		digit := isN(r)
+		if i > start && (digit != prevDigit || (digit && d == digitsIndividual)) {
+			out = append(out, s[start:i])
+			start = i
+		}
+		prevDigit = digit
+	}
+	return append(out, s[start:])
+}

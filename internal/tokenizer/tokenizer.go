@@ -24,6 +24,7 @@ type Tokenizer struct {
 	idToTok  []string
 	ranks    map[[2]string]int
 	pattern  splitPattern
+	digits   digitSplit // a Digits pre-tokenizer before the byte-level split
 	nfc      bool
 	ignoreMg bool
 
@@ -87,10 +88,11 @@ type component struct {
 		Regex  *string `json:"Regex"`
 		String *string `json:"String"`
 	} `json:"pattern"`
-	Behavior       string `json:"behavior"`
-	Invert         bool   `json:"invert"`
-	UseRegex       *bool  `json:"use_regex"`
-	AddPrefixSpace bool   `json:"add_prefix_space"`
+	Behavior         string `json:"behavior"`
+	IndividualDigits bool   `json:"individual_digits"`
+	Invert           bool   `json:"invert"`
+	UseRegex         *bool  `json:"use_regex"`
+	AddPrefixSpace   bool   `json:"add_prefix_space"`
 }
 
 // LoadFile reads one tokenizer.json.
@@ -216,14 +218,26 @@ func (t *Tokenizer) readPreTokenizer(raw json.RawMessage) error {
 		if len(c.Pretokenizers) != 2 {
 			return fmt.Errorf("only Sequence[Split, ByteLevel] is supported")
 		}
-		if err := t.readPreTokenizer(c.Pretokenizers[0]); err != nil {
+		var first, bl component
+		if err := json.Unmarshal(c.Pretokenizers[0], &first); err != nil {
 			return err
 		}
-		var bl component
-		if err := json.Unmarshal(c.Pretokenizers[1], &bl); err != nil || bl.Type != "ByteLevel" || (bl.UseRegex != nil && *bl.UseRegex) || bl.AddPrefixSpace {
-			return fmt.Errorf("only Sequence[Split, ByteLevel(use_regex=false, add_prefix_space=false)] is supported")
+		if err := json.Unmarshal(c.Pretokenizers[1], &bl); err != nil || bl.Type != "ByteLevel" || bl.AddPrefixSpace {
+			return fmt.Errorf("only Sequence[Split or Digits, ByteLevel(add_prefix_space=false)] is supported")
 		}
-		return nil
+		useRegex := bl.UseRegex == nil || *bl.UseRegex
+		switch {
+		case first.Type == "Digits" && useRegex: // SmolLM: digits apart, then GPT-2 split
+			t.digits = digitsGrouped
+			if first.IndividualDigits {
+				t.digits = digitsIndividual
+			}
+			t.pattern = gpt2Pattern
+			return nil
+		case first.Type == "Split" && !useRegex:
+			return t.readPreTokenizer(c.Pretokenizers[0])
+		}
+		return fmt.Errorf("only Sequence[Split, ByteLevel(use_regex=false)] or Sequence[Digits, ByteLevel(use_regex=true)] is supported")
 	}
 	return fmt.Errorf("pre-tokenizer %q is not supported", c.Type)
 }
@@ -397,12 +411,14 @@ func (t *Tokenizer) encodeSegment(s string, ids []int32) []int32 {
 	if t.nfc {
 		s = norm.NFC.String(s)
 	}
-	pieces := []string{s}
-	if t.pattern.name != "" {
-		pieces = t.pattern.split(s)
-	}
-	for _, p := range pieces {
-		ids = append(ids, t.encodeWord(p)...)
+	for _, part := range t.digits.split(s) {
+		pieces := []string{part}
+		if t.pattern.name != "" {
+			pieces = t.pattern.split(part)
+		}
+		for _, p := range pieces {
+			ids = append(ids, t.encodeWord(p)...)
+		}
 	}
 	return ids
 }

@@ -202,3 +202,21 @@ func TestChatTemplateGolden(t *testing.T) {
 		}
 	}
 }
+
+func TestDigitSplit(t *testing.T) {
+	for _, tt := range []struct {
+		d    digitSplit
+		in   string
+		want []string
+	}{
+		{digitsIndividual, "In 1984, x", []string{"In ", "1", "9", "8", "4", ", x"}},
+		{digitsGrouped, "In 1984, x2", []string{"In ", "1984", ", x", "2"}},
+		{digitsIndividual, "١٢", []string{"١", "٢"}},
+		{digitsNone, "a1", []string{"a1"}},
+		{digitsIndividual, "", []string{""}},
+	} {
+		if got := tt.d.split(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("split(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
