@@ -1,0 +1,212 @@
+package world
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+)
+
+// A relation maps a subject to at most one object. Questions are chains of
+// relations from an anchor entity, rendered as nested noun phrases: the
+// 3-hop chain author → birthplace → country from a work reads "In which
+// country is the birthplace of the author of The Velmira Song?".
+type relation struct {
+	name    string
+	from    Kind
+	to      Kind
+	object  func(e *Entity) int
+	phrase  string // noun phrase for the object, %s = subject
+	ask     string // question whose answer is the object, %s = subject
+	inverse string // the relation whose step would come straight back (never chained after this one)
+}
+
+var relations = []relation{
+	{name: "author", from: Work, to: Person, object: func(e *Entity) int { return e.Author },
+		phrase: "the author of %s", ask: "Who wrote %s?", inverse: "debut"},
+	{name: "publisher", from: Work, to: Organisation, object: func(e *Entity) int { return e.Publisher },
+		phrase: "the publisher of %s", ask: "Which organisation published %s?"},
+	{name: "birthplace", from: Person, to: City, object: func(e *Entity) int { return e.Birthplace },
+		phrase: "the birthplace of %s", ask: "In which city was %s born?"},
+	{name: "employer", from: Person, to: Organisation, object: func(e *Entity) int { return e.Employer },
+		phrase: "the employer of %s", ask: "Which organisation did %s work for?"},
+	{name: "mentor", from: Person, to: Person, object: func(e *Entity) int { return e.Mentor },
+		phrase: "the mentor of %s", ask: "Who was the mentor of %s?"},
+	{name: "debut", from: Person, to: Work, object: func(e *Entity) int { return e.Debut },
+		phrase: "the first work of %s", ask: "What was the first work of %s?", inverse: "author"},
+	{name: "headquarters", from: Organisation, to: City, object: func(e *Entity) int { return e.Headquarters },
+		phrase: "the headquarters city of %s", ask: "In which city is %s headquartered?"},
+	{name: "founder", from: Organisation, to: Person, object: func(e *Entity) int { return e.Founder },
+		phrase: "the founder of %s", ask: "Who founded %s?"},
+	{name: "country", from: City, to: Country, object: func(e *Entity) int { return e.Country },
+		phrase: "the country of %s", ask: "In which country is %s?", inverse: "capital"},
+	{name: "capital", from: Country, to: City, object: func(e *Entity) int { return e.Capital },
+		phrase: "the capital of %s", ask: "What is the capital of %s?", inverse: "country"},
+}
+
+// inverseOf maps a relation to the one that would step straight back.
+var inverseOf = func() map[string]string {
+	m := map[string]string{}
+	for _, r := range relations {
+		m[r.name] = r.inverse
+	}
+	return m
+}()
+
+// Fact is one edge of a question's chain: Relation(Subject) = Object.
+type Fact struct {
+	Subject  string `json:"subject"`
+	Relation string `json:"relation"`
+	Object   string `json:"object"`
+}
+
+// Question is a composed question with its unique answer.
+type Question struct {
+	ID       string   `json:"id"`
+	Question string   `json:"question"`
+	Answers  []string `json:"golden_answers"`
+	Source   string   `json:"data_source"`
+	Hops     int      `json:"hops"`
+	Chain    []Fact   `json:"chain"` // the facts to look up, in order
+
+	anchor, answer *Entity
+	path           []*Entity
+}
+
+// walk follows hops random relations from anchor, never visiting an entity
+// twice nor stepping straight back along the inverse relation. It returns
+// nil when it gets stuck.
+func (g *Graph) walk(rng *rand.Rand, anchor *Entity, hops int, allowed func(*Entity) bool) ([]relation, []*Entity) {
+	path := []*Entity{anchor}
+	var rels []relation
+	seen := map[int]bool{anchor.ID: true}
+	prev := ""
+	for len(rels) < hops {
+		cur := path[len(path)-1]
+		var options []relation
+		for _, r := range relations {
+			if r.from != cur.Kind || prev != "" && r.name == inverseOf[prev] {
+				continue
+			}
+			obj := r.object(cur)
+			if obj < 0 || seen[obj] || !allowed(g.Entities[obj]) {
+				continue
+			}
+			options = append(options, r)
+		}
+		if len(options) == 0 {
+			return nil, nil
+		}
+		r := options[rng.IntN(len(options))]
+		next := g.Entities[r.object(cur)]
+		seen[next.ID] = true
+		rels = append(rels, r)
+		path = append(path, next)
+		prev = r.name
+	}
+	return rels, path
+}
+
+// compose renders a chain as a question.
+func compose(rels []relation, path []*Entity) string {
+	np := path[0].Name
+	for _, r := range rels[:len(rels)-1] {
+		np = fmt.Sprintf(r.phrase, np)
+	}
+	return fmt.Sprintf(rels[len(rels)-1].ask, np)
+}
+
+func newQuestion(id, source string, rels []relation, path []*Entity) Question {
+	q := Question{ID: id, Question: compose(rels, path), Source: source, Hops: len(rels),
+		anchor: path[0], answer: path[len(path)-1], path: path}
+	q.Answers = q.answer.Answers()
+	for i, r := range rels {
+		q.Chain = append(q.Chain, Fact{Subject: path[i].Name, Relation: r.name, Object: path[i+1].Name})
+	}
+	return q
+}
+
+// questions draws up to perHop distinct questions of each hop count 1..4,
+// from anchors and answers accepted by ends, through entities accepted by
+// inner.
+func (g *Graph) questions(rng *rand.Rand, prefix, source string, perHop int, ends, inner func(*Entity) bool) []Question {
+	var anchors []*Entity
+	for _, e := range g.Entities {
+		if ends(e) && e.Kind != Country {
+			anchors = append(anchors, e)
+		}
+	}
+	var out []Question
+	seen := map[string]bool{}
+	for hops := 1; hops <= 4; hops++ {
+		n := 0
+		for try := 0; n < perHop && try < perHop*50; try++ {
+			anchor := anchors[rng.IntN(len(anchors))]
+			rels, path := g.walk(rng, anchor, hops, inner)
+			if rels == nil || !ends(path[len(path)-1]) {
+				continue
+			}
+			if hops > 1 && path[len(path)-1].Kind == Country {
+				continue // few countries: they would dominate multi-hop answers
+			}
+			q := newQuestion(fmt.Sprintf("%s-%d-%d", prefix, hops, n), source, rels, path)
+			if seen[q.Question] {
+				continue
+			}
+			seen[q.Question] = true
+			out = append(out, q)
+			n++
+		}
+	}
+	return out
+}
+
+// Seed is a self-play target: an answer and the number of searches the
+// question built for it should need.
+type Seed struct {
+	Answer []string `json:"answer"`
+	Hops   int      `json:"hops"`
+}
+
+// Data is what a world yields besides its corpus.
+type Data struct {
+	Seeds     []Seed
+	TrainQA   []Question
+	Benchmark []Question
+}
+
+func training(e *Entity) bool { return !e.HeldOut }
+func benchmark(e *Entity) bool { return e.HeldOut }
+func anyEntity(*Entity) bool   { return true }
+
+// Derive draws seeds, training QA and the benchmark. Training data (seeds
+// and train_qa) only ever touches entities that are not held out, along its
+// whole chain; every benchmark question starts from and ends at held-out
+// entities, so no benchmark anchor or answer appears in training data.
+func (g *Graph) Derive() Data {
+	rng := rand.New(rand.NewPCG(g.Seed, 0xda7a))
+	var d Data
+	d.Benchmark = g.questions(rng, "bench", "world-benchmark", g.Size.BenchmarkPerHop, benchmark, anyEntity)
+	d.TrainQA = g.questions(rng, "train", "world-train", g.Size.TrainQAPerHop, training, training)
+	// Seeds: the answers of training chains (their questions are thrown
+	// away), each with the hop count of a chain that reaches it.
+	seen := map[string]bool{}
+	for _, q := range g.questions(rng, "seed", "world-seed", g.Size.SeedsPerHop, training, training) {
+		key := fmt.Sprint(q.answer.ID, "/", q.Hops)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		d.Seeds = append(d.Seeds, Seed{Answer: q.answer.Answers(), Hops: q.Hops})
+	}
+	return d
+}
+
+// names returns every name and alias of an entity, lower-cased, for
+// containment checks.
+func names(e *Entity) []string {
+	var out []string
+	for _, a := range e.Answers() {
+		out = append(out, strings.ToLower(a))
+	}
+	return out
+}

@@ -1,0 +1,85 @@
+package world
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Files names what Write produces in a directory.
+var Files = struct{ Corpus, Seeds, TrainQA, Benchmark, Info string }{
+	Corpus: "corpus.jsonl", Seeds: "seeds.jsonl", TrainQA: "train_qa.jsonl", Benchmark: "benchmark.jsonl", Info: "world.json",
+}
+
+// Info summarises a written world (world.json).
+type Info struct {
+	Seed      uint64         `json:"seed"`
+	Size      string         `json:"size"`
+	Entities  map[string]int `json:"entities"`
+	Passages  int            `json:"passages"`
+	Seeds     int            `json:"seeds"`
+	TrainQA   int            `json:"train_qa"`
+	Benchmark map[int]int    `json:"benchmark_by_hops"`
+}
+
+// Write generates the world's files into dir (created if needed). Each file
+// is written under a temporary name and renamed, so an interrupted run never
+// leaves a truncated file behind.
+func (g *Graph) Write(dir string) (Info, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Info{}, err
+	}
+	passages := g.Passages()
+	data := g.Derive()
+	info := Info{Seed: g.Seed, Size: g.Size.Name, Entities: map[string]int{}, Passages: len(passages),
+		Seeds: len(data.Seeds), TrainQA: len(data.TrainQA), Benchmark: map[int]int{}}
+	for k := Country; k <= Work; k++ {
+		info.Entities[k.String()] = len(g.byKind[k])
+	}
+	for _, q := range data.Benchmark {
+		info.Benchmark[q.Hops]++
+	}
+	if err := writeJSONL(filepath.Join(dir, Files.Corpus), passages); err != nil {
+		return info, err
+	}
+	if err := writeJSONL(filepath.Join(dir, Files.Seeds), data.Seeds); err != nil {
+		return info, err
+	}
+	if err := writeJSONL(filepath.Join(dir, Files.TrainQA), data.TrainQA); err != nil {
+		return info, err
+	}
+	if err := writeJSONL(filepath.Join(dir, Files.Benchmark), data.Benchmark); err != nil {
+		return info, err
+	}
+	if err := writeJSONL(filepath.Join(dir, Files.Info), []Info{info}); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+func writeJSONL[T any](path string, rows []T) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	w := bufio.NewWriterSize(f, 1<<20)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			f.Close()
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return os.Rename(f.Name(), path)
+}
