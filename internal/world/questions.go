@@ -174,7 +174,7 @@ type Data struct {
 	Benchmark []Question
 }
 
-func training(e *Entity) bool { return !e.HeldOut }
+func training(e *Entity) bool  { return !e.HeldOut }
 func benchmark(e *Entity) bool { return e.HeldOut }
 func anyEntity(*Entity) bool   { return true }
 
