@@ -246,8 +246,7 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 			}
 			for j, i := range searching {
 				t := &trajs[i]
-				info := "\n\n<information>" + search.TruncateInformation(search.FormatHits(hits[j]), cfg.MaxInformationChars) + "</information>\n\n"
-				ids := tok.Encode(info)
+				ids := tok.Encode(InformationText(hits[j], cfg.MaxInformationChars))
 				call := SearchCall{Query: queries[j]}
 				if len(ids) >= t.remaining(cfg) {
 					// No room left to answer after the results: the
@@ -278,6 +277,13 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 		t.Response = tok.Decode(t.Tokens[t.PromptLen:])
 	}
 	return trajs, nil
+}
+
+// InformationText is what the loop inserts after a search call: the hits
+// formatted as Search-R1 does, cut to maxChars characters (0 = no bound),
+// between <information> tags.
+func InformationText(hits []search.Hit, maxChars int) string {
+	return "\n\n<information>" + search.TruncateInformation(search.FormatHits(hits), maxChars) + "</information>\n\n"
 }
 
 // remaining is the response token budget left.

@@ -174,6 +174,24 @@ type Data struct {
 	Benchmark []Question
 }
 
+// interleaveHops orders questions 1, 2, 3, 4, 1, 2, … hops, so that any
+// prefix of the benchmark (eval --limit, run.eval_limit) is balanced.
+func interleaveHops(qs []Question) []Question {
+	byHops := map[int][]Question{}
+	for _, q := range qs {
+		byHops[q.Hops] = append(byHops[q.Hops], q)
+	}
+	out := make([]Question, 0, len(qs))
+	for i := 0; len(out) < len(qs); i++ {
+		for h := 1; h <= 4; h++ {
+			if i < len(byHops[h]) {
+				out = append(out, byHops[h][i])
+			}
+		}
+	}
+	return out
+}
+
 func training(e *Entity) bool  { return !e.HeldOut }
 func benchmark(e *Entity) bool { return e.HeldOut }
 func anyEntity(*Entity) bool   { return true }
@@ -185,7 +203,7 @@ func anyEntity(*Entity) bool   { return true }
 func (g *Graph) Derive() Data {
 	rng := rand.New(rand.NewPCG(g.Seed, 0xda7a))
 	var d Data
-	d.Benchmark = g.questions(rng, "bench", "world-benchmark", g.Size.BenchmarkPerHop, benchmark, anyEntity)
+	d.Benchmark = interleaveHops(g.questions(rng, "bench", "world-benchmark", g.Size.BenchmarkPerHop, benchmark, anyEntity))
 	d.TrainQA = g.questions(rng, "train", "world-train", g.Size.TrainQAPerHop, training, training)
 	// Seeds: the answers of training chains (their questions are thrown
 	// away), each with the hop count of a chain that reaches it.
@@ -210,3 +228,34 @@ func names(e *Entity) []string {
 	}
 	return out
 }
+
+// WarmUpQuestions draws n single-hop questions about entities that are not
+// held out, from their own random stream (independent of Derive's), for
+// teaching a model the search protocol before self-play.
+func (g *Graph) WarmUpQuestions(seed uint64, n int) []Question {
+	rng := rand.New(rand.NewPCG(g.Seed, seed^0x3a9f))
+	var out []Question
+	seen := map[string]bool{}
+	var anchors []*Entity
+	for _, e := range g.Entities {
+		if training(e) && e.Kind != Country {
+			anchors = append(anchors, e)
+		}
+	}
+	for try := 0; len(out) < n && try < n*50; try++ {
+		rels, path := g.walk(rng, anchors[rng.IntN(len(anchors))], 1, training)
+		if rels == nil {
+			continue
+		}
+		q := newQuestion(fmt.Sprintf("warmup-%d", len(out)), "world-warmup", rels, path)
+		if seen[q.Question] {
+			continue
+		}
+		seen[q.Question] = true
+		out = append(out, q)
+	}
+	return out
+}
+
+// AnchorAnswers returns the names of the entity a question starts from.
+func (q *Question) AnchorAnswers() []string { return q.anchor.Answers() }

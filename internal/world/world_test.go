@@ -183,6 +183,11 @@ func TestHopCountsAndSizes(t *testing.T) {
 	if n := len(passages); n < 2000 || n > 5000 {
 		t.Errorf("small world has %d passages, want a few thousand", n)
 	}
+	for i, q := range d.Benchmark[:8] {
+		if q.Hops != i%4+1 {
+			t.Errorf("benchmark question %d has %d hops: hop counts are not interleaved", i, q.Hops)
+		}
+	}
 	hops := map[int]int{}
 	for _, s := range d.Seeds {
 		if s.Hops < 1 || s.Hops > 4 || len(s.Answer) == 0 {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/ssp-project/ssp/internal/bootstrap"
+	"github.com/ssp-project/ssp/internal/world"
+)
+
+func init() {
+	register(command{name: "world gen", summary: "generate a fictional world: corpus, self-play seeds, train QA, held-out benchmark", run: runWorldGen})
+	register(command{name: "world bootstrap", summary: "train a base policy from scratch on a generated world", run: runWorldBootstrap})
+}
+
+func runWorldGen(ctx context.Context, args []string) error {
+	fs := newFlags("world gen", "--out DIR [--seed S] [--size "+strings.Join(world.SizeNames, "|")+"]")
+	out := fs.String("out", "", "directory to write corpus.jsonl, seeds.jsonl, train_qa.jsonl, benchmark.jsonl and world.json into")
+	seed := fs.Uint64("seed", 1, "random seed; the same seed and size give the same files")
+	size := fs.String("size", "small", "world size: "+sizeHelp())
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("%w: --out is required", errUsage)
+	}
+	preset, ok := world.Sizes[*size]
+	if !ok {
+		return fmt.Errorf("%w: --size %q: want one of %s", errUsage, *size, strings.Join(world.SizeNames, ", "))
+	}
+	g, err := world.Generate(*seed, preset)
+	if err != nil {
+		return err
+	}
+	info, err := g.Write(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "world %q (seed %d) in %s: %d passages, %d seeds, %d train QA, benchmark by hops %v\n",
+		info.Size, info.Seed, *out, info.Passages, info.Seeds, info.TrainQA, info.Benchmark)
+	return nil
+}
+
+func sizeHelp() string {
+	var parts []string
+	for _, n := range world.SizeNames {
+		s := world.Sizes[n]
+		parts = append(parts, fmt.Sprintf("%s (%d people, %d works)", n, s.People, s.Works))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func runWorldBootstrap(ctx context.Context, args []string) error {
+	d := bootstrap.DefaultOptions()
+	fs := newFlags("world bootstrap", "--world DIR --out DIR [flags]")
+	o := d
+	fs.StringVar(&o.World, "world", "", "world directory written by `ssp world gen`")
+	fs.StringVar(&o.Index, "index", "", "BM25 index of the world's corpus (built on the fly when empty)")
+	fs.StringVar(&o.Out, "out", "", "model directory to write (HF layout with tokenizer files and bootstrap.json)")
+	fs.Int64Var(&o.Seed, "seed", d.Seed, "random seed (initialisation, batches, episodes)")
+	fs.StringVar(&o.Backend, "backend", "", "GoMLX backend: go, xla:cpu, xla:cuda (default $GOMLX_BACKEND, else go)")
+	fs.IntVar(&o.VocabSize, "vocab-size", d.VocabSize, "tokenizer vocabulary size (256 bytes + merges + protocol tokens)")
+	fs.IntVar(&o.Hidden, "hidden", d.Hidden, "model hidden size")
+	fs.IntVar(&o.Layers, "layers", d.Layers, "decoder layers")
+	fs.IntVar(&o.Heads, "heads", d.Heads, "attention heads")
+	fs.IntVar(&o.KVHeads, "kv-heads", d.KVHeads, "key/value heads (grouped-query attention)")
+	fs.IntVar(&o.Intermediate, "intermediate", d.Intermediate, "MLP intermediate size")
+	fs.IntVar(&o.LMSteps, "lm-steps", d.LMSteps, "language-modelling steps on the corpus")
+	fs.IntVar(&o.ProtocolSteps, "protocol-steps", d.ProtocolSteps, "warm-up steps on scripted protocol episodes")
+	fs.IntVar(&o.BatchSize, "batch-size", d.BatchSize, "sequences per step")
+	fs.IntVar(&o.SeqLen, "seq-len", d.SeqLen, "tokens per language-modelling sequence")
+	fs.Float64Var(&o.LR, "lr", d.LR, "peak learning rate (warm-up, then cosine decay, per phase)")
+	fs.IntVar(&o.WarmupSteps, "warmup-steps", d.WarmupSteps, "learning-rate warm-up steps per phase")
+	fs.IntVar(&o.TopK, "top-k", d.TopK, "documents per search in the episodes (match agent.top_k of self-play and eval)")
+	fs.IntVar(&o.MaxInformationChars, "max-information-chars", d.MaxInformationChars, "characters of search results per call (match agent.max_information_chars)")
+	fs.IntVar(&o.NoiseBlocks, "noise-blocks", d.NoiseBlocks, "noise blocks in RAG-verification episodes (match verify.noise_blocks)")
+	fs.IntVar(&o.MaxPromptTokens, "max-prompt-tokens", d.MaxPromptTokens, "longest RAG-verification prompt (match agent.max_prompt_tokens)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if o.World == "" || o.Out == "" {
+		return fmt.Errorf("%w: --world and --out are required", errUsage)
+	}
+	o.Logf = func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) }
+	rep, err := bootstrap.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s: %d parameters, vocabulary %d, final LM loss %s, final protocol loss %s\n",
+		o.Out, rep.Parameters, rep.VocabSize, last(rep.LMLoss), last(rep.ProtocolLoss))
+	return nil
+}
+
+func last(xs []float64) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", xs[len(xs)-1])
+}

@@ -1,0 +1,417 @@
+// Package bootstrap trains a base policy from nothing on a generated world
+// (`ssp world bootstrap`): a byte-level BPE tokenizer learnt from the world's
+// corpus, a small Llama-family model initialised at random, language
+// modelling on the corpus, then a short warm-up on the search protocol
+// (<search>, <information>, <answer>, <question>) from scripted single-hop
+// episodes. The benchmark is never used.
+//
+// Self-play needs a policy that already follows the protocol well enough to
+// produce an occasional valid question and a correct answer; pretrained
+// instruct models give that for free, a model trained from scratch has to be
+// taught it. What the warm-up leaves out (multi-hop search) is what
+// self-play is meant to add.
+package bootstrap
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/ssp-project/ssp/internal/corpus"
+	"github.com/ssp-project/ssp/internal/index"
+	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/selfplay"
+	"github.com/ssp-project/ssp/internal/tokenizer"
+	"github.com/ssp-project/ssp/internal/world"
+)
+
+// Options configures a bootstrap run.
+type Options struct {
+	World   string // directory written by `ssp world gen` (world.json, corpus.jsonl)
+	Index   string // BM25 index of the world's corpus; built in a temporary directory when empty
+	Out     string // model directory to write (HF layout, tokenizer included)
+	Seed    int64
+	Backend string
+
+	// Tokenizer and model shape.
+	VocabSize                                    int
+	Hidden, Layers, Heads, KVHeads, Intermediate int
+
+	// Training.
+	LMSteps       int     // language-modelling steps on the corpus
+	ProtocolSteps int     // warm-up steps on protocol episodes
+	BatchSize     int     // sequences per step
+	SeqLen        int     // tokens per language-modelling sequence
+	LR            float64 // peak learning rate (cosine decay per phase)
+	WarmupSteps   int
+
+	// The agent settings the episodes imitate. They must match the
+	// self-play and evaluation settings the model will be used with.
+	TopK, MaxInformationChars, NoiseBlocks, MaxPromptTokens int
+
+	// Logf receives progress lines; nil discards them.
+	Logf func(format string, args ...any) `json:"-"`
+}
+
+// DefaultOptions sizes a bootstrap for a 2-core CPU in about an hour with
+// the agent settings of the built-in default (see builtin.TrainConfig).
+func DefaultOptions() Options {
+	return Options{
+		Seed: 1, VocabSize: 1024,
+		Hidden: 64, Layers: 3, Heads: 4, KVHeads: 2, Intermediate: 192,
+		LMSteps: 120, ProtocolSteps: 220, BatchSize: 8, SeqLen: 256, LR: 3e-3, WarmupSteps: 30,
+		TopK: 2, MaxInformationChars: 700, NoiseBlocks: 1, MaxPromptTokens: 1024,
+	}
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.World == "":
+		return fmt.Errorf("bootstrap: no world directory (--world)")
+	case o.Out == "":
+		return fmt.Errorf("bootstrap: no output directory (--out)")
+	case o.VocabSize < 300:
+		return fmt.Errorf("bootstrap: --vocab-size %d is below 300 (256 bytes plus protocol tokens)", o.VocabSize)
+	case o.Hidden < 8 || o.Layers < 1 || o.Heads < 1 || o.KVHeads < 1 || o.Intermediate < 1:
+		return fmt.Errorf("bootstrap: model shape must be positive (hidden %d, layers %d, heads %d, kv heads %d, intermediate %d)", o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate)
+	case o.Hidden%o.Heads != 0 || o.Heads%o.KVHeads != 0:
+		return fmt.Errorf("bootstrap: --hidden %d must divide into --heads %d, which must divide into --kv-heads %d groups", o.Hidden, o.Heads, o.KVHeads)
+	case o.LMSteps < 0 || o.ProtocolSteps < 0 || o.BatchSize < 1 || o.SeqLen < 16 || o.LR <= 0:
+		return fmt.Errorf("bootstrap: steps must be >= 0, batch >= 1, seq-len >= 16 and lr > 0")
+	case o.TopK < 1 || o.MaxPromptTokens < 64:
+		return fmt.Errorf("bootstrap: top-k must be >= 1 and max prompt tokens >= 64")
+	}
+	return nil
+}
+
+// Report summarises a bootstrap run (written as bootstrap.json next to the
+// model).
+type Report struct {
+	Options      Options            `json:"options"`
+	Parameters   int                `json:"parameters"`
+	VocabSize    int                `json:"vocab_size"`
+	CorpusTokens int                `json:"corpus_tokens"`
+	Episodes     map[string]int     `json:"episodes"`
+	Dropped      map[string]int     `json:"dropped_episodes"`
+	LMLoss       []float64          `json:"lm_loss"`       // mean loss per tenth of the phase
+	ProtocolLoss []float64          `json:"protocol_loss"` // mean loss per tenth of the phase
+	Seconds      map[string]float64 `json:"seconds"`
+}
+
+// AddedTokens are single tokens of the world tokenizer: the chat markers
+// (special) and the agent protocol's tags, so that a small model sees every
+// tag as one symbol.
+var AddedTokens = []string{
+	"<|endoftext|>", "<|im_start|>", "<|im_end|>",
+	"<think>", "</think>", "<search>", "</search>", "<information>", "</information>",
+	"<answer>", "</answer>", "<question>", "</question>",
+}
+
+// ChatMLTemplate is the chat template of the world tokenizer (Qwen's).
+const ChatMLTemplate = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+
+// Run bootstraps a model into o.Out. The model directory is assembled
+// under a temporary name and renamed into place, so an interrupted run
+// leaves no half-written model.
+func Run(ctx context.Context, o Options) (Report, error) {
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	rep := Report{Options: o, Episodes: map[string]int{}, Seconds: map[string]float64{}}
+	rep.Options.Logf = nil
+	if err := o.validate(); err != nil {
+		return rep, err
+	}
+	g, err := loadWorld(o.World)
+	if err != nil {
+		return rep, err
+	}
+	corpusPath := filepath.Join(o.World, world.Files.Corpus)
+	texts, err := readCorpus(ctx, corpusPath)
+	if err != nil {
+		return rep, err
+	}
+
+	// Scratch space for the tokenizer and the index; the model directory
+	// itself is written by Model.Save, which renames it into place whole.
+	tmp, err := os.MkdirTemp("", "ssp-bootstrap-*")
+	if err != nil {
+		return rep, err
+	}
+	defer os.RemoveAll(tmp)
+
+	// 1. Tokenizer: learnt from the corpus and the protocol's prompts.
+	t0 := time.Now()
+	bpe, err := tokenizer.TrainBPE(ctx, trainingTexts(texts), tokenizer.TrainOptions{
+		VocabSize: o.VocabSize, AddedTokens: AddedTokens, SpecialCount: 3,
+		EOSToken: "<|im_end|>", PadToken: "<|endoftext|>", ChatTemplate: ChatMLTemplate,
+	})
+	if err != nil {
+		return rep, err
+	}
+	if err := bpe.WriteDir(tmp); err != nil {
+		return rep, err
+	}
+	tok, err := tokenizer.Load(tmp)
+	if err != nil {
+		return rep, err
+	}
+	rep.VocabSize = tok.VocabSize()
+	rep.Seconds["tokenizer"] = time.Since(t0).Seconds()
+	logf("tokenizer: %d tokens (%d merges) in %.1fs", bpe.VocabSize(), bpe.NumMerges(), rep.Seconds["tokenizer"])
+
+	// 2. Model, initialised at random.
+	m, err := initModel(o, tok)
+	if err != nil {
+		return rep, err
+	}
+	defer m.Close()
+	rep.Parameters = m.NumParameters()
+	logf("model: Llama, hidden %d, %d layers, %d parameters", o.Hidden, o.Layers, rep.Parameters)
+
+	// 3. Language modelling on the corpus.
+	endOfText, _ := tok.TokenID("<|endoftext|>")
+	var stream []int32
+	for _, text := range texts {
+		stream = append(append(stream, tok.Encode(text)...), endOfText)
+	}
+	rep.CorpusTokens = len(stream)
+	rng := rand.New(rand.NewPCG(uint64(o.Seed), 0xb007))
+	t0 = time.Now()
+	rep.LMLoss, err = trainPhase(ctx, m, o, o.LMSteps, "language modelling", logf, func(int) ([][]int32, [][]float32) {
+		batch := make([][]int32, o.BatchSize)
+		for i := range batch {
+			start := rng.IntN(max(1, len(stream)-o.SeqLen))
+			batch[i] = stream[start:min(len(stream), start+o.SeqLen)]
+		}
+		return batch, nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	rep.Seconds["language_modelling"] = time.Since(t0).Seconds()
+
+	// 4. Protocol warm-up on scripted episodes.
+	searcher, closeIndex, err := openIndex(ctx, o, corpusPath, tmp)
+	if err != nil {
+		return rep, err
+	}
+	defer closeIndex()
+	maker := &episodeMaker{tok: tok, searcher: searcher, opts: o, rng: rng}
+	need := o.ProtocolSteps * o.BatchSize
+	qs := g.WarmUpQuestions(uint64(o.Seed), need/2+1)
+	episodes, dropped, err := maker.make(ctx, qs)
+	if err != nil {
+		return rep, err
+	}
+	rep.Dropped = dropped
+	for _, e := range episodes {
+		rep.Episodes[e.Role]++
+	}
+	logf("protocol episodes: %v (dropped: %v)", rep.Episodes, dropped)
+	if o.ProtocolSteps > 0 && len(episodes) == 0 {
+		return rep, fmt.Errorf("bootstrap: no protocol episode could be built from %s", o.World)
+	}
+	rng.Shuffle(len(episodes), func(i, j int) { episodes[i], episodes[j] = episodes[j], episodes[i] })
+	t0 = time.Now()
+	rep.ProtocolLoss, err = trainPhase(ctx, m, o, o.ProtocolSteps, "protocol warm-up", logf, func(step int) ([][]int32, [][]float32) {
+		// Episodes of similar length share a batch (less padding).
+		lo := (step * o.BatchSize) % len(episodes)
+		batch := make([]episode, 0, o.BatchSize)
+		for i := 0; i < o.BatchSize; i++ {
+			batch = append(batch, episodes[(lo+i)%len(episodes)])
+		}
+		slices.SortFunc(batch, func(a, b episode) int { return len(a.Tokens) - len(b.Tokens) })
+		seqs, masks := make([][]int32, len(batch)), make([][]float32, len(batch))
+		for i, e := range batch {
+			seqs[i], masks[i] = e.Tokens, e.Mask
+		}
+		return seqs, masks
+	})
+	if err != nil {
+		return rep, err
+	}
+	rep.Seconds["protocol"] = time.Since(t0).Seconds()
+
+	// 5. Write the model with its tokenizer, then the report.
+	m.SetSourceDir(tmp)
+	if err := m.Save(o.Out); err != nil {
+		return rep, err
+	}
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return rep, err
+	}
+	f, err := os.CreateTemp(o.Out, ".bootstrap.json.tmp-*")
+	if err != nil {
+		return rep, err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return rep, err
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return rep, err
+	}
+	if err := f.Close(); err != nil {
+		return rep, err
+	}
+	return rep, os.Rename(f.Name(), filepath.Join(o.Out, "bootstrap.json"))
+}
+
+func loadWorld(dir string) (*world.Graph, error) {
+	path := filepath.Join(dir, world.Files.Info)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: %w (the world directory must come from `ssp world gen`)", err)
+	}
+	var info world.Info
+	if err := json.Unmarshal(data, &info); err != nil {
+		return nil, fmt.Errorf("bootstrap: %s: %w", path, err)
+	}
+	size, ok := world.Sizes[info.Size]
+	if !ok {
+		return nil, fmt.Errorf("bootstrap: %s: unknown size %q", path, info.Size)
+	}
+	return world.Generate(info.Seed, size)
+}
+
+func readCorpus(ctx context.Context, path string) ([]string, error) {
+	src, err := corpus.Open(path, corpus.FormatJSONL)
+	if err != nil {
+		return nil, err
+	}
+	var texts []string
+	for d, err := range src.Docs(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		texts = append(texts, d.Contents)
+	}
+	if len(texts) == 0 {
+		return nil, fmt.Errorf("bootstrap: %s holds no passages", path)
+	}
+	return texts, nil
+}
+
+// trainingTexts is the tokenizer's training text: the corpus and the role
+// prompts, so that the protocol's fixed wording costs few tokens.
+func trainingTexts(corpusTexts []string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		ps, pu := selfplay.ProposerMessages(selfplay.Seed{Answers: []string{"x"}}, 2)
+		ss, su := selfplay.SolverMessages("x")
+		rs, ru := selfplay.RAGMessages("x", nil)
+		for _, p := range []string{ps, pu, ss, su, rs, ru} {
+			for range 50 { // weigh the prompts like a few dozen passages
+				if !yield(p) {
+					return
+				}
+			}
+		}
+		for _, t := range corpusTexts {
+			if !yield(t) {
+				return
+			}
+		}
+	}
+}
+
+func initModel(o Options, tok *tokenizer.Tokenizer) (*model.Model, error) {
+	eos, _ := tok.TokenID("<|im_end|>")
+	pad, _ := tok.TokenID("<|endoftext|>")
+	cfgJSON, err := json.Marshal(map[string]any{
+		"architectures": []string{"LlamaForCausalLM"}, "model_type": "llama",
+		"hidden_size": o.Hidden, "intermediate_size": o.Intermediate, "num_hidden_layers": o.Layers,
+		"num_attention_heads": o.Heads, "num_key_value_heads": o.KVHeads,
+		"rms_norm_eps": 1e-5, "max_position_embeddings": 4096, "rope_theta": 10000.0,
+		"tie_word_embeddings": true, "initializer_range": 0.02, "hidden_act": "silu", "torch_dtype": "float32",
+		"vocab_size": tok.VocabSize(), "eos_token_id": eos, "pad_token_id": pad, "bos_token_id": nil,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := model.ParseConfig(cfgJSON)
+	if err != nil {
+		return nil, err
+	}
+	return model.Init(cfg, o.Seed, model.LoadOptions{Backend: o.Backend})
+}
+
+// openIndex opens o.Index, or builds the corpus index in a temporary
+// directory under tmp.
+func openIndex(ctx context.Context, o Options, corpusPath, tmp string) (*index.Index, func(), error) {
+	dir := o.Index
+	if dir == "" {
+		dir = filepath.Join(tmp, ".index")
+		src, err := corpus.Open(corpusPath, corpus.FormatJSONL)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := index.Build(ctx, src.Docs(ctx), dir, index.DefaultOptions()); err != nil {
+			return nil, nil, fmt.Errorf("bootstrap: indexing %s: %w", corpusPath, err)
+		}
+	}
+	ix, err := index.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ix, func() {
+		ix.Close()
+		if o.Index == "" {
+			os.RemoveAll(dir)
+		}
+	}, nil
+}
+
+// trainPhase takes steps optimizer steps on batches from next, with a
+// warm-up and cosine decay of its own, and returns the mean loss of each
+// tenth of the phase.
+func trainPhase(ctx context.Context, m *model.Model, o Options, steps int, name string, logf func(string, ...any),
+	next func(step int) ([][]int32, [][]float32)) ([]float64, error) {
+	if steps == 0 {
+		return nil, nil
+	}
+	tr, err := model.NewTrainer(m, model.OptimizerConfig{
+		LR: o.LR, WeightDecay: 0.01, WarmupSteps: min(o.WarmupSteps, steps/2), TotalSteps: steps,
+		Schedule: "cosine", MaxGradNorm: 1,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var curve []float64
+	sum, n, tokens := 0.0, 0, 0
+	start := time.Now()
+	every := max(1, steps/10)
+	for step := 0; step < steps; step++ {
+		seqs, masks := next(step)
+		st, err := tr.LMStep(ctx, seqs, masks)
+		if err != nil {
+			return curve, fmt.Errorf("bootstrap: %s step %d: %w", name, step+1, err)
+		}
+		if math.IsNaN(st.Loss) {
+			return curve, fmt.Errorf("bootstrap: %s step %d: loss is NaN (lower --lr)", name, step+1)
+		}
+		sum += st.Loss
+		n++
+		for _, s := range seqs {
+			tokens += len(s)
+		}
+		if (step+1)%every == 0 || step+1 == steps {
+			curve = append(curve, sum/float64(n))
+			logf("%s: step %d/%d loss %.3f lr %.2e  %.0f tokens/s", name, step+1, steps, sum/float64(n), st.LR,
+				float64(tokens)/time.Since(start).Seconds())
+			sum, n = 0, 0
+		}
+	}
+	return curve, nil
+}

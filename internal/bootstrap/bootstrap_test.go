@@ -1,0 +1,185 @@
+package bootstrap
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ssp-project/ssp/internal/corpus"
+	"github.com/ssp-project/ssp/internal/index"
+	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/score"
+	"github.com/ssp-project/ssp/internal/tokenizer"
+	"github.com/ssp-project/ssp/internal/world"
+)
+
+func tinyWorld(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	g, err := world.Generate(5, world.Sizes["tiny"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestEpisodes checks the token layout of the scripted episodes: the loss
+// mask covers exactly the model's own turns, the inserted search results
+// are the agent loop's text, and the final tag holds the right answer.
+func TestEpisodes(t *testing.T) {
+	dir := tinyWorld(t)
+	texts, err := readCorpus(context.Background(), filepath.Join(dir, world.Files.Corpus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokDir := t.TempDir()
+	o := DefaultOptions()
+	bpe, err := tokenizer.TrainBPE(context.Background(), trainingTexts(texts), tokenizer.TrainOptions{
+		VocabSize: 600, AddedTokens: AddedTokens, SpecialCount: 3, EOSToken: "<|im_end|>", PadToken: "<|endoftext|>", ChatTemplate: ChatMLTemplate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bpe.WriteDir(tokDir); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(tokDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := corpus.Open(filepath.Join(dir, world.Files.Corpus), corpus.FormatJSONL)
+	ixDir := filepath.Join(t.TempDir(), "ix")
+	if _, err := index.Build(context.Background(), src.Docs(context.Background()), ixDir, index.DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := index.Open(ixDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	g, err := loadWorld(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := g.WarmUpQuestions(1, 40)
+	maker := &episodeMaker{tok: tok, searcher: ix, opts: o, rng: rand.New(rand.NewPCG(1, 2))}
+	eps, dropped, err := maker.make(context.Background(), qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]int{}
+	length := map[string]int{}
+	for _, e := range eps {
+		if roles[e.Role] == 0 && os.Getenv("DUMP") != "" {
+			t.Logf("%s:\n%s", e.Role, tok.Decode(e.Tokens))
+		}
+		roles[e.Role]++
+		length[e.Role] += len(e.Tokens)
+		if len(e.Mask) != len(e.Tokens) {
+			t.Fatalf("%s episode: %d mask entries for %d tokens", e.Role, len(e.Mask), len(e.Tokens))
+		}
+		var trained []int32
+		for i, id := range e.Tokens {
+			if e.Mask[i] == 1 {
+				trained = append(trained, id)
+			}
+		}
+		full := tok.Decode(e.Tokens)
+		own := tok.Decode(trained)
+		if strings.Contains(own, "<information>") || strings.Contains(own, "<|im_start|>") {
+			t.Errorf("%s episode trains on inserted or prompt text: %q", e.Role, own)
+		}
+		final := map[string]string{"solver": "answer", "rag": "answer", "proposer": "question"}[e.Role]
+		if !strings.HasSuffix(own, "</"+final+">") {
+			t.Errorf("%s episode does not end with its final tag: %q", e.Role, own)
+		}
+		if e.Role != "rag" && !strings.Contains(full, "<information>Doc 1(Title:") {
+			t.Errorf("%s episode has no inserted search results: %q", e.Role, full)
+		}
+		if e.Role != "proposer" {
+			if ans, ok := score.ExtractAnswer(full); !ok || ans == "" {
+				t.Errorf("%s episode: no answer extracted from %q", e.Role, full)
+			}
+		}
+	}
+	for _, r := range []string{"solver", "proposer", "rag"} {
+		if roles[r] == 0 {
+			t.Fatalf("no %s episodes (dropped: %v)", r, dropped)
+		}
+		t.Logf("%s: %d episodes, mean %d tokens", r, roles[r], length[r]/roles[r])
+	}
+	if roles["solver"] < len(qs)*3/4 {
+		t.Errorf("only %d solver episodes from %d questions (dropped: %v)", roles["solver"], len(qs), dropped)
+	}
+}
+
+// TestRun bootstraps a very small model for a few steps and loads what it
+// wrote as an HF model directory.
+func TestRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	dir := tinyWorld(t)
+	out := filepath.Join(t.TempDir(), "model")
+	o := DefaultOptions()
+	o.World, o.Out = dir, out
+	o.VocabSize, o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate = 400, 16, 1, 2, 1, 32
+	o.LMSteps, o.ProtocolSteps, o.BatchSize, o.SeqLen = 2, 2, 2, 32
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.LMLoss) != 2 || len(rep.ProtocolLoss) != 2 || rep.Parameters == 0 {
+		t.Errorf("report: %+v", rep)
+	}
+	m, err := model.Load(out, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	tok, err := tokenizer.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.VocabSize() != 400 {
+		t.Errorf("vocabulary %d, want 400", tok.VocabSize())
+	}
+	data, err := os.ReadFile(filepath.Join(out, "bootstrap.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(data, &back); err != nil || back.Parameters != rep.Parameters {
+		t.Errorf("bootstrap.json: %v %+v", err, back)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(out))
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temporary directory %s left behind", e.Name())
+		}
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	dir := tinyWorld(t)
+	for name, mutate := range map[string]func(*Options){
+		"no world":      func(o *Options) { o.World = "" },
+		"missing world": func(o *Options) { o.World = filepath.Join(dir, "nope") },
+		"small vocab":   func(o *Options) { o.VocabSize = 100 },
+		"bad heads":     func(o *Options) { o.Heads = 3 },
+		"zero lr":       func(o *Options) { o.LR = 0 },
+	} {
+		o := DefaultOptions()
+		o.World, o.Out = dir, filepath.Join(t.TempDir(), "m")
+		mutate(&o)
+		if _, err := Run(context.Background(), o); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
