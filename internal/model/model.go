@@ -304,14 +304,18 @@ func (m *Model) checkTokens(what string, seqs [][]int32) error {
 }
 
 // bucket rounds n up so that few distinct shapes get compiled: powers of
-// two up to 512, then multiples of 512.
+// two up to 256, then multiples of 128 up to 2048 (at most 25% padding),
+// then multiples of 512.
 func bucket(n, minimum int) int {
 	b := minimum
-	for b < n && b < 512 {
+	for b < n && b < 256 {
 		b *= 2
 	}
-	if b >= n {
+	switch {
+	case b >= n:
 		return b
+	case n <= 2048:
+		return (n + 127) / 128 * 128
 	}
 	return (n + 511) / 512 * 512
 }

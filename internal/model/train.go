@@ -29,6 +29,12 @@ type OptimizerConfig struct {
 	// MicroBatchSize splits a step's sequences into micro-batches whose
 	// gradients are accumulated; 0 runs the whole batch at once.
 	MicroBatchSize int
+	// ActivationCheckpointing keeps only each decoder layer's input alive
+	// through the forward pass and recomputes the layer's internals during
+	// the backward pass: activation memory of about one layer plus one
+	// [B, T, hidden] tensor per layer, for one more forward pass per step.
+	// Losses and updates are those of the plain step (see remat.go).
+	ActivationCheckpointing bool
 }
 
 // Trainer updates a model's weights in place with AdamW.
@@ -37,13 +43,28 @@ type Trainer struct {
 	cfg  OptimizerConfig
 	step int // optimizer steps taken
 
-	ctx       *mlctx.Context // scope "/opt": moments and gradient accumulators
-	gradAcc   map[string]*mlctx.Variable
-	moment1   map[string]*mlctx.Variable
-	moment2   map[string]*mlctx.Variable
-	policyRun *programs
-	lmRun     *programs
-	applyRun  *programs
+	ctx      *mlctx.Context // scope "/opt": moments and gradient accumulators
+	gradAcc  map[string]*mlctx.Variable
+	moment1  map[string]*mlctx.Variable
+	moment2  map[string]*mlctx.Variable
+	policy   objective
+	lm       objective
+	applyRun *programs
+	// checkpointed holds the layer programs of checkpointed steps; nil
+	// without ActivationCheckpointing.
+	checkpointed *checkpointedPrograms
+}
+
+// lossFunc turns the next-token log-probs and entropies [B, T] of a batch and
+// the step's further inputs into the loss to minimise and the values a step
+// reports (the loss first).
+type lossFunc func(logp, entropy *Node, in []*Node) (loss *Node, report []*Node)
+
+// objective is one kind of training step: the one-program step, and the
+// head of its checkpointed form.
+type objective struct {
+	whole *programs
+	head  *programs
 }
 
 // NewTrainer prepares AdamW state for m. The model's weights must be stored
@@ -89,8 +110,18 @@ func NewTrainer(m *Model, cfg OptimizerConfig) (*Trainer, error) {
 		moment1: map[string]*mlctx.Variable{},
 		moment2: map[string]*mlctx.Variable{},
 	}
-	t.policyRun = newPrograms(m.backend, m.ctx, t.policyGraph)
-	t.lmRun = newPrograms(m.backend, m.ctx, t.lmGraph)
+	for _, o := range []struct {
+		obj  *objective
+		loss lossFunc
+	}{{&t.policy, policyLoss}, {&t.lm, lmLoss}} {
+		o.obj.whole = newPrograms(m.backend, m.ctx, t.wholeStepGraph(o.loss))
+		if cfg.ActivationCheckpointing {
+			o.obj.head = newPrograms(m.backend, m.ctx, t.checkpointHeadGraph(o.loss))
+		}
+	}
+	if cfg.ActivationCheckpointing {
+		t.checkpointed = t.newCheckpointedPrograms()
+	}
 	t.applyRun = newPrograms(m.backend, m.ctx, t.applyGraph)
 	for _, s := range m.specs {
 		for _, slot := range []struct {
@@ -168,18 +199,29 @@ func ppoTerms(logp, old, ref, adv, clipLow, clipHigh, klCoef *Node) ppoParts {
 	}
 }
 
-// accumulate adds d(loss)/dθ into the gradient accumulators.
-func (t *Trainer) accumulate(g *Graph, loss *Node) {
-	params := make([]*Node, len(t.m.specs))
-	for i, s := range t.m.specs {
-		params[i] = t.m.vars[s.name].ValueGraph(g)
+// accumulate adds d(loss)/dθ for the named parameters into the gradient
+// accumulators and returns d(loss)/dx for each x of wrt.
+func (t *Trainer) accumulate(g *Graph, loss *Node, names []string, wrt ...*Node) []*Node {
+	nodes := make([]*Node, 0, len(names)+len(wrt))
+	for _, name := range names {
+		nodes = append(nodes, t.m.vars[name].ValueGraph(g))
 	}
-	grads := Gradient(loss, params...)
+	grads := Gradient(loss, append(nodes, wrt...)...)
 	forgetDots(g)
-	for i, s := range t.m.specs {
-		acc := t.gradAcc[s.name]
+	for i, name := range names {
+		acc := t.gradAcc[name]
 		acc.SetValueGraph(Add(acc.ValueGraph(g), ConvertDType(grads[i], dtypes.Float32)))
 	}
+	return grads[len(names):]
+}
+
+// paramNames lists every parameter of the model.
+func (t *Trainer) paramNames() []string {
+	names := make([]string, len(t.m.specs))
+	for i, s := range t.m.specs {
+		names[i] = s.name
+	}
+	return names
 }
 
 // forwardLogProbs runs a right-padded training batch.
@@ -190,30 +232,52 @@ func (t *Trainer) forwardLogProbs(ids, valid *Node) (logp, entropy *Node) {
 	return nextTokenLogProbs(d.logits(hidden), ids)
 }
 
-// policyGraph: inputs ids, valid, mask, adv, old, ref [B,T]; scalars
-// invTokens, clipLow, clipHigh, klCoef. Outputs masked sums of the loss,
-// policy term, KL, entropy and clip indicator (already divided by the
-// whole batch's token count).
-func (t *Trainer) policyGraph(_ *mlctx.Context, in []*Node) []*Node {
-	ids, valid, mask, adv, old, ref := in[0], in[1], in[2], in[3], in[4], in[5]
-	invTokens, clipLow, clipHigh, klCoef := in[6], in[7], in[8], in[9]
-	logp, entropy := t.forwardLogProbs(ids, valid)
+// wholeStepGraph is a step in one program: inputs ids, valid [B, T], then
+// the loss's inputs; accumulates every parameter's gradient and outputs the
+// loss's report.
+func (t *Trainer) wholeStepGraph(loss lossFunc) func(*mlctx.Context, []*Node) []*Node {
+	return func(_ *mlctx.Context, in []*Node) []*Node {
+		logp, entropy := t.forwardLogProbs(in[0], in[1])
+		l, report := loss(logp, entropy, in[2:])
+		t.accumulate(in[0].Graph(), l, t.paramNames())
+		return report
+	}
+}
+
+// policyLoss: inputs mask, adv, old, ref [B,T]; scalars invTokens, clipLow,
+// clipHigh, klCoef. Reports masked sums of the loss, policy term, KL,
+// entropy and clip indicator (already divided by the whole batch's token
+// count).
+func policyLoss(logp, entropy *Node, in []*Node) (*Node, []*Node) {
+	mask, adv, old, ref := in[0], in[1], in[2], in[3]
+	invTokens, clipLow, clipHigh, klCoef := in[4], in[5], in[6], in[7]
 	terms := ppoTerms(logp, old, ref, adv, clipLow, clipHigh, klCoef)
 	sum := func(x *Node) *Node { return Mul(ReduceAllSum(Mul(x, mask)), invTokens) }
 	loss := sum(terms.Loss)
-	t.accumulate(ids.Graph(), loss)
-	return []*Node{loss, StopGradient(sum(terms.Policy)), StopGradient(sum(terms.KL)), sum(entropy),
+	return loss, []*Node{loss, StopGradient(sum(terms.Policy)), StopGradient(sum(terms.KL)), sum(entropy),
 		StopGradient(sum(terms.Clipped))}
 }
 
-// lmGraph: masked next-token cross-entropy.
-func (t *Trainer) lmGraph(_ *mlctx.Context, in []*Node) []*Node {
-	ids, valid, mask, invTokens := in[0], in[1], in[2], in[3]
-	logp, entropy := t.forwardLogProbs(ids, valid)
+// lmLoss: masked next-token cross-entropy; inputs mask [B,T] and the scalar
+// invTokens. Reports the loss and the entropy.
+func lmLoss(logp, entropy *Node, in []*Node) (*Node, []*Node) {
+	mask, invTokens := in[0], in[1]
 	sum := func(x *Node) *Node { return Mul(ReduceAllSum(Mul(x, mask)), invTokens) }
 	loss := sum(Neg(logp))
-	t.accumulate(ids.Graph(), loss)
-	return []*Node{loss, sum(entropy)}
+	return loss, []*Node{loss, sum(entropy)}
+}
+
+// run executes one micro-batch of a step (args: ids, valid, then the loss's
+// inputs), in one program or checkpointed.
+func (t *Trainer) run(obj *objective, key string, args ...*tensors.Tensor) ([]*tensors.Tensor, error) {
+	if t.checkpointed != nil {
+		return t.runCheckpointed(obj.head, key, args)
+	}
+	anyArgs := make([]any, len(args))
+	for i, a := range args {
+		anyArgs[i] = a
+	}
+	return obj.whole.run(key, anyArgs...)
 }
 
 // applyGraph: inputs lr, bias corrections 1−β1^t and 1−β2^t, max grad norm
@@ -364,7 +428,7 @@ func (t *Trainer) PolicyStep(ctx context.Context, batch PolicyBatch, lossCfg Pol
 			return StepStats{}, t.discard(err)
 		}
 		dims := []int{mb.rows, mb.length}
-		out, err := t.policyRun.run(shapeKey(dims...),
+		out, err := t.run(&t.policy, shapeKey(dims...),
 			tensors.FromFlatDataAndDimensions(mb.ids, dims...),
 			tensors.FromFlatDataAndDimensions(mb.valid, dims...),
 			tensors.FromFlatDataAndDimensions(mb.perToken[0], dims...),
@@ -421,7 +485,7 @@ func (t *Trainer) LMStep(ctx context.Context, sequences [][]int32, lossMask [][]
 			return StepStats{}, t.discard(err)
 		}
 		dims := []int{mb.rows, mb.length}
-		out, err := t.lmRun.run(shapeKey(dims...),
+		out, err := t.run(&t.lm, shapeKey(dims...),
 			tensors.FromFlatDataAndDimensions(mb.ids, dims...),
 			tensors.FromFlatDataAndDimensions(mb.valid, dims...),
 			tensors.FromFlatDataAndDimensions(mb.perToken[0], dims...),
