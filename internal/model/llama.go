@@ -179,91 +179,137 @@ func (d *decoder) ropeTables(positions *Node) (cos, sin *Node) {
 // forward returns the final hidden states [B, C, hidden] and, with a cache,
 // the updated caches.
 func (d *decoder) forward(in chunk) (hidden *Node, newK, newV []*Node) {
-	c := d.cfg
-	g := in.ids.Graph()
-	batch, length := in.ids.Shape().Dimensions[0], in.ids.Shape().Dimensions[1]
-	heads, kvHeads, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
-	group := heads / kvHeads
+	lc := d.layerContext(in.positions, in.keyValid, in.start)
+	if in.cacheK != nil || lc.slots > lc.length {
+		lc.kv = func(i int, k, v *Node) (keys, values *Node) {
+			keys, values = d.cacheKV(in, lc, i, k, v)
+			newK, newV = append(newK, keys), append(newV, values)
+			return keys, values
+		}
+	}
+	x := d.embed(in.ids) // [B, C, hidden]
+	for i := range d.cfg.NumHiddenLayers {
+		x = d.layer(i, x, lc)
+	}
+	return d.rmsNorm(x, d.weight(wFinalNorm)), newK, newV
+}
 
-	x := Gather(ConvertDType(d.weight(wEmbed), d.compute), ExpandAxes(in.ids, -1)) // [B, C, hidden]
-	cos, sin := d.ropeTables(in.positions)
+// embed looks the token ids [B, C] up in the embedding table.
+func (d *decoder) embed(ids *Node) *Node {
+	return Gather(ConvertDType(d.weight(wEmbed), d.compute), ExpandAxes(ids, -1))
+}
+
+// layerContext is what every layer of a pass shares: the rotary tables, the
+// attention mask and, with a cache, how a layer's keys and values enter it.
+type layerContext struct {
+	batch, length, slots int   // B, C and S
+	cos, sin             *Node // [B, C, 1, head_dim]
+	keyPos               *Node // [S] int32: slot indices
+	allowed              *Node // [B, 1, C, 1, S]: causal and not padding
+	anyVisible           *Node // [B, 1, C, 1]
+	// kv returns the keys and values [B, S, kv_heads, head_dim] that layer i
+	// attends to, given its chunk's own [B, C, kv_heads, head_dim]. Nil when
+	// the chunk attends only to itself.
+	kv func(i int, k, v *Node) (keys, values *Node)
+}
+
+// layerContext builds the rotary tables and the attention mask of a chunk
+// whose tokens sit at the rotary positions [B, C] and occupy slots start..
+// start+C-1 (start nil means 0) of the keyValid [B, S] slots.
+func (d *decoder) layerContext(positions, keyValid, start *Node) layerContext {
+	g := positions.Graph()
+	batch, length := positions.Shape().Dimensions[0], positions.Shape().Dimensions[1]
+	slots := keyValid.Shape().Dimensions[1]
+	cos, sin := d.ropeTables(positions)
 
 	// Attention mask [B, 1, C, 1, S]: padding and causality.
-	start := in.start
-	if start == nil {
-		start = Scalar(g, dtypes.Int32, 0)
+	queryPos := Iota(g, shapeOf(dtypes.Int32, length), 0) // [C]
+	if start != nil {
+		queryPos = Add(queryPos, start)
 	}
-	slots := in.keyValid.Shape().Dimensions[1]
-	queryPos := Add(Iota(g, shapeOf(dtypes.Int32, length), 0), start)     // [C]
 	keyPos := Iota(g, shapeOf(dtypes.Int32, slots), 0)                    // [S]
 	causal := LessOrEqual(ExpandAxes(keyPos, 0), ExpandAxes(queryPos, 1)) // [C, S]
-	allowed := LogicalAnd(ExpandAxes(causal, 0), ExpandAxes(in.keyValid, 1))
+	allowed := LogicalAnd(ExpandAxes(causal, 0), ExpandAxes(keyValid, 1))
 	allowed = Reshape(allowed, batch, 1, length, 1, slots)
 	// A query with no visible key (a padding position) gets a zero attention
 	// output, as PyTorch's scaled_dot_product_attention gives for fully
 	// masked rows.
 	anyVisible := ReduceLogicalOr(allowed, -1) // [B, 1, C, 1]
-	scale := 1 / sqrtF(float64(hd))
+	return layerContext{batch: batch, length: length, slots: slots, cos: cos, sin: sin,
+		keyPos: keyPos, allowed: allowed, anyVisible: anyVisible}
+}
 
-	for i := range c.NumHiddenLayers {
-		h := d.rmsNorm(x, d.w(wAttnNorm, i))
-		var qb, kb, vb *Node
-		if d.arch.qkvBias(c) {
-			qb, kb, vb = d.cw(wQBias, i), d.cw(wKBias, i), d.cw(wVBias, i)
-		}
-		q := Reshape(d.linear(h, d.cw(wQ, i), qb), batch, length, heads, hd)
-		k := Reshape(d.linear(h, d.cw(wK, i), kb), batch, length, kvHeads, hd)
-		v := Reshape(d.linear(h, d.cw(wV, i), vb), batch, length, kvHeads, hd)
-		if d.arch.qkNorm {
-			q = d.rmsNorm(q, d.w(wQNorm, i))
-			k = d.rmsNorm(k, d.w(wKNorm, i))
-		}
-		q, k = d.rope(q, cos, sin), d.rope(k, cos, sin)
+// layer applies decoder block i to x [B, C, hidden].
+func (d *decoder) layer(i int, x *Node, lc layerContext) *Node {
+	c := d.cfg
+	g := x.Graph()
+	batch, length := lc.batch, lc.length
+	heads, kvHeads, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
+	group := heads / kvHeads
 
-		keys, values := k, v
-		switch {
-		case in.cacheK != nil && d.inPlaceCache:
-			// Decoding one token: write it at slot start.
-			zero := Scalar(g, dtypes.Int32, 0)
-			at := []*Node{zero, start, zero, zero}
-			keys = DynamicUpdateSlice(in.cacheK[i], ConvertDType(k, in.cacheK[i].DType()), at)
-			values = DynamicUpdateSlice(in.cacheV[i], ConvertDType(v, in.cacheV[i].DType()), at)
-			newK, newV = append(newK, keys), append(newV, values)
-		case in.cacheK != nil:
-			// The same with a select over the slot axis, for backends without
-			// DynamicUpdateSlice (the pure-Go one); it costs one read of the
-			// cache, which attention does anyway.
-			dims := in.cacheK[i].Shape().Dimensions
-			sel := BroadcastToDims(Reshape(Equal(keyPos, start), 1, slots, 1, 1), dims...)
-			keys = Where(sel, BroadcastToDims(ConvertDType(k, in.cacheK[i].DType()), dims...), in.cacheK[i])
-			values = Where(sel, BroadcastToDims(ConvertDType(v, in.cacheV[i].DType()), dims...), in.cacheV[i])
-			newK, newV = append(newK, keys), append(newV, values)
-		case slots > length:
-			// Prefill: the prompt's keys and values open a fresh cache.
-			rest := Zeros(g, shapeOf(d.compute, batch, slots-length, kvHeads, hd))
-			keys = Concatenate([]*Node{k, rest}, 1)
-			values = Concatenate([]*Node{v, rest}, 1)
-			newK, newV = append(newK, keys), append(newV, values)
-		}
-
-		// Grouped-query attention: query head h uses kv head h / group.
-		q5 := Reshape(q, batch, length, kvHeads, group, hd)
-		scores := dot(q5, []int{4}, []int{0, 2}, keys, []int{3}, []int{0, 2}) // [B, kv, C, G, S]
-		scores = MulScalar(ConvertDType(scores, dtypes.Float32), scale)
-		scores = Where(BroadcastToDims(allowed, scores.Shape().Dimensions...), scores,
-			Scalar(g, dtypes.Float32, -1e30))
-		probs := Softmax(scores, -1)
-		probs = Mul(probs, ConvertDType(ExpandAxes(anyVisible, -1), dtypes.Float32))
-		attn := dot(ConvertDType(probs, d.compute), []int{4}, []int{0, 1}, values, []int{1}, []int{0, 2}) // [B, kv, C, G, hd]
-		attn = Reshape(TransposeAllAxes(attn, 0, 2, 1, 3, 4), batch, length, heads*hd)
-		x = Add(x, d.linear(attn, d.cw(wO, i), nil))
-
-		h = d.rmsNorm(x, d.w(wMLPNorm, i))
-		gate := d.linear(h, d.cw(wGate, i), nil)
-		up := d.linear(h, d.cw(wUp, i), nil)
-		x = Add(x, d.linear(Mul(Mul(gate, Sigmoid(gate)), up), d.cw(wDown, i), nil))
+	h := d.rmsNorm(x, d.w(wAttnNorm, i))
+	var qb, kb, vb *Node
+	if d.arch.qkvBias(c) {
+		qb, kb, vb = d.cw(wQBias, i), d.cw(wKBias, i), d.cw(wVBias, i)
 	}
-	return d.rmsNorm(x, d.weight(wFinalNorm)), newK, newV
+	q := Reshape(d.linear(h, d.cw(wQ, i), qb), batch, length, heads, hd)
+	k := Reshape(d.linear(h, d.cw(wK, i), kb), batch, length, kvHeads, hd)
+	v := Reshape(d.linear(h, d.cw(wV, i), vb), batch, length, kvHeads, hd)
+	if d.arch.qkNorm {
+		q = d.rmsNorm(q, d.w(wQNorm, i))
+		k = d.rmsNorm(k, d.w(wKNorm, i))
+	}
+	q, k = d.rope(q, lc.cos, lc.sin), d.rope(k, lc.cos, lc.sin)
+
+	keys, values := k, v
+	if lc.kv != nil {
+		keys, values = lc.kv(i, k, v)
+	}
+
+	// Grouped-query attention: query head h uses kv head h / group.
+	q5 := Reshape(q, batch, length, kvHeads, group, hd)
+	scores := dot(q5, []int{4}, []int{0, 2}, keys, []int{3}, []int{0, 2}) // [B, kv, C, G, S]
+	scores = MulScalar(ConvertDType(scores, dtypes.Float32), 1/sqrtF(float64(hd)))
+	scores = Where(BroadcastToDims(lc.allowed, scores.Shape().Dimensions...), scores,
+		Scalar(g, dtypes.Float32, -1e30))
+	probs := Softmax(scores, -1)
+	probs = Mul(probs, ConvertDType(ExpandAxes(lc.anyVisible, -1), dtypes.Float32))
+	attn := dot(ConvertDType(probs, d.compute), []int{4}, []int{0, 1}, values, []int{1}, []int{0, 2}) // [B, kv, C, G, hd]
+	attn = Reshape(TransposeAllAxes(attn, 0, 2, 1, 3, 4), batch, length, heads*hd)
+	x = Add(x, d.linear(attn, d.cw(wO, i), nil))
+
+	h = d.rmsNorm(x, d.w(wMLPNorm, i))
+	gate := d.linear(h, d.cw(wGate, i), nil)
+	up := d.linear(h, d.cw(wUp, i), nil)
+	return Add(x, d.linear(Mul(Mul(gate, Sigmoid(gate)), up), d.cw(wDown, i), nil))
+}
+
+// cacheKV returns layer i's keys and values over the cache's slots, with the
+// chunk's own k and v [B, C, kv_heads, head_dim] written in.
+func (d *decoder) cacheKV(in chunk, lc layerContext, i int, k, v *Node) (keys, values *Node) {
+	g := k.Graph()
+	switch {
+	case in.cacheK != nil && d.inPlaceCache:
+		// Decoding one token: write it at slot start.
+		zero := Scalar(g, dtypes.Int32, 0)
+		at := []*Node{zero, in.start, zero, zero}
+		keys = DynamicUpdateSlice(in.cacheK[i], ConvertDType(k, in.cacheK[i].DType()), at)
+		values = DynamicUpdateSlice(in.cacheV[i], ConvertDType(v, in.cacheV[i].DType()), at)
+	case in.cacheK != nil:
+		// The same with a select over the slot axis, for backends without
+		// DynamicUpdateSlice (the pure-Go one); it costs one read of the
+		// cache, which attention does anyway.
+		dims := in.cacheK[i].Shape().Dimensions
+		sel := BroadcastToDims(Reshape(Equal(lc.keyPos, in.start), 1, lc.slots, 1, 1), dims...)
+		keys = Where(sel, BroadcastToDims(ConvertDType(k, in.cacheK[i].DType()), dims...), in.cacheK[i])
+		values = Where(sel, BroadcastToDims(ConvertDType(v, in.cacheV[i].DType()), dims...), in.cacheV[i])
+	default:
+		// Prefill: the prompt's keys and values open a fresh cache.
+		rest := Zeros(g, shapeOf(d.compute, lc.batch, lc.slots-lc.length, d.cfg.NumKeyValueHeads, d.cfg.HeadDim))
+		keys = Concatenate([]*Node{k, rest}, 1)
+		values = Concatenate([]*Node{v, rest}, 1)
+	}
+	return keys, values
 }
 
 // cw returns a layer weight in the compute dtype.

@@ -35,73 +35,14 @@ import (
 // layers. The operations are those of the one-program step, so the losses
 // and gradients agree with it to float32 rounding.
 //
-// The layer below is decoder.forward's block for a plain pass (no KV
-// cache); TestActivationCheckpointing holds the two equal.
-
-// layerContext is what every layer of a plain pass shares: the rotary tables
-// and the attention mask.
-type layerContext struct {
-	batch, length int
-	cos, sin      *Node // [B, T, 1, head_dim]
-	allowed       *Node // [B, 1, T, 1, T]: causal and not padding
-	anyVisible    *Node // [B, 1, T, 1]
-}
+// Every program builds its layers with decoder.layer (llama.go), the block
+// decoder.forward runs; TestActivationCheckpointing holds the two steps equal.
 
 // plainLayerContext builds the layer context of a right-padded training batch
 // whose real tokens are marked by valid [B, T]; positions are 0..T-1.
 func (d *decoder) plainLayerContext(valid *Node) layerContext {
-	g := valid.Graph()
 	batch, length := valid.Shape().Dimensions[0], valid.Shape().Dimensions[1]
-	cos, sin := d.ropeTables(Iota(g, shapeOf(dtypes.Int32, batch, length), 1))
-	pos := Iota(g, shapeOf(dtypes.Int32, length), 0)
-	causal := LessOrEqual(ExpandAxes(pos, 0), ExpandAxes(pos, 1)) // [T, T]: key <= query
-	allowed := Reshape(LogicalAnd(ExpandAxes(causal, 0), ExpandAxes(valid, 1)), batch, 1, length, 1, length)
-	return layerContext{batch: batch, length: length, cos: cos, sin: sin,
-		allowed: allowed, anyVisible: ReduceLogicalOr(allowed, -1)}
-}
-
-// embed looks the token ids [B, T] up in the embedding table.
-func (d *decoder) embed(ids *Node) *Node {
-	return Gather(ConvertDType(d.weight(wEmbed), d.compute), ExpandAxes(ids, -1))
-}
-
-// layer applies decoder block i to x [B, T, hidden].
-func (d *decoder) layer(i int, x *Node, lc layerContext) *Node {
-	c := d.cfg
-	g := x.Graph()
-	batch, length := lc.batch, lc.length
-	heads, kvHeads, hd := c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim
-	group := heads / kvHeads
-
-	h := d.rmsNorm(x, d.w(wAttnNorm, i))
-	var qb, kb, vb *Node
-	if d.arch.qkvBias(c) {
-		qb, kb, vb = d.cw(wQBias, i), d.cw(wKBias, i), d.cw(wVBias, i)
-	}
-	q := Reshape(d.linear(h, d.cw(wQ, i), qb), batch, length, heads, hd)
-	k := Reshape(d.linear(h, d.cw(wK, i), kb), batch, length, kvHeads, hd)
-	v := Reshape(d.linear(h, d.cw(wV, i), vb), batch, length, kvHeads, hd)
-	if d.arch.qkNorm {
-		q = d.rmsNorm(q, d.w(wQNorm, i))
-		k = d.rmsNorm(k, d.w(wKNorm, i))
-	}
-	q, k = d.rope(q, lc.cos, lc.sin), d.rope(k, lc.cos, lc.sin)
-
-	q5 := Reshape(q, batch, length, kvHeads, group, hd)
-	scores := dot(q5, []int{4}, []int{0, 2}, k, []int{3}, []int{0, 2}) // [B, kv, T, G, T]
-	scores = MulScalar(ConvertDType(scores, dtypes.Float32), 1/sqrtF(float64(hd)))
-	scores = Where(BroadcastToDims(lc.allowed, scores.Shape().Dimensions...), scores,
-		Scalar(g, dtypes.Float32, -1e30))
-	probs := Softmax(scores, -1)
-	probs = Mul(probs, ConvertDType(ExpandAxes(lc.anyVisible, -1), dtypes.Float32))
-	attn := dot(ConvertDType(probs, d.compute), []int{4}, []int{0, 1}, v, []int{1}, []int{0, 2}) // [B, kv, T, G, hd]
-	attn = Reshape(TransposeAllAxes(attn, 0, 2, 1, 3, 4), batch, length, heads*hd)
-	x = Add(x, d.linear(attn, d.cw(wO, i), nil))
-
-	h = d.rmsNorm(x, d.w(wMLPNorm, i))
-	gate := d.linear(h, d.cw(wGate, i), nil)
-	up := d.linear(h, d.cw(wUp, i), nil)
-	return Add(x, d.linear(Mul(Mul(gate, Sigmoid(gate)), up), d.cw(wDown, i), nil))
+	return d.layerContext(Iota(valid.Graph(), shapeOf(dtypes.Int32, batch, length), 1), valid, nil)
 }
 
 // checkpointedPrograms are the programs of a checkpointed step besides the
