@@ -36,6 +36,10 @@ type RunConfig struct {
 	Index     string `yaml:"index" help:"embedded BM25 index directory (exclusive with retriever)"`
 	Retriever string `yaml:"retriever" help:"URL of a Search-R1-compatible /retrieve server (exclusive with index)"`
 	Seeds     string `yaml:"seeds" help:"JSONL file of target answers: {\"answer\": str or [aliases], \"hops\": n} (SSP rows with ground_truth also accepted)"`
+	EvalData  string `yaml:"eval_data" help:"held-out QA file (eval format) the solver is validated on during training; empty = no validation"`
+	EvalEvery int    `yaml:"eval_every" help:"validate every N steps, after the last step, and once before the first (0 = never); reports go to <out>/eval/step-N/"`
+	EvalLimit int    `yaml:"eval_limit" help:"validate on the first N questions of run.eval_data (0 = all)"`
+	QAData    string `yaml:"qa_data" help:"JSONL/parquet QA file (question, golden_answers) for game.problems \"qa\"; unused in self-play"`
 	Out       string `yaml:"out" help:"run directory: metrics.jsonl, TensorBoard events, rollouts/, checkpoints/"`
 	Steps     int    `yaml:"steps" help:"training steps (one step = one batch of proposals, their solver rollouts and the updates)"`
 	SaveEvery int    `yaml:"save_every" help:"write a checkpoint every N steps (and after the last step); SSP: 5"`
@@ -44,13 +48,20 @@ type RunConfig struct {
 
 // GameConfig shapes one step of the game.
 type GameConfig struct {
-	BatchSize        int  `yaml:"batch_size" help:"target answers proposed per step; SSP: 256"`
-	ProposerRollouts int  `yaml:"proposer_rollouts" help:"proposer trajectories per target answer; SSP: 1"`
-	SolverRollouts   int  `yaml:"solver_rollouts" help:"solver rollouts per question (the GRPO group size); SSP: 5"`
-	CombinedUpdate   bool `yaml:"combined_update" help:"one optimizer update over proposer and solver trajectories together instead of proposer then solver; SSP: false"`
-	TrainProposer    bool `yaml:"train_proposer" help:"update the policy on proposer trajectories"`
-	TrainSolver      bool `yaml:"train_solver" help:"update the policy on solver trajectories"`
+	BatchSize        int    `yaml:"batch_size" help:"target answers proposed per step; SSP: 256"`
+	ProposerRollouts int    `yaml:"proposer_rollouts" help:"proposer trajectories per target answer; SSP: 1"`
+	SolverRollouts   int    `yaml:"solver_rollouts" help:"solver rollouts per question (the GRPO group size); SSP: 5"`
+	CombinedUpdate   bool   `yaml:"combined_update" help:"one optimizer update over proposer and solver trajectories together instead of proposer then solver; SSP: false"`
+	TrainProposer    bool   `yaml:"train_proposer" help:"update the policy on proposer trajectories"`
+	TrainSolver      bool   `yaml:"train_solver" help:"update the policy on solver trajectories"`
+	Problems         string `yaml:"problems" help:"where the solver's questions come from: \"selfplay\" (the proposer writes them from seed answers; no labels) or \"qa\" (questions and gold answers from run.qa_data: the supervised Search-R1-style baseline)"`
 }
+
+// Problem sources (game.problems).
+const (
+	ProblemsSelfPlay = "selfplay"
+	ProblemsQA       = "qa"
+)
 
 // AgentConfig bounds every multi-turn search rollout.
 type AgentConfig struct {
@@ -114,20 +125,21 @@ type PoolConfig struct {
 
 // OptimConfig is the policy update.
 type OptimConfig struct {
-	LR             float64 `yaml:"lr" help:"AdamW learning rate; SSP: 1e-6"`
-	WeightDecay    float64 `yaml:"weight_decay" help:"AdamW decoupled weight decay"`
-	Beta1          float64 `yaml:"beta1" help:"AdamW beta1"`
-	Beta2          float64 `yaml:"beta2" help:"AdamW beta2"`
-	Eps            float64 `yaml:"eps" help:"AdamW epsilon"`
-	WarmupSteps    int     `yaml:"warmup_steps" help:"optimizer steps of linear learning-rate warm-up; SSP: 5"`
-	Schedule       string  `yaml:"schedule" help:"learning-rate schedule after warm-up: \"constant\" (SSP), \"linear\" or \"cosine\" (both decay to 0 at the last step)"`
-	MaxGradNorm    float64 `yaml:"max_grad_norm" help:"global gradient-norm clip; SSP: 1.0"`
-	MiniBatchSize  int     `yaml:"mini_batch_size" help:"trajectories per optimizer step within one update (0 = the whole update is one step)"`
-	MicroBatchSize int     `yaml:"micro_batch_size" help:"trajectories per forward/backward pass (gradient accumulation); bounds memory"`
-	ClipLow        float32 `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
-	ClipHigh       float32 `yaml:"clip_high" help:"PPO ratio upper clip 1+clip_high (clip-higher); SSP: 0.28"`
-	KLCoef         float32 `yaml:"kl_coef" help:"weight of the k3 KL penalty to the frozen initial policy (0 disables the reference model); SSP: 0.01"`
-	AdvantageEps   float64 `yaml:"advantage_eps" help:"added to the standard deviation when whitening rewards"`
+	LR                      float64 `yaml:"lr" help:"AdamW learning rate; SSP: 1e-6"`
+	WeightDecay             float64 `yaml:"weight_decay" help:"AdamW decoupled weight decay"`
+	Beta1                   float64 `yaml:"beta1" help:"AdamW beta1"`
+	Beta2                   float64 `yaml:"beta2" help:"AdamW beta2"`
+	Eps                     float64 `yaml:"eps" help:"AdamW epsilon"`
+	WarmupSteps             int     `yaml:"warmup_steps" help:"optimizer steps of linear learning-rate warm-up; SSP: 5"`
+	Schedule                string  `yaml:"schedule" help:"learning-rate schedule after warm-up: \"constant\" (SSP), \"linear\" or \"cosine\" (both decay to 0 at the last step)"`
+	MaxGradNorm             float64 `yaml:"max_grad_norm" help:"global gradient-norm clip; SSP: 1.0"`
+	MiniBatchSize           int     `yaml:"mini_batch_size" help:"trajectories per optimizer step within one update (0 = the whole update is one step)"`
+	MicroBatchSize          int     `yaml:"micro_batch_size" help:"trajectories per forward/backward pass (gradient accumulation); bounds memory"`
+	ActivationCheckpointing bool    `yaml:"activation_checkpointing" help:"keep only each decoder layer's input through the forward pass and recompute the layer in the backward pass: far less activation memory for about one more forward pass of compute"`
+	ClipLow                 float32 `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
+	ClipHigh                float32 `yaml:"clip_high" help:"PPO ratio upper clip 1+clip_high (clip-higher); SSP: 0.28"`
+	KLCoef                  float32 `yaml:"kl_coef" help:"weight of the k3 KL penalty to the frozen initial policy (0 disables the reference model); SSP: 0.01"`
+	AdvantageEps            float64 `yaml:"advantage_eps" help:"added to the standard deviation when whitening rewards"`
 }
 
 // DefaultConfig returns a complete configuration with SSP's values where
@@ -136,7 +148,7 @@ func DefaultConfig() Config {
 	return Config{
 		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1},
 		Game: GameConfig{BatchSize: 256, ProposerRollouts: 1, SolverRollouts: 5,
-			TrainProposer: true, TrainSolver: true},
+			TrainProposer: true, TrainSolver: true, Problems: ProblemsSelfPlay},
 		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 512, MaxResponseTokens: 8192,
 			MaxPromptTokens: 4096, TopK: 3, MaxInformationChars: 3000},
 		Proposer: ProposerConfig{Temperature: 0.8, TopP: 1, Reward: "1-acc", Advantage: "reinforce++", FormatPenalty: -1},
@@ -205,6 +217,7 @@ func (c Config) Validate() error {
 		{"filter.min_question_chars", c.Filter.MinQuestionChars}, {"filter.min_question_words", c.Filter.MinQuestionWords},
 		{"filter.min_searches", c.Filter.MinSearches}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
 		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
+		{"run.eval_every", c.Run.EvalEvery}, {"run.eval_limit", c.Run.EvalLimit},
 		{"optim.mini_batch_size", c.Optim.MiniBatchSize},
 	}
 	for _, p := range nonNegative {
@@ -245,6 +258,12 @@ func (c Config) Validate() error {
 		return bad("pool.keep_ratio", "must be in [0, 1], got %v", c.Pool.KeepRatio)
 	case c.Verify.JudgeURL != "" && c.Verify.JudgeModel == "":
 		return bad("verify.judge_model", "is required when verify.judge_url is set")
+	case c.Run.EvalEvery > 0 && c.Run.EvalData == "":
+		return bad("run.eval_data", "is required when run.eval_every is set")
+	case c.Game.Problems != ProblemsSelfPlay && c.Game.Problems != ProblemsQA:
+		return bad("game.problems", "must be %q or %q, got %q", ProblemsSelfPlay, ProblemsQA, c.Game.Problems)
+	case c.Game.Problems == ProblemsQA && !c.Game.TrainSolver:
+		return bad("game.train_solver", "must be true when game.problems is %q (there is no proposer to train)", ProblemsQA)
 	case !c.Game.TrainProposer && !c.Game.TrainSolver:
 		return bad("game.train_solver", "game.train_proposer and game.train_solver are both false: nothing to train")
 	case !(c.Optim.LR > 0):
@@ -290,7 +309,7 @@ func (c Config) OptimizerConfig() model.OptimizerConfig {
 	o := c.Optim
 	return model.OptimizerConfig{LR: o.LR, WeightDecay: o.WeightDecay, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps,
 		WarmupSteps: o.WarmupSteps, TotalSteps: c.Run.Steps * c.OptimizerStepsPerStep(), Schedule: o.Schedule,
-		MaxGradNorm: o.MaxGradNorm, MicroBatchSize: o.MicroBatchSize}
+		MaxGradNorm: o.MaxGradNorm, MicroBatchSize: o.MicroBatchSize, ActivationCheckpointing: o.ActivationCheckpointing}
 }
 
 // OptimizerStepsPerStep is the number of optimizer steps one game step

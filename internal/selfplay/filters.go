@@ -89,20 +89,26 @@ func CheckRetrieved(traj *agent.Trajectory) Verdict {
 // CheckSearchCount requires minSearches distinct (normalised) queries, and
 // at least hops when requireHops is set.
 func CheckSearchCount(queries []string, minSearches, hops int, requireHops bool) Verdict {
+	n := distinctQueries(queries)
+	need := minSearches
+	if requireHops && hops > need {
+		need = hops
+	}
+	if n < need {
+		return fail(FilterSearchCount, "%d distinct searches < %d", n, need)
+	}
+	return pass(FilterSearchCount)
+}
+
+// distinctQueries counts the different (normalised, non-empty) queries.
+func distinctQueries(queries []string) int {
 	distinct := map[string]bool{}
 	for _, q := range queries {
 		if n := normalizeText(q); n != "" {
 			distinct[n] = true
 		}
 	}
-	need := minSearches
-	if requireHops && hops > need {
-		need = hops
-	}
-	if len(distinct) < need {
-		return fail(FilterSearchCount, "%d distinct searches < %d", len(distinct), need)
-	}
-	return pass(FilterSearchCount)
+	return len(distinct)
 }
 
 // CheckAnswerInQueries rejects proposals that searched for the answer

@@ -54,6 +54,7 @@ func (m Metrics) MarshalJSON() ([]byte, error) {
 func stepMetrics(step int, proposals []proposal, problems []problem, solutions []solution, stats model.StepStats, timer *phaseTimer) Metrics {
 	var proposerReward, solverReward, correct float64
 	var valid, ragChecked, ragPassed, reused, judgeErrors int
+	var validHops, validSearches float64
 	var generated int
 	rejected := map[string]int{}
 	for i := range proposals {
@@ -74,6 +75,8 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 		}
 		if p.Valid() {
 			valid++
+			validHops += float64(p.Seed.Hops)
+			validSearches += float64(distinctQueries(p.Traj.Queries()))
 		}
 	}
 	for _, prob := range problems {
@@ -116,6 +119,8 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 		{"solver_rollouts", float64(len(solutions))},
 		{"judge_errors", float64(judgeErrors)},
 		{"proposer_turns", meanTurns(proposals)},
+		{"valid_question_hops", mean(validHops, valid)},
+		{"valid_question_searches", mean(validSearches, valid)},
 		{"step_seconds", total},
 	}
 	for _, f := range []string{FilterExtract, FilterLength, FilterAnswerLeak, FilterRetrieved, FilterSearchCount,

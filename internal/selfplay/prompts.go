@@ -41,7 +41,11 @@ func ProposerMessages(seed Seed, hops int) (system, user string) {
 	if len(seed.Answers) > 1 {
 		fmt.Fprintf(&b, "Other names for it (also forbidden in the question): %s\n", strings.Join(seed.Answers[1:], "; "))
 	}
-	fmt.Fprintf(&b, "Write a question that needs about %d searches to answer.\n", hops)
+	searches := "searches"
+	if hops == 1 {
+		searches = "search"
+	}
+	fmt.Fprintf(&b, "Write a question that needs about %d %s to answer.\n", hops, searches)
 	if seed.Example != "" {
 		fmt.Fprintf(&b, "A question in the style wanted, for another answer: %s\n", seed.Example)
 	}

@@ -288,6 +288,10 @@ type Runner struct {
 	Dir       *RunDir
 	Model     ModelSaver
 	Optimizer StateSaver
+	// Validate, if set, evaluates the current policy on held-out questions
+	// (run.eval_every) and returns metrics to add to the step's line; it
+	// is called with step 0 before the first step of a fresh run.
+	Validate func(ctx context.Context, step int) (Metrics, error)
 }
 
 // Run plays steps first..last. A checkpoint is written every
@@ -295,10 +299,23 @@ type Runner struct {
 // between or inside steps, leaving the last checkpoint as the resume point.
 func (r *Runner) Run(ctx context.Context, first, last int) error {
 	cfg := r.Game.Config
+	validating := r.Validate != nil && cfg.Run.EvalEvery > 0
+	if validating && first == 1 {
+		if _, err := r.Validate(ctx, 0); err != nil {
+			return fmt.Errorf("validation before step 1: %w", err)
+		}
+	}
 	for step := first; step <= last; step++ {
 		res, err := r.Game.Step(ctx, step)
 		if err != nil {
 			return err
+		}
+		if validating && (step%cfg.Run.EvalEvery == 0 || step == last) {
+			m, err := r.Validate(ctx, step)
+			if err != nil {
+				return fmt.Errorf("step %d: validation: %w", step, err)
+			}
+			res.Metrics = append(res.Metrics, m...)
 		}
 		if err := r.Dir.WriteStep(step, res); err != nil {
 			return fmt.Errorf("step %d: %w", step, err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,3 +156,42 @@ func TestMetricsJSON(t *testing.T) {
 }
 
 func nan() float64 { var zero float64; return zero / zero }
+
+// TestRunnerValidates: with run.eval_every the runner validates before the
+// first step, every N steps and after the last, and the figures land on
+// the step's metrics line.
+func TestRunnerValidates(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.Run.SaveEvery = 10
+	cfg.Run.EvalEvery, cfg.Run.EvalData = 2, "held-out.jsonl"
+	g, _, _, _ := testGame(cfg)
+	rd, err := OpenRunDir(dir, cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var validated []int
+	r := &Runner{Game: g, Dir: rd, Model: &dirModel{}, Optimizer: dirOptimizer{},
+		Validate: func(_ context.Context, step int) (Metrics, error) {
+			validated = append(validated, step)
+			return Metrics{{Name: "eval/em", Value: float64(step) / 10}}, nil
+		}}
+	if err := r.Run(context.Background(), 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	rd.Close()
+	if fmt.Sprint(validated) != "[0 2 3]" {
+		t.Errorf("validated at steps %v, want [0 2 3]", validated)
+	}
+	rows := readLines(t, filepath.Join(dir, "metrics.jsonl"))
+	if _, ok := rows[0]["eval/em"]; ok {
+		t.Error("step 1 has validation metrics")
+	}
+	if rows[1]["eval/em"] != 0.2 || rows[2]["eval/em"] != 0.3 {
+		t.Errorf("eval/em on steps 2 and 3: %v, %v", rows[1]["eval/em"], rows[2]["eval/em"])
+	}
+	cfg.Run.EvalData = ""
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "run.eval_data") {
+		t.Errorf("eval_every without eval_data: %v", err)
+	}
+}

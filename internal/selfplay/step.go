@@ -60,6 +60,9 @@ type Game struct {
 	Chat     func(system, user string) (string, error)
 	Searcher search.Searcher
 	Seeds    []Seed
+	// QA holds questions with gold answers for game.problems "qa" (the
+	// supervised baseline); self-play does not use it.
+	QA []QAPair
 	// ExtractAnswer returns the final <answer> of a response and ExactMatch
 	// compares it to the accepted answers (score.ExtractAnswer and
 	// score.ExactMatch when nil); Judge, if set, decides the cases exact
@@ -104,6 +107,12 @@ type problem struct {
 	Proposal int // index into proposals, or -1 when reused from the pool
 }
 
+// QAPair is a question with its accepted answers.
+type QAPair struct {
+	Question string
+	Answers  []string
+}
+
 // solution is one solver rollout.
 type solution struct {
 	Problem    int
@@ -132,33 +141,43 @@ func (g *Game) Step(ctx context.Context, step int) (*StepResult, error) {
 	rng := rand.New(rand.NewPCG(uint64(cfg.Run.Seed), uint64(step)))
 	timer := newPhaseTimer()
 
-	// 1. Propose: for each target answer the policy searches the corpus and
-	//    writes a question ending in <question>…</question>.
-	timer.Start("propose")
-	proposals, err := g.propose(ctx, step)
-	if err != nil {
-		return nil, fmt.Errorf("step %d: propose: %w", step, err)
-	}
-	g.Progress.Phase(step, "proposing", len(proposals), "trajectories", timer.Elapsed())
+	var proposals []proposal
+	var problems []problem
+	if cfg.Game.Problems == ProblemsQA {
+		// Supervised baseline (Search-R1): questions with gold answers
+		// from a dataset replace the proposer; steps 1-3 do not apply.
+		problems = g.qaProblems(step)
+	} else {
+		// 1. Propose: for each target answer the policy searches the corpus
+		//    and writes a question ending in <question>…</question>.
+		timer.Start("propose")
+		var err error
+		proposals, err = g.propose(ctx, step)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: propose: %w", step, err)
+		}
+		g.Progress.Phase(step, "proposing", len(proposals), "trajectories", timer.Elapsed())
 
-	// 2. Filter: cheap rule checks, each recorded as a named verdict.
-	timer.Start("filter")
-	g.filter(proposals)
+		// 2. Filter: cheap rule checks, each recorded as a named verdict.
+		timer.Start("filter")
+		g.filter(proposals)
 
-	// 3. Verify (RAG): answer each surviving question from all documents its
-	//    proposer retrieved plus distractor blocks, without searching. Only
-	//    questions answered correctly are valid; errors fail closed.
-	timer.Start("verify")
-	verified, err := g.verifyRAG(ctx, step, rng, proposals)
-	if err != nil {
-		return nil, fmt.Errorf("step %d: verify: %w", step, err)
+		// 3. Verify (RAG): answer each surviving question from all documents
+		//    its proposer retrieved plus distractor blocks, without
+		//    searching. Only questions answered correctly are valid; errors
+		//    fail closed.
+		timer.Start("verify")
+		verified, err := g.verifyRAG(ctx, step, rng, proposals)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: verify: %w", step, err)
+		}
+		g.Progress.Phase(step, "verifying", verified, "questions", timer.Elapsed())
+		problems = g.problems(proposals)
 	}
-	g.Progress.Phase(step, "verifying", verified, "questions", timer.Elapsed())
 
 	// 4. Solve: each valid question gets G search rollouts; slots of invalid
 	//    proposals are refilled with earlier questions from the pool.
 	timer.Start("solve")
-	problems := g.problems(proposals)
 	solutions, err := g.solve(ctx, step, problems)
 	if err != nil {
 		return nil, fmt.Errorf("step %d: solve: %w", step, err)
@@ -205,8 +224,10 @@ func (g *Game) check() error {
 		return errors.New("selfplay: no tokenizer")
 	case g.Searcher == nil:
 		return errors.New("selfplay: no searcher")
-	case len(g.Seeds) == 0:
+	case len(g.Seeds) == 0 && g.Config.Game.Problems != ProblemsQA:
 		return errors.New("selfplay: no seeds")
+	case len(g.QA) == 0 && g.Config.Game.Problems == ProblemsQA:
+		return errors.New("selfplay: game.problems is \"qa\" but no QA pairs were given (run.qa_data)")
 	case g.Config.Optim.KLCoef > 0 && g.Reference == nil:
 		return errors.New("selfplay: optim.kl_coef > 0 needs a reference policy")
 	}
@@ -688,6 +709,25 @@ func (g *Game) stepSeeds(step int) []Seed {
 			permEpoch = epoch
 		}
 		out[i] = g.Seeds[perm[k%n]]
+	}
+	return out
+}
+
+// qaProblems picks the step's questions from the QA data the way
+// stepSeeds picks target answers: a fresh random order each epoch.
+func (g *Game) qaProblems(step int) []problem {
+	n, batch := len(g.QA), g.Config.Game.BatchSize
+	out := make([]problem, batch)
+	var perm []int
+	permEpoch := -1
+	for i := range out {
+		k := (step-1)*batch + i
+		if epoch := k / n; epoch != permEpoch {
+			perm = rand.New(rand.NewPCG(uint64(g.Config.Run.Seed), 2<<40+uint64(epoch))).Perm(n)
+			permEpoch = epoch
+		}
+		qa := g.QA[perm[k%n]]
+		out[i] = problem{Question: qa.Question, Answers: qa.Answers, Proposal: -1}
 	}
 	return out
 }

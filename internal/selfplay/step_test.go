@@ -453,3 +453,45 @@ func TestStepSeedsCoverEpoch(t *testing.T) {
 }
 
 func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
+
+// TestStepQAProblems: with game.problems "qa" the step is the supervised
+// baseline: no proposer rollouts, the solver plays the given questions and
+// is rewarded against their gold answers.
+func TestStepQAProblems(t *testing.T) {
+	cfg := testConfig()
+	cfg.Game.Problems = ProblemsQA
+	cfg.Game.BatchSize = 2
+	g, _, learner, _ := testGame(cfg)
+	g.Seeds = nil
+	g.QA = []QAPair{{Question: oskQuestion, Answers: []string{"Osk"}}, {Question: greyQuestion, Answers: []string{"Grey Coast"}}}
+	res, err := g.Step(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Rollouts {
+		if r.Role != "solver" {
+			t.Fatalf("a %s rollout in qa mode", r.Role)
+		}
+	}
+	// Osk: 3 of 4 correct (one spams answers: 1/4 reward); Grey Coast 4 of 4.
+	if got, _ := res.Metrics.Get("solver_accuracy"); math.Abs(got-7.0/8) > 1e-9 {
+		t.Errorf("solver_accuracy %v, want 7/8", got)
+	}
+	for _, m := range res.Metrics {
+		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			t.Errorf("metric %s = %v in qa mode", m.Name, m.Value)
+		}
+	}
+	if len(learner.batches) != 1 || len(learner.batches[0].Sequences) != 8 {
+		t.Fatalf("want one solver update of 8 trajectories, got %d batches", len(learner.batches))
+	}
+	g.QA = nil
+	if _, err := g.Step(context.Background(), 2); err == nil || !strings.Contains(err.Error(), "qa_data") {
+		t.Errorf("qa mode without QA pairs: %v", err)
+	}
+	bad := testConfig()
+	bad.Game.Problems = "labels"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "game.problems") {
+		t.Errorf("unknown game.problems: %v", err)
+	}
+}
