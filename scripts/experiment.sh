@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The self-play experiment of docs/experiments.md: four training recipes from
+# the same base policy (the embedded model) on the built-in world, each
+# validated on the held-out benchmark during training, then the results
+# table and learning curves written into docs/experiments.md.
+#
+#   scripts/experiment.sh                     # CPU-sized defaults
+#   STEPS=200 EVAL_EVERY=20 EVAL_LIMIT=0 BACKEND=xla:cuda BATCH=64 scripts/experiment.sh
+#
+# Every row gets the same budget: STEPS optimizer steps of BATCH questions with
+# ROLLOUTS solver rollouts each. One row is one command (printed before it runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STEPS=${STEPS:-10}
+EVAL_EVERY=${EVAL_EVERY:-5}
+EVAL_LIMIT=${EVAL_LIMIT:-100}
+BATCH=${BATCH:-4}
+ROLLOUTS=${ROLLOUTS:-3}
+OUT=${OUT:-runs/experiment}
+BACKEND=${BACKEND:-}
+ROWS=${ROWS:-"ssp supervised no-rag frozen-proposer"}
+SSP=${SSP:-$OUT/ssp-bin}
+
+mkdir -p "$OUT"
+go build -o "$SSP" ./cmd/ssp
+
+common=(--steps "$STEPS" --save-every "$STEPS" --game.batch_size "$BATCH" --game.solver_rollouts "$ROLLOUTS"
+  --run.eval_every "$EVAL_EVERY" --run.eval_limit "$EVAL_LIMIT")
+[ -n "$BACKEND" ] && common+=(--backend "$BACKEND")
+
+declare -A recipe=(
+  [ssp]=""                                          # (b) search self-play, no labels
+  [supervised]="--game.problems qa"                 # (c) Search-R1-style RL on train_qa.jsonl, gold rewards
+  [no-rag]="--verify.rag false"                     # (d) self-play without RAG verification
+  [frozen-proposer]="--game.train_proposer false"   # (e) self-play, proposer not updated
+)
+for row in $ROWS; do
+  [ -v "recipe[$row]" ] || { echo "unknown row $row" >&2; exit 2; }
+  rm -rf "${OUT:?}/$row"
+  # shellcheck disable=SC2086
+  cmd=("$SSP" train "${common[@]}" ${recipe[$row]} --out "$OUT/$row")
+  echo "+ ${cmd[*]}" >&2
+  "${cmd[@]}"
+done
+# (a) the base model is every row's validation at step 0.
+go run ./scripts/expreport --runs "$OUT" --doc docs/experiments.md --plots docs/experiments

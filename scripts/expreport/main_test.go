@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ssp-project/ssp/internal/eval"
+)
+
+const docBefore = "# Experiments\n\nIntro text — kept as is.\n\n" + beginMarker + "\nold results\n" + endMarker + "\n\n## Discussion\n\ntrailing text\n"
+
+// evalMetrics is a metrics.json with the given overall EM, F1, average
+// searches and per-hop EM (hops 1..4; nil for no hop groups).
+func evalMetrics(em, f1, searches float64, hops []float64) eval.Metrics {
+	m := eval.Metrics{Examples: 200, Overall: eval.Group{N: 200, EM: em, F1: f1, AvgSearches: searches}}
+	if hops != nil {
+		m.ByHops = map[string]eval.Group{}
+		for i, h := range hops {
+			m.ByHops[string(rune('1'+i))] = eval.Group{N: 50, EM: h}
+		}
+	}
+	return m
+}
+
+func writeRun(t *testing.T, dir string, metricsLines []string, evals map[int]eval.Metrics) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if metricsLines != nil {
+		if err := os.WriteFile(filepath.Join(dir, "metrics.jsonl"), []byte(strings.Join(metricsLines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for step, m := range evals {
+		d := filepath.Join(dir, "eval", "step-"+strconv.Itoa(step))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "metrics.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// fixture builds a runs directory: ssp and supervised ran to step 3,
+// no-rag is missing, frozen-proposer has metrics but no evaluation, and an
+// unknown row "extra" has only a step-0 evaluation that disagrees with the
+// others' base model.
+func fixture(t *testing.T) (runs, doc, plots string) {
+	t.Helper()
+	root := t.TempDir()
+	runs = filepath.Join(root, "runs")
+	base := evalMetrics(0.2, 0.3, 1.5, []float64{0.5, 0.2, 0.1, 0.0})
+	writeRun(t, filepath.Join(runs, "ssp"), []string{
+		`{"step":1,"proposer_reward":0.1,"solver_reward":0.5,"valid_question_rate":0.5,"valid_question_hops":2,"valid_question_searches":3,"step_seconds":10}`,
+		`{"step":2,"proposer_reward":null,"solver_reward":0.5,"valid_question_rate":0.6,"valid_question_hops":2.5,"valid_question_searches":null,"step_seconds":20}`,
+		`{"step":3,"proposer_reward":0.3,"solver_reward":0.6,"valid_question_rate":null,"valid_question_hops":3,"valid_question_searches":4,"step_seconds":null,"eval/em":0.3}`,
+	}, map[int]eval.Metrics{
+		0: base,
+		3: evalMetrics(0.3, 0.4, 2.25, []float64{0.6, 0.3, 0.2, 0.1}),
+	})
+	writeRun(t, filepath.Join(runs, "supervised"), []string{
+		`{"step":1,"proposer_reward":0,"valid_question_rate":null,"valid_question_hops":0,"valid_question_searches":0,"step_seconds":5}`,
+		`{"step":2,"proposer_reward":0,"valid_question_rate":null,"valid_question_hops":0,"valid_question_searches":0,"step_seconds":5}`,
+		`{"step":3,"proposer_reward":null,"valid_question_rate":0,"valid_question_hops":0,"valid_question_searches":0,"step_seconds":5}`,
+	}, map[int]eval.Metrics{
+		0: base,
+		3: evalMetrics(0.35, 0.45, 2, []float64{0.7, 0.4, 0.3, 0.2}),
+	})
+	writeRun(t, filepath.Join(runs, "frozen-proposer"), []string{`{"step":1,"proposer_reward":0.2,"step_seconds":1}`}, nil)
+	writeRun(t, filepath.Join(runs, "extra"), []string{`{"step":0,"step_seconds":0}`},
+		map[int]eval.Metrics{0: evalMetrics(0.25, 0.3, 1, nil)})
+	doc = filepath.Join(root, "docs", "experiments.md")
+	plots = filepath.Join(root, "docs", "experiments")
+	if err := os.MkdirAll(filepath.Dir(doc), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(doc, []byte(docBefore), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return runs, doc, plots
+}
+
+func TestGenerate(t *testing.T) {
+	runs, doc, plots := fixture(t)
+	var warn bytes.Buffer
+	if err := generate(runs, doc, plots, &warn); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(warn.String(), `row "extra"`) {
+		t.Errorf("no warning about the differing base model of extra; stderr:\n%s", warn.String())
+	}
+	got, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(got)
+
+	// Text outside the markers is untouched.
+	before, _, _ := strings.Cut(docBefore, beginMarker)
+	_, after, _ := strings.Cut(docBefore, endMarker)
+	if !strings.HasPrefix(text, before+beginMarker+"\n") || !strings.HasSuffix(text, "\n"+endMarker+after) {
+		t.Errorf("text outside the markers changed:\n%s", text)
+	}
+	if strings.Contains(text, "old results") {
+		t.Error("old block kept")
+	}
+
+	// Hand-computed: base 2–4-hop EM = mean(0.2, 0.1, 0.0) = 0.1; ssp
+	// mean(0.3, 0.2, 0.1) = 0.2 → +10.0; supervised mean(0.4, 0.3, 0.2) = 0.3 → +20.0.
+	wantLines := []string{
+		"| base model (step 0 of `ssp`) | 0 | 20.0 | 50.0 | 20.0 | 10.0 | 0.0 | 30.0 | 1.50 | — | — |",
+		"| `ssp` — SSP self-play, no labels | 3 | 30.0 | 60.0 | 30.0 | 20.0 | 10.0 | 40.0 | 2.25 | +10.0 | 30 |",
+		"| `supervised` — supervised RL on train_qa | 3 | 35.0 | 70.0 | 40.0 | 30.0 | 20.0 | 45.0 | 2.00 | +20.0 | 15 |",
+		"| `no-rag` — SSP without RAG verification | not run | — | — | — | — | — | — | — | — | — |",
+		"| `frozen-proposer` — SSP, proposer not trained | not run | — | — | — | — | — | — | — | — | — |",
+		"| `extra` | 0 | 25.0 | — | — | — | — | 30.0 | 1.00 | — | 0 |",
+		"SSP gains +10.0 points of 2–4-hop EM over the base model, 50.0% of the +20.0 points gained by supervised RL.",
+	}
+	last := -1
+	for _, w := range wantLines {
+		i := strings.Index(text, w+"\n")
+		if i < 0 {
+			t.Errorf("missing line %q in\n%s", w, text)
+			continue
+		}
+		if i < last {
+			t.Errorf("line %q out of order", w)
+		}
+		last = i
+	}
+
+	// One polyline per drawn series; null values are skipped.
+	wantPolylines := map[string]int{
+		"benchmark-em.svg":           3, // ssp, supervised, extra
+		"benchmark-em-multihop.svg":  2, // extra has no hop groups
+		"proposer-reward.svg":        1, // supervised is all 0/null
+		"valid-question-rate.svg":    1,
+		"proposed-hops-searches.svg": 2, // hops and searches of ssp
+	}
+	for file, want := range wantPolylines {
+		if !strings.Contains(text, "](experiments/"+file+")") {
+			t.Errorf("doc does not reference experiments/%s", file)
+		}
+		data, err := os.ReadFile(filepath.Join(plots, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := polylines(t, file, data)
+		if len(lines) != want {
+			t.Errorf("%s: %d polylines, want %d", file, len(lines), want)
+		}
+		if file == "proposer-reward.svg" && len(lines) == 1 {
+			if n := len(strings.Fields(lines[0])); n != 2 {
+				t.Errorf("proposer-reward: %d points, want 2 (one null skipped)", n)
+			}
+		}
+	}
+}
+
+// polylines parses data as XML and returns the points attribute of each polyline.
+func polylines(t *testing.T, name string, data []byte) []string {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	var out []string
+	var texts int
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: not XML: %v", name, err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			switch se.Name.Local {
+			case "polyline":
+				for _, a := range se.Attr {
+					if a.Name.Local == "points" {
+						out = append(out, a.Value)
+					}
+				}
+			case "text":
+				texts++
+			}
+		}
+	}
+	if texts < 4 {
+		t.Errorf("%s: %d text elements; want a title, axis labels and tick labels", name, texts)
+	}
+	return out
+}
+
+func TestDeterministic(t *testing.T) {
+	runs, doc, plots := fixture(t)
+	snapshot := func() map[string][]byte {
+		if err := generate(runs, doc, plots, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string][]byte{}
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[doc] = b
+		entries, err := os.ReadDir(plots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(plots, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[e.Name()] = b
+		}
+		return files
+	}
+	first, second := snapshot(), snapshot()
+	if len(first) != 6 || len(second) != len(first) {
+		t.Fatalf("got %d then %d files, want the doc and 5 plots (no temporary files left)", len(first), len(second))
+	}
+	for name, b := range first {
+		if !bytes.Equal(b, second[name]) {
+			t.Errorf("%s differs between two runs", name)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, runs, doc string)
+		want  string
+	}{
+		{"missing markers", func(t *testing.T, runs, doc string) {
+			os.WriteFile(doc, []byte("# Experiments\n\nno markers\n"), 0o644)
+		}, "missing the marker lines"},
+		{"markers reversed", func(t *testing.T, runs, doc string) {
+			os.WriteFile(doc, []byte(endMarker+"\n"+beginMarker+"\n"), 0o644)
+		}, "comes before"},
+		{"malformed metrics.jsonl", func(t *testing.T, runs, doc string) {
+			p := filepath.Join(runs, "ssp", "metrics.jsonl")
+			os.WriteFile(p, []byte("{\"step\":1}\n{\"step\":2,\n"), 0o644)
+		}, filepath.Join("ssp", "metrics.jsonl") + ":2: malformed JSON"},
+		{"malformed eval metrics.json", func(t *testing.T, runs, doc string) {
+			os.WriteFile(filepath.Join(runs, "supervised", "eval", "step-3", "metrics.json"), []byte("{\"overall\":"), 0o644)
+		}, filepath.Join("supervised", "eval", "step-3", "metrics.json") + ": malformed JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runs, doc, plots := fixture(t)
+			tc.setup(t, runs, doc)
+			before, _ := os.ReadFile(doc)
+			err := generate(runs, doc, plots, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			after, _ := os.ReadFile(doc)
+			if !bytes.Equal(before, after) {
+				t.Error("doc changed despite the error")
+			}
+		})
+	}
+}
+
+func TestGainSentence(t *testing.T) {
+	ran := func(name string, multi float64) *row {
+		m := evalMetrics(0, 0, 0, []float64{0, multi, multi, multi})
+		return &row{Name: name, Ran: true, lastEval: &m}
+	}
+	for _, tc := range []struct {
+		name string
+		rows []*row
+		want string
+	}{
+		{"ratio", []*row{ran("ssp", 0.25), ran("supervised", 0.5)},
+			"SSP gains +15.0 points of 2–4-hop EM over the base model, 37.5% of the +40.0 points gained by supervised RL."},
+		{"supervised lost", []*row{ran("ssp", 0.25), ran("supervised", 0.05)},
+			"SSP gains +15.0 points of 2–4-hop EM over the base model; supervised RL gains -5.0 points, so the ratio to the supervised gain is undefined."},
+		{"supervised flat", []*row{ran("ssp", 0.05), ran("supervised", 0.1)},
+			"SSP gains -5.0 points of 2–4-hop EM over the base model; supervised RL gains +0.0 points, so the ratio to the supervised gain is undefined."},
+		{"supervised missing", []*row{ran("ssp", 0.25), {Name: "supervised"}},
+			"SSP gains +15.0 points of 2–4-hop EM over the base model; the supervised row has not run, so the ratio to its gain is undefined."},
+		{"ssp missing", []*row{{Name: "ssp"}, ran("supervised", 0.5)},
+			"The 2–4-hop gain of SSP cannot be computed: the `ssp` row has not run or has no 2–4-hop groups."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := gainSentence(tc.rows, 0.1); got != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNiceTicks(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi  float64
+		integer bool
+		want    string
+		dec     int
+	}{
+		{0, 500, true, "0 100 200 300 400 500", 0},
+		{0, 3, true, "0 1 2 3", 0},
+		{5, 5, true, "4 5 6", 0},
+		{0, 0.37, false, "0 0.1 0.2 0.3 0.4", 1},
+		{-0.2, 0.3, false, "-0.2 -0.1 0 0.1 0.2 0.3", 1},
+		{0, 0, false, "0 0.2 0.4 0.6 0.8 1", 1},
+		{0, 42, false, "0 10 20 30 40 50", 0},
+	} {
+		ticks, dec := niceTicks(tc.lo, tc.hi, 5, tc.integer)
+		var got []string
+		for _, v := range ticks {
+			got = append(got, strconv.FormatFloat(v, 'f', -1, 64))
+		}
+		if strings.Join(got, " ") != tc.want || dec != tc.dec {
+			t.Errorf("niceTicks(%v, %v): %v (%d decimals), want %s (%d)", tc.lo, tc.hi, got, dec, tc.want, tc.dec)
+		}
+	}
+	// A chart without data is still a valid SVG with axes.
+	polylines(t, "empty", drawChart(chart{Title: "t", XLabel: "x", YLabel: "y"}))
+}
