@@ -695,39 +695,38 @@ func (s *statsSum) mean() model.StepStats {
 }
 
 // stepSeeds picks the step's target answers: the seed file is walked in a
-// fresh random order each epoch, the order fixed by (run.seed, epoch).
+// fresh random order each epoch.
 func (g *Game) stepSeeds(step int) []Seed {
-	n := len(g.Seeds)
-	batch := g.Config.Game.BatchSize
-	out := make([]Seed, batch)
-	var perm []int
-	permEpoch := -1
-	for i := range out {
-		k := (step-1)*batch + i
-		if epoch := k / n; epoch != permEpoch {
-			perm = rand.New(rand.NewPCG(uint64(g.Config.Run.Seed), 1<<40+uint64(epoch))).Perm(n)
-			permEpoch = epoch
-		}
-		out[i] = g.Seeds[perm[k%n]]
+	out := make([]Seed, g.Config.Game.BatchSize)
+	for i, k := range epochOrder(g.Config.Run.Seed, 1<<40, len(g.Seeds), len(out), step) {
+		out[i] = g.Seeds[k]
 	}
 	return out
 }
 
-// qaProblems picks the step's questions from the QA data the way
-// stepSeeds picks target answers: a fresh random order each epoch.
+// qaProblems picks the step's questions from the QA data the same way.
 func (g *Game) qaProblems(step int) []problem {
-	n, batch := len(g.QA), g.Config.Game.BatchSize
-	out := make([]problem, batch)
+	out := make([]problem, g.Config.Game.BatchSize)
+	for i, k := range epochOrder(g.Config.Run.Seed, 2<<40, len(g.QA), len(out), step) {
+		out[i] = problem{Question: g.QA[k].Question, Answers: g.QA[k].Answers, Proposal: -1}
+	}
+	return out
+}
+
+// epochOrder returns the indices (of n items) that step's batch takes when
+// the items are walked in a fresh random order each epoch, the order fixed
+// by (seed, stream, epoch), so a resumed run replays the same batches.
+func epochOrder(seed int64, stream uint64, n, batch, step int) []int {
+	out := make([]int, batch)
 	var perm []int
 	permEpoch := -1
 	for i := range out {
 		k := (step-1)*batch + i
 		if epoch := k / n; epoch != permEpoch {
-			perm = rand.New(rand.NewPCG(uint64(g.Config.Run.Seed), 2<<40+uint64(epoch))).Perm(n)
+			perm = rand.New(rand.NewPCG(uint64(seed), stream+uint64(epoch))).Perm(n)
 			permEpoch = epoch
 		}
-		qa := g.QA[perm[k%n]]
-		out[i] = problem{Question: qa.Question, Answers: qa.Answers, Proposal: -1}
+		out[i] = perm[k%n]
 	}
 	return out
 }
