@@ -35,13 +35,16 @@ declare -A recipe=(
   [no-rag]="--verify.rag false"                     # (d) self-play without RAG verification
   [frozen-proposer]="--game.train_proposer false"   # (e) self-play, proposer not updated
 )
+first=true
 for row in $ROWS; do
   [ -v "recipe[$row]" ] || { echo "unknown row $row" >&2; exit 2; }
   rm -rf "${OUT:?}/$row"
+  # The base policy is validated once, by the first row (step 0).
   # shellcheck disable=SC2086
-  cmd=("$SSP" train "${common[@]}" ${recipe[$row]} --out "$OUT/$row")
+  cmd=("$SSP" train "${common[@]}" --run.eval_first "$first" ${recipe[$row]} --out "$OUT/$row")
+  first=false
   echo "+ ${cmd[*]}" >&2
   "${cmd[@]}"
 done
-# (a) the base model is every row's validation at step 0.
+# (a) the base model is the first row's validation at step 0.
 go run ./scripts/expreport --runs "$OUT" --doc docs/experiments.md --plots docs/experiments

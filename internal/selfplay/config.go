@@ -37,7 +37,8 @@ type RunConfig struct {
 	Retriever string `yaml:"retriever" help:"URL of a Search-R1-compatible /retrieve server (exclusive with index)"`
 	Seeds     string `yaml:"seeds" help:"JSONL file of target answers: {\"answer\": str or [aliases], \"hops\": n} (SSP rows with ground_truth also accepted)"`
 	EvalData  string `yaml:"eval_data" help:"held-out QA file (eval format) the solver is validated on during training; empty = no validation"`
-	EvalEvery int    `yaml:"eval_every" help:"validate every N steps, after the last step, and once before the first (0 = never); reports go to <out>/eval/step-N/"`
+	EvalEvery int    `yaml:"eval_every" help:"validate every N steps and after the last step (0 = never); reports go to <out>/eval/step-N/"`
+	EvalFirst bool   `yaml:"eval_first" help:"with run.eval_every, also validate the starting policy before the first step (step-0); off saves a pass when several runs share a base"`
 	EvalLimit int    `yaml:"eval_limit" help:"validate on the first N questions of run.eval_data (0 = all)"`
 	QAData    string `yaml:"qa_data" help:"JSONL/parquet QA file (question, golden_answers) for game.problems \"qa\"; unused in self-play"`
 	Out       string `yaml:"out" help:"run directory: metrics.jsonl, TensorBoard events, rollouts/, checkpoints/"`
@@ -146,7 +147,7 @@ type OptimConfig struct {
 // they apply.
 func DefaultConfig() Config {
 	return Config{
-		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1},
+		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1, EvalFirst: true},
 		Game: GameConfig{BatchSize: 256, ProposerRollouts: 1, SolverRollouts: 5,
 			TrainProposer: true, TrainSolver: true, Problems: ProblemsSelfPlay},
 		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 512, MaxResponseTokens: 8192,

@@ -289,8 +289,9 @@ type Runner struct {
 	Model     ModelSaver
 	Optimizer StateSaver
 	// Validate, if set, evaluates the current policy on held-out questions
-	// (run.eval_every) and returns metrics to add to the step's line; it
-	// is called with step 0 before the first step of a fresh run.
+	// (run.eval_every) and returns metrics to add to the step's line; with
+	// run.eval_first it is called with step 0 before the first step of a
+	// fresh run.
 	Validate func(ctx context.Context, step int) (Metrics, error)
 }
 
@@ -300,7 +301,7 @@ type Runner struct {
 func (r *Runner) Run(ctx context.Context, first, last int) error {
 	cfg := r.Game.Config
 	validating := r.Validate != nil && cfg.Run.EvalEvery > 0
-	if validating && first == 1 {
+	if validating && first == 1 && cfg.Run.EvalFirst {
 		if _, err := r.Validate(ctx, 0); err != nil {
 			return fmt.Errorf("validation before step 1: %w", err)
 		}

@@ -190,6 +190,22 @@ func TestRunnerValidates(t *testing.T) {
 	if rows[1]["eval/em"] != 0.2 || rows[2]["eval/em"] != 0.3 {
 		t.Errorf("eval/em on steps 2 and 3: %v, %v", rows[1]["eval/em"], rows[2]["eval/em"])
 	}
+	// Without run.eval_first the starting policy is not validated.
+	cfg.Run.EvalFirst = false
+	g2, _, _, _ := testGame(cfg)
+	rd2, err := OpenRunDir(t.TempDir(), cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	validated = nil
+	r.Game, r.Dir = g2, rd2
+	if err := r.Run(context.Background(), 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	rd2.Close()
+	if fmt.Sprint(validated) != "[2]" {
+		t.Errorf("without eval_first: validated at %v, want [2]", validated)
+	}
 	cfg.Run.EvalData = ""
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "run.eval_data") {
 		t.Errorf("eval_every without eval_data: %v", err)
