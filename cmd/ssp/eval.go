@@ -43,13 +43,17 @@ func runEval(ctx context.Context, args []string) error {
 		return err
 	}
 	data = append(data, files...)
-	if len(args) == 0 {
-		// No arguments: the built-in model on the built-in held-out benchmark.
+	if *model == "" && *preds == "" && len(data) == 0 {
+		// Nothing to evaluate named: the built-in model on the built-in
+		// held-out benchmark (other flags such as --limit and --out apply).
 		d, err := builtinEvalDefaults(ctx, solverOpts)
 		if err != nil {
 			return err
 		}
-		*model, *out, data = solverOpts.Model, d.out, []string{d.benchmark}
+		*model, data = solverOpts.Model, []string{d.benchmark}
+		if *out == "" {
+			*out = d.out
+		}
 	}
 	switch {
 	case *out == "":
