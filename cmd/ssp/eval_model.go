@@ -68,7 +68,7 @@ func builtinEvalDefaults(ctx context.Context, o *modelSolverOptions) (evalDefaul
 	builtin.TrainConfig(&cfg)
 	o.Model, o.Index = p.Model, p.Index
 	o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens = cfg.Agent.MaxTurns, cfg.Agent.MaxTokensPerTurn, cfg.Agent.MaxResponseTokens
-	o.MaxInformationChars = cfg.Agent.MaxInformationChars
+	o.MaxInformationChars, o.TopK = cfg.Agent.MaxInformationChars, cfg.Agent.TopK
 	out := filepath.Join("runs", "eval-"+time.Now().UTC().Format("20060102-150405"))
 	return evalDefaults{out: out, benchmark: p.Benchmark}, nil
 }
@@ -107,7 +107,19 @@ func newModelSolver(ctx context.Context, o modelSolverOptions) (eval.SolveFunc, 
 		TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
 		Temperature: 0, EOSTokenIDs: tok.EOSTokenIDs(),
 	}
-	solve := func(ctx context.Context, batch []dataset.Example) ([]eval.Trajectory, error) {
+	solve := agentSolver(m, tok, searcher, cfg)
+	closeAll := func() error {
+		m.Close()
+		return closeSearcher()
+	}
+	return solve, closeAll, nil
+}
+
+// agentSolver answers examples with the solver prompt and the agent loop,
+// as in training: the same code path for `ssp eval --model` and the
+// validation inside `ssp train`.
+func agentSolver(gen agent.Generator, tok *tokenizer.Tokenizer, searcher search.Searcher, cfg agent.Config) eval.SolveFunc {
+	return func(ctx context.Context, batch []dataset.Example) ([]eval.Trajectory, error) {
 		prompts := make([][]int32, len(batch))
 		for i, ex := range batch {
 			system, user := selfplay.SolverMessages(ex.Question)
@@ -117,7 +129,7 @@ func newModelSolver(ctx context.Context, o modelSolverOptions) (eval.SolveFunc, 
 			}
 			prompts[i] = tok.Encode(text)
 		}
-		trajs, err := agent.Run(ctx, m, tok, searcher, prompts, cfg)
+		trajs, err := agent.Run(ctx, gen, tok, searcher, prompts, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -134,11 +146,6 @@ func newModelSolver(ctx context.Context, o modelSolverOptions) (eval.SolveFunc, 
 		}
 		return out, nil
 	}
-	closeAll := func() error {
-		m.Close()
-		return closeSearcher()
-	}
-	return solve, closeAll, nil
 }
 
 // evalFinishReason maps the agent loop's finish reasons to the report's

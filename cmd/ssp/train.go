@@ -8,8 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 
+	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/builtin"
+	"github.com/ssp-project/ssp/internal/dataset"
+	"github.com/ssp-project/ssp/internal/eval"
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/judge"
 	"github.com/ssp-project/ssp/internal/model"
@@ -94,7 +98,13 @@ func runTrain(ctx context.Context, args []string) error {
 		if cfg, err = configure(base); err != nil {
 			return err
 		}
-		if err := cfg.Validate(); err != nil {
+		// Fail fast, before preparing the default; the built-in benchmark
+		// fills run.eval_data below.
+		check := cfg
+		if check.Run.EvalData == "" {
+			check.Run.EvalData = "built-in benchmark"
+		}
+		if err := check.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		if !*printConfig {
@@ -113,6 +123,12 @@ func runTrain(ctx context.Context, args []string) error {
 			if cfg.Run.Seeds == "" {
 				cfg.Run.Seeds = paths.Seeds
 			}
+			if cfg.Run.EvalData == "" {
+				cfg.Run.EvalData = paths.Benchmark
+			}
+			if cfg.Run.QAData == "" && cfg.Game.Problems == selfplay.ProblemsQA {
+				cfg.Run.QAData = paths.TrainQA
+			}
 		}
 	}
 	if *printConfig {
@@ -127,8 +143,10 @@ func runTrain(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: --model (run.model) is required", errUsage)
 	case cfg.Run.Index == "" && cfg.Run.Retriever == "":
 		return fmt.Errorf("%w: --index or --retriever (run.index / run.retriever) is required", errUsage)
-	case cfg.Run.Seeds == "":
+	case cfg.Run.Seeds == "" && cfg.Game.Problems == selfplay.ProblemsSelfPlay:
 		return fmt.Errorf("%w: --seeds (run.seeds) is required", errUsage)
+	case cfg.Run.QAData == "" && cfg.Game.Problems == selfplay.ProblemsQA:
+		return fmt.Errorf("%w: --run.qa_data is required when game.problems is %q", errUsage, selfplay.ProblemsQA)
 	}
 	return train(ctx, cfg, *resume)
 }
@@ -153,9 +171,21 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 		return fmt.Errorf("%w: the run in %s is at step %d; raise --steps to train further", errUsage, out, start)
 	}
 
-	seeds, err := selfplay.LoadSeeds(cfg.Run.Seeds)
-	if err != nil {
-		return err
+	var seeds []selfplay.Seed
+	var qa []selfplay.QAPair
+	if cfg.Game.Problems == selfplay.ProblemsQA {
+		examples, err := dataset.Read(ctx, cfg.Run.QAData)
+		if err != nil {
+			return err
+		}
+		for _, ex := range examples {
+			qa = append(qa, selfplay.QAPair{Question: ex.Question, Answers: ex.GoldenAnswers})
+		}
+	} else {
+		var err error
+		if seeds, err = selfplay.LoadSeeds(cfg.Run.Seeds); err != nil {
+			return err
+		}
 	}
 	tok, err := tokenizer.Load(cfg.Run.Model)
 	if err != nil {
@@ -198,7 +228,7 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 		Chat: func(system, user string) (string, error) {
 			return tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
 		},
-		Searcher: searcher, Seeds: seeds,
+		Searcher: searcher, Seeds: seeds, QA: qa,
 		ExtractAnswer: score.ExtractAnswer, ExactMatch: score.ExactMatch,
 		Pool:     pool,
 		Progress: &selfplay.Progress{W: os.Stderr, TotalSteps: cfg.Run.Steps},
@@ -223,8 +253,13 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 		return err
 	}
 	defer rd.Close()
-	slog.Info("training", "out", out, "from_step", start+1, "to_step", cfg.Run.Steps, "model", policyDir, "seeds", len(seeds))
+	slog.Info("training", "out", out, "from_step", start+1, "to_step", cfg.Run.Steps, "model", policyDir, "problems", cfg.Game.Problems, "seeds", len(seeds), "qa", len(qa))
 	runner := &selfplay.Runner{Game: game, Dir: rd, Model: policy, Optimizer: trainer}
+	if cfg.Run.EvalEvery > 0 {
+		if runner.Validate, err = validator(ctx, cfg, policy, tok, searcher); err != nil {
+			return err
+		}
+	}
 	if err := runner.Run(ctx, start+1, cfg.Run.Steps); err != nil {
 		if errors.Is(err, context.Canceled) {
 			_, last, _ := selfplay.LatestCheckpoint(out)
@@ -249,4 +284,53 @@ func openSearcher(cfg selfplay.Config) (search.Searcher, func(), error) {
 		return nil, nil, err
 	}
 	return ix, func() { ix.Close() }, nil
+}
+
+// validator evaluates the policy being trained on run.eval_data with the
+// evaluator's solver loop (greedy), writing a full report to
+// <out>/eval/step-N/ and returning the headline figures for metrics.jsonl.
+func validator(ctx context.Context, cfg selfplay.Config, policy *model.Model, tok *tokenizer.Tokenizer,
+	searcher search.Searcher) (func(context.Context, int) (selfplay.Metrics, error), error) {
+	examples, err := dataset.Read(ctx, cfg.Run.EvalData)
+	if err != nil {
+		return nil, fmt.Errorf("run.eval_data: %w", err)
+	}
+	if cfg.Run.EvalLimit > 0 && len(examples) > cfg.Run.EvalLimit {
+		examples = examples[:cfg.Run.EvalLimit]
+	}
+	a := cfg.Agent
+	solve := agentSolver(policy, tok, searcher, agent.Config{
+		FinalTag: "answer", Search: true,
+		MaxTurns: a.MaxTurns, MaxTokensPerTurn: a.MaxTokensPerTurn, MaxResponseTokens: a.MaxResponseTokens,
+		TopK: a.TopK, MaxInformationChars: a.MaxInformationChars, Temperature: 0, EOSTokenIDs: tok.EOSTokenIDs(),
+	})
+	return func(ctx context.Context, step int) (selfplay.Metrics, error) {
+		dir := filepath.Join(cfg.Run.Out, "eval", fmt.Sprintf("step-%d", step))
+		if err := os.RemoveAll(dir); err != nil { // left by a run killed after validating
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return nil, err
+		}
+		m, err := eval.Run(ctx, eval.Config{OutDir: dir, BatchSize: 64, Title: fmt.Sprintf("validation at step %d", step)}, examples, solve)
+		if err != nil {
+			return nil, err
+		}
+		slog.Info("validation", "step", step, "em", fmt.Sprintf("%.3f", m.Overall.EM), "f1", fmt.Sprintf("%.3f", m.Overall.F1), "dir", dir)
+		out := selfplay.Metrics{{Name: "eval/em", Value: m.Overall.EM}, {Name: "eval/f1", Value: m.Overall.F1},
+			{Name: "eval/avg_searches", Value: m.Overall.AvgSearches}}
+		for _, hops := range sortedHops(m.ByHops) {
+			out = append(out, selfplay.Metric{Name: "eval/em_hops_" + hops, Value: m.ByHops[hops].EM})
+		}
+		return out, nil
+	}, nil
+}
+
+func sortedHops(m map[string]eval.Group) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -1,26 +1,61 @@
 // Package builtin prepares what `ssp train` and `ssp eval` use when they are
-// given no model, corpus or data: a small policy model with a byte-level
-// tokenizer, a corpus with self-play seeds and a held-out benchmark, and the
-// BM25 index of that corpus. Everything is derived deterministically from
-// code in this repository and cached on disk, so the first run on a fresh
-// machine needs no download.
+// given no model, corpus or data: the generated world of internal/world
+// ("small" size, seed 1) with its BM25 index, self-play seeds and held-out
+// benchmark, and the embedded base policy that `ssp world bootstrap`
+// trained on that world (model/, committed with the command that made it).
+// Everything is written to a cache directory once, so the first run on a
+// fresh machine needs no download.
 package builtin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"crypto/sha256"
+	"embed"
+	"io/fs"
+
+	"github.com/ssp-project/ssp/internal/bootstrap"
 	"github.com/ssp-project/ssp/internal/corpus"
 	"github.com/ssp-project/ssp/internal/index"
-	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/selfplay"
+	"github.com/ssp-project/ssp/internal/world"
+)
+
+// The embedded base policy: a small Llama with its world tokenizer, made by
+//
+//	ssp world gen --size small --seed 1 --out world
+//	ssp world bootstrap --world world --out internal/builtin/model
+//
+// (bootstrap.json in the directory records every option and the losses).
+//
+//go:embed model
+var embeddedModel embed.FS
+
+// World is the generated world the default runs on.
+const (
+	WorldSeed = 1
+	WorldSize = "small"
 )
 
 // Version names the cached layout; bump it when what Prepare writes changes.
-const Version = "v1"
+// The cache entry's name also carries a digest of the embedded model, so a
+// new checkpoint never meets an old entry.
+const Version = "v2"
+
+// entryName is the cache entry of this build's default.
+func entryName() string {
+	h := sha256.New()
+	files, _ := fs.ReadDir(embeddedModel, "model")
+	for _, f := range files {
+		data, _ := embeddedModel.ReadFile("model/" + f.Name())
+		fmt.Fprintf(h, "%s %d\n", f.Name(), len(data))
+		h.Write(data)
+	}
+	return fmt.Sprintf("default-%s-%x", Version, h.Sum(nil)[:4])
+}
 
 // Paths locates the prepared default.
 type Paths struct {
@@ -30,6 +65,7 @@ type Paths struct {
 	Index     string // BM25 index of the corpus
 	Seeds     string // seeds.jsonl for self-play
 	Benchmark string // benchmark.jsonl (eval format), held out from training
+	TrainQA   string // train_qa.jsonl, for supervised baselines only
 }
 
 func pathsIn(dir string) Paths {
@@ -40,6 +76,7 @@ func pathsIn(dir string) Paths {
 		Index:     filepath.Join(dir, "index"),
 		Seeds:     filepath.Join(dir, "world", "seeds.jsonl"),
 		Benchmark: filepath.Join(dir, "world", "benchmark.jsonl"),
+		TrainQA:   filepath.Join(dir, "world", "train_qa.jsonl"),
 	}
 }
 
@@ -59,14 +96,15 @@ func DefaultCacheDir() (string, error) {
 // it is missing. The entry is built in a temporary directory and renamed
 // into place, so an interrupted Prepare leaves nothing half-written.
 func Prepare(ctx context.Context, cacheDir string, logf func(format string, args ...any)) (Paths, error) {
-	final := filepath.Join(cacheDir, "default-"+Version)
+	name := entryName()
+	final := filepath.Join(cacheDir, name)
 	if _, err := os.Stat(filepath.Join(final, "complete")); err == nil {
 		return pathsIn(final), nil
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return Paths{}, err
 	}
-	tmp, err := os.MkdirTemp(cacheDir, ".default-"+Version+"-*")
+	tmp, err := os.MkdirTemp(cacheDir, "."+name+"-*")
 	if err != nil {
 		return Paths{}, err
 	}
@@ -74,7 +112,11 @@ func Prepare(ctx context.Context, cacheDir string, logf func(format string, args
 	p := pathsIn(tmp)
 
 	logf("preparing the built-in default in %s (once)", final)
-	if err := writeWorld(filepath.Dir(p.Corpus)); err != nil {
+	g, err := world.Generate(WorldSeed, world.Sizes[WorldSize])
+	if err != nil {
+		return Paths{}, err
+	}
+	if _, err := g.Write(filepath.Dir(p.Corpus)); err != nil {
 		return Paths{}, fmt.Errorf("built-in world: %w", err)
 	}
 	src, err := corpus.Open(p.Corpus, corpus.FormatJSONL)
@@ -90,77 +132,58 @@ func Prepare(ctx context.Context, cacheDir string, logf func(format string, args
 	if err := os.WriteFile(filepath.Join(tmp, "complete"), []byte(Version+"\n"), 0o644); err != nil {
 		return Paths{}, err
 	}
+	if _, err := os.Stat(filepath.Join(final, "complete")); err == nil {
+		return pathsIn(final), nil // another process finished first; ours is discarded
+	}
 	os.RemoveAll(final) // an incomplete earlier entry
 	if err := os.Rename(tmp, final); err != nil {
+		if _, statErr := os.Stat(filepath.Join(final, "complete")); statErr == nil {
+			return pathsIn(final), nil // lost a race with another process
+		}
 		return Paths{}, err
 	}
 	return pathsIn(final), nil
 }
 
-// modelConfig is a small Llama-family decoder: about 0.2M parameters, enough
-// to run every phase of self-play on two CPU cores in minutes.
-var modelConfig = map[string]any{
-	"architectures":           []string{"LlamaForCausalLM"},
-	"model_type":              "llama",
-	"hidden_size":             64,
-	"intermediate_size":       192,
-	"num_hidden_layers":       2,
-	"num_attention_heads":     4,
-	"num_key_value_heads":     2,
-	"rms_norm_eps":            1e-5,
-	"max_position_embeddings": 4096,
-	"rope_theta":              10000.0,
-	"tie_word_embeddings":     true,
-	"initializer_range":       0.02,
-	"hidden_act":              "silu",
-	"torch_dtype":             "float32",
-}
-
-// modelSeed fixes the random initialisation of the built-in model.
-const modelSeed = 20251021
-
+// writeModel copies the embedded checkpoint to dir.
 func writeModel(dir string) error {
-	tok := byteTokenizer()
-	cfgJSON := map[string]any{}
-	for k, v := range modelConfig {
-		cfgJSON[k] = v
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
-	cfgJSON["vocab_size"] = tok.vocabSize
-	cfgJSON["eos_token_id"] = tok.eosID
-	cfgJSON["pad_token_id"] = tok.padID
-	data, err := json.Marshal(cfgJSON)
+	files, err := fs.ReadDir(embeddedModel, "model")
 	if err != nil {
 		return err
 	}
-	cfg, err := model.ParseConfig(data)
-	if err != nil {
-		return err
+	for _, f := range files {
+		data, err := embeddedModel.ReadFile("model/" + f.Name())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.Name()), data, 0o644); err != nil {
+			return err
+		}
 	}
-	m, err := model.Init(cfg, modelSeed, model.LoadOptions{})
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if err := m.Save(dir); err != nil {
-		return err
-	}
-	return tok.write(dir)
+	return nil
 }
 
 // TrainConfig scales the self-play defaults (SSP's, sized for GPUs) down to
-// a short run of the built-in default on a 2-core CPU. Values the user set
-// in a config file or flag are applied after this.
+// a short run of the built-in default on a 2-core CPU. The agent settings
+// are the ones the embedded model was bootstrapped with. Values the user
+// set in a config file or flag are applied after this.
 func TrainConfig(cfg *selfplay.Config) {
+	b := bootstrap.DefaultOptions()
 	cfg.Run.Steps = 3
 	cfg.Run.SaveEvery = 3
 	cfg.Run.Out = "runs/default"
 	cfg.Game.BatchSize = 4
 	cfg.Game.SolverRollouts = 3
-	cfg.Agent.MaxTurns = 3
+	cfg.Agent.TopK = b.TopK
+	cfg.Agent.MaxInformationChars = b.MaxInformationChars
+	cfg.Agent.MaxPromptTokens = b.MaxPromptTokens
+	cfg.Verify.NoiseBlocks = b.NoiseBlocks
+	cfg.Agent.MaxTurns = 5
 	cfg.Agent.MaxTokensPerTurn = 48
-	cfg.Agent.MaxResponseTokens = 400
-	cfg.Agent.MaxPromptTokens = 3000
-	cfg.Agent.MaxInformationChars = 600
-	cfg.Optim.LR = 1e-4
+	cfg.Agent.MaxResponseTokens = 1200
+	cfg.Optim.LR = 3e-4
 	cfg.Optim.WarmupSteps = 0
 }

@@ -2,50 +2,48 @@ package builtin
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
+	"github.com/ssp-project/ssp/internal/bootstrap"
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/selfplay"
 	"github.com/ssp-project/ssp/internal/tokenizer"
 )
 
-func TestWorldGuarantees(t *testing.T) {
-	a := newAtlas(1)
-	docs := a.documents()
-	seeds, bench := a.seedsAndBenchmark()
-	if len(docs) < 300 || len(seeds) < 100 || len(bench) < 60 {
-		t.Fatalf("sizes: %d docs, %d seeds, %d benchmark", len(docs), len(seeds), len(bench))
+// TestEmbeddedModelMatchesDefaults: the embedded checkpoint was bootstrapped
+// with the agent settings the built-in self-play and eval runs use, on the
+// built-in world; otherwise it would be run with prompts it never saw.
+func TestEmbeddedModelMatchesDefaults(t *testing.T) {
+	data, err := embeddedModel.ReadFile("model/bootstrap.json")
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Deterministic for a seed.
-	if b := newAtlas(1).documents(); !slices.Equal(b, docs) {
-		t.Error("same seed gave a different corpus")
+	var rep bootstrap.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
 	}
-	// Held out: no benchmark answer is a seed answer.
-	seedAnswers := map[string]bool{}
-	for _, s := range seeds {
-		seedAnswers[s.Answer[0]] = true
+	cfg := selfplay.DefaultConfig()
+	TrainConfig(&cfg)
+	o := rep.Options
+	if o.TopK != cfg.Agent.TopK || o.MaxInformationChars != cfg.Agent.MaxInformationChars ||
+		o.NoiseBlocks != cfg.Verify.NoiseBlocks || o.MaxPromptTokens != cfg.Agent.MaxPromptTokens {
+		t.Errorf("embedded model bootstrapped with top_k %d, max_information_chars %d, noise_blocks %d, max_prompt_tokens %d; built-in config uses %d, %d, %d, %d",
+			o.TopK, o.MaxInformationChars, o.NoiseBlocks, o.MaxPromptTokens,
+			cfg.Agent.TopK, cfg.Agent.MaxInformationChars, cfg.Verify.NoiseBlocks, cfg.Agent.MaxPromptTokens)
 	}
-	var all strings.Builder
-	for _, d := range docs {
-		all.WriteString(d.Contents + "\n")
-	}
-	for _, q := range bench {
-		if q.Hops == 1 && seedAnswers[q.GoldenAnswers[0]] {
-			t.Errorf("benchmark answer %q is also a seed", q.GoldenAnswers[0])
-		}
-		if !strings.Contains(all.String(), q.GoldenAnswers[0]) {
-			t.Errorf("answer %q of %q is not in the corpus", q.GoldenAnswers[0], q.Question)
-		}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("built-in config: %v", err)
 	}
 }
 
 func TestPrepare(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the default model and index")
+		t.Skip("builds the default world and index")
 	}
 	t.Setenv("GOMLX_BACKEND", "go")
 	cache := t.TempDir()
@@ -53,7 +51,7 @@ func TestPrepare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{p.Seeds, p.Benchmark, p.Corpus, filepath.Join(p.Model, "config.json"), filepath.Join(p.Model, "tokenizer.json")} {
+	for _, f := range []string{p.Seeds, p.Benchmark, p.Corpus, p.TrainQA, filepath.Join(p.Model, "config.json"), filepath.Join(p.Model, "tokenizer.json")} {
 		if _, err := os.Stat(f); err != nil {
 			t.Error(err)
 		}
@@ -62,10 +60,11 @@ func TestPrepare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := "<search>Who wrote it?</search>"
+	text := "<search> Who wrote it? </search>"
 	ids := tok.Encode(text)
-	if len(ids) != len("Who wrote it?")+2 || tok.Decode(ids) != text {
-		t.Errorf("byte tokenizer: %v → %q", ids, tok.Decode(ids))
+	search, _ := tok.TokenID("<search>")
+	if tok.Decode(ids) != text || len(ids) > 12 || ids[0] != search {
+		t.Errorf("world tokenizer: %v → %q", ids, tok.Decode(ids))
 	}
 	m, err := model.Load(p.Model, model.LoadOptions{})
 	if err != nil {
@@ -77,10 +76,21 @@ func TestPrepare(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ix.Close()
-	a := newAtlas(1)
-	hits, err := ix.Search(context.Background(), []string{a.people[0].book}, 1)
-	if err != nil || len(hits[0]) == 0 || !strings.Contains(hits[0][0].Document.Contents, a.people[0].name) {
-		t.Errorf("search for %q: %v %v", a.people[0].book, hits, err)
+	first, err := os.ReadFile(p.Benchmark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q struct {
+		Question string   `json:"question"`
+		Answers  []string `json:"golden_answers"`
+		Chain    []struct{ Subject, Object string }
+	}
+	if err := json.Unmarshal([]byte(strings.SplitN(string(first), "\n", 2)[0]), &q); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := ix.Search(context.Background(), []string{q.Chain[0].Subject}, 2)
+	if err != nil || len(hits[0]) == 0 || !strings.Contains(hits[0][0].Document.Contents, q.Chain[0].Subject) {
+		t.Errorf("search for %q: %v %v", q.Chain[0].Subject, hits, err)
 	}
 	// A second call reuses the entry.
 	if p2, err := Prepare(context.Background(), cache, t.Logf); err != nil || p2 != p {

@@ -80,7 +80,9 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 		}
 	}
 	for _, prob := range problems {
-		if prob.Proposal < 0 {
+		// In self-play, a problem without a proposal came from the pool; with
+		// game.problems "qa" there are no proposals and nothing is reused.
+		if prob.Proposal < 0 && len(proposals) > 0 {
 			reused++
 		}
 	}

@@ -477,6 +477,9 @@ func TestStepQAProblems(t *testing.T) {
 	if got, _ := res.Metrics.Get("solver_accuracy"); math.Abs(got-7.0/8) > 1e-9 {
 		t.Errorf("solver_accuracy %v, want 7/8", got)
 	}
+	if got, _ := res.Metrics.Get("questions_reused"); got != 0 {
+		t.Errorf("questions_reused = %v in qa mode, want 0", got)
+	}
 	for _, m := range res.Metrics {
 		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
 			t.Errorf("metric %s = %v in qa mode", m.Name, m.Value)
