@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,23 +10,6 @@ import (
 
 	"github.com/ssp-project/ssp/internal/model"
 )
-
-// captureStderr runs fn and returns what it wrote to standard error.
-func captureStderr(t *testing.T, fn func() int) (string, int) {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved := os.Stderr
-	os.Stderr = w
-	code := fn()
-	os.Stderr = saved
-	w.Close()
-	var buf bytes.Buffer
-	io.Copy(&buf, r)
-	return buf.String(), code
-}
 
 func TestModelBenchRuns(t *testing.T) {
 	t.Setenv("GOMLX_BACKEND", "go")

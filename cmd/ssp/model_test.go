@@ -12,16 +12,23 @@ import (
 )
 
 // captureStdout runs fn and returns what it printed.
-func captureStdout(t *testing.T, fn func() int) (string, int) {
+func captureStdout(t *testing.T, fn func() int) (string, int) { return capture(t, &os.Stdout, fn) }
+
+// captureStderr runs fn and returns what it wrote to standard error.
+func captureStderr(t *testing.T, fn func() int) (string, int) { return capture(t, &os.Stderr, fn) }
+
+// capture runs fn with *stream redirected to a pipe and returns what was
+// written to it.
+func capture(t *testing.T, stream **os.File, fn func() int) (string, int) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	saved := os.Stdout
-	os.Stdout = w
+	saved := *stream
+	*stream = w
 	code := fn()
-	os.Stdout = saved
+	*stream = saved
 	w.Close()
 	var buf bytes.Buffer
 	io.Copy(&buf, r)
