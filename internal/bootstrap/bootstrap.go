@@ -205,6 +205,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return rep, err
 	}
 	defer closeIndex()
+	if n := searcher.NumDocs(); n != len(texts) {
+		return rep, fmt.Errorf("bootstrap: --index %s holds %d documents but %s has %d passages: index the world's corpus", o.Index, n, corpusPath, len(texts))
+	}
 	maker := &episodeMaker{tok: tok, searcher: searcher, opts: o, rng: rng}
 	need := o.ProtocolSteps * o.BatchSize
 	qs := g.WarmUpQuestions(uint64(o.Seed), need/2+1)

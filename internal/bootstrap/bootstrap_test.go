@@ -168,18 +168,37 @@ func TestRun(t *testing.T) {
 
 func TestOptionErrors(t *testing.T) {
 	dir := tinyWorld(t)
-	for name, mutate := range map[string]func(*Options){
-		"no world":      func(o *Options) { o.World = "" },
-		"missing world": func(o *Options) { o.World = filepath.Join(dir, "nope") },
-		"small vocab":   func(o *Options) { o.VocabSize = 100 },
-		"bad heads":     func(o *Options) { o.Heads = 3 },
-		"zero lr":       func(o *Options) { o.LR = 0 },
+	// An index of another corpus (a world of another seed).
+	other := t.TempDir()
+	g, _ := world.Generate(9, world.Sizes["tiny"])
+	g.Size.Distractors = 3 // a different passage count
+	if _, err := g.Write(other); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := corpus.Open(filepath.Join(other, world.Files.Corpus), corpus.FormatJSONL)
+	otherIndex := filepath.Join(t.TempDir(), "ix")
+	if _, err := index.Build(context.Background(), src.Docs(context.Background()), otherIndex, index.DefaultOptions()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, want string
+		mutate     func(*Options)
+	}{
+		{"no world", "--world", func(o *Options) { o.World = "" }},
+		{"missing world", "world.json", func(o *Options) { o.World = filepath.Join(dir, "nope") }},
+		{"small vocab", "--vocab-size", func(o *Options) { o.VocabSize = 100 }},
+		{"bad heads", "--heads", func(o *Options) { o.Heads = 3 }},
+		{"zero lr", "lr", func(o *Options) { o.LR = 0 }},
+		{"wrong index", "holds", func(o *Options) {
+			o.LMSteps, o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate, o.VocabSize = 0, 16, 1, 2, 1, 16, 400
+			o.Index = otherIndex
+		}},
 	} {
 		o := DefaultOptions()
 		o.World, o.Out = dir, filepath.Join(t.TempDir(), "m")
-		mutate(&o)
-		if _, err := Run(context.Background(), o); err == nil {
-			t.Errorf("%s: no error", name)
+		c.mutate(&o)
+		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error mentioning %q", c.name, err, c.want)
 		}
 	}
 }
