@@ -60,6 +60,7 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fs.StringVar(&o.World, "world", "", "world directory written by `ssp world gen`")
 	fs.StringVar(&o.Index, "index", "", "BM25 index of the world's corpus (built on the fly when empty)")
 	fs.StringVar(&o.Out, "out", "", "model directory to write (HF layout with tokenizer files and bootstrap.json)")
+	fs.StringVar(&o.Init, "init", "", "continue from this checkpoint (its tokenizer and weights) instead of training from scratch; the shape flags are ignored")
 	fs.Int64Var(&o.Seed, "seed", d.Seed, "random seed (initialisation, batches, episodes)")
 	fs.StringVar(&o.Backend, "backend", "", "GoMLX backend: go, xla:cpu, xla:cuda (default $GOMLX_BACKEND, else go)")
 	fs.IntVar(&o.VocabSize, "vocab-size", d.VocabSize, "tokenizer vocabulary size (256 bytes + merges + protocol tokens)")

@@ -34,9 +34,13 @@ import (
 
 // Options configures a bootstrap run.
 type Options struct {
-	World   string // directory written by `ssp world gen` (world.json, corpus.jsonl)
-	Index   string // BM25 index of the world's corpus; built in a temporary directory when empty
-	Out     string // model directory to write (HF layout, tokenizer included)
+	World string // directory written by `ssp world gen` (world.json, corpus.jsonl)
+	Index string // BM25 index of the world's corpus; built in a temporary directory when empty
+	Out   string // model directory to write (HF layout, tokenizer included)
+	// Init, if set, continues from this checkpoint (its tokenizer and
+	// weights) instead of training a tokenizer and initialising a model;
+	// the shape options are then ignored.
+	Init    string
 	Seed    int64
 	Backend string
 
@@ -77,12 +81,12 @@ func (o Options) validate() error {
 		return fmt.Errorf("bootstrap: no world directory (--world)")
 	case o.Out == "":
 		return fmt.Errorf("bootstrap: no output directory (--out)")
-	case o.VocabSize < 300:
+	case o.Init == "" && o.VocabSize < 300:
 		return fmt.Errorf("bootstrap: --vocab-size %d is below 300 (256 bytes plus protocol tokens)", o.VocabSize)
-	case o.Hidden < 8 || o.Layers < 1 || o.Heads < 1 || o.KVHeads < 1 || o.Intermediate < 1:
+	case o.Init == "" && (o.Hidden < 8 || o.Layers < 1 || o.Heads < 1 || o.KVHeads < 1 || o.Intermediate < 1):
 		return fmt.Errorf("bootstrap: model shape must be positive (hidden %d, layers %d, heads %d, kv heads %d, intermediate %d)", o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate)
-	case o.Hidden%o.Heads != 0 || o.Heads%o.KVHeads != 0:
-		return fmt.Errorf("bootstrap: --hidden %d must divide into --heads %d, which must divide into --kv-heads %d groups", o.Hidden, o.Heads, o.KVHeads)
+	case o.Init == "" && (o.Hidden%o.Heads != 0 || o.Heads%o.KVHeads != 0):
+		return fmt.Errorf("bootstrap: --hidden %d must be a multiple of --heads %d, and --heads a multiple of --kv-heads %d", o.Hidden, o.Heads, o.KVHeads)
 	case o.LMSteps < 0 || o.ProtocolSteps < 0 || o.BatchSize < 1 || o.SeqLen < 16 || o.LR <= 0:
 		return fmt.Errorf("bootstrap: steps must be >= 0, batch >= 1, seq-len >= 16 and lr > 0")
 	case o.TopK < 1 || o.MaxPromptTokens < 64:
@@ -148,44 +152,59 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	// 1. Tokenizer: learnt from the corpus and the protocol's prompts.
-	t0 := time.Now()
-	bpe, err := tokenizer.TrainBPE(ctx, trainingTexts(texts), tokenizer.TrainOptions{
-		VocabSize: o.VocabSize, AddedTokens: AddedTokens, SpecialCount: 3,
-		EOSToken: "<|im_end|>", PadToken: "<|endoftext|>", ChatTemplate: ChatMLTemplate,
-	})
-	if err != nil {
-		return rep, err
-	}
-	if err := bpe.WriteDir(tmp); err != nil {
-		return rep, err
-	}
-	tok, err := tokenizer.Load(tmp)
-	if err != nil {
-		return rep, err
-	}
-	rep.VocabSize = tok.VocabSize()
-	rep.Seconds["tokenizer"] = time.Since(t0).Seconds()
-	logf("tokenizer: %d tokens (%d merges) in %.1fs", bpe.VocabSize(), bpe.NumMerges(), rep.Seconds["tokenizer"])
+	var tok *tokenizer.Tokenizer
+	var m *model.Model
+	if o.Init != "" {
+		// Continue from a checkpoint: its tokenizer and weights.
+		if tok, err = tokenizer.Load(o.Init); err != nil {
+			return rep, err
+		}
+		if m, err = model.Load(o.Init, model.LoadOptions{Backend: o.Backend}); err != nil {
+			return rep, err
+		}
+		logf("continuing from %s", o.Init)
+	} else {
+		// 1. Tokenizer: learnt from the corpus and the protocol's prompts.
+		t0 := time.Now()
+		bpe, err := tokenizer.TrainBPE(ctx, trainingTexts(texts), tokenizer.TrainOptions{
+			VocabSize: o.VocabSize, AddedTokens: AddedTokens, SpecialCount: 3,
+			EOSToken: "<|im_end|>", PadToken: "<|endoftext|>", ChatTemplate: ChatMLTemplate,
+		})
+		if err != nil {
+			return rep, err
+		}
+		if err := bpe.WriteDir(tmp); err != nil {
+			return rep, err
+		}
+		if tok, err = tokenizer.Load(tmp); err != nil {
+			return rep, err
+		}
+		rep.Seconds["tokenizer"] = time.Since(t0).Seconds()
+		logf("tokenizer: %d tokens (%d merges) in %.1fs", bpe.VocabSize(), bpe.NumMerges(), rep.Seconds["tokenizer"])
 
-	// 2. Model, initialised at random.
-	m, err := initModel(o, tok)
-	if err != nil {
-		return rep, err
+		// 2. Model, initialised at random.
+		if m, err = initModel(o, tok); err != nil {
+			return rep, err
+		}
+		m.SetSourceDir(tmp) // Save copies the tokenizer files from here
 	}
 	defer m.Close()
+	rep.VocabSize = tok.VocabSize()
 	rep.Parameters = m.NumParameters()
-	logf("model: Llama, hidden %d, %d layers, %d parameters", o.Hidden, o.Layers, rep.Parameters)
+	logf("model: %s, hidden %d, %d layers, %d parameters", m.Config.ModelType, m.Config.HiddenSize, m.Config.NumHiddenLayers, rep.Parameters)
 
 	// 3. Language modelling on the corpus.
-	endOfText, _ := tok.TokenID("<|endoftext|>")
+	endOfText, ok := tok.TokenID("<|endoftext|>")
+	if eos := tok.EOSTokenIDs(); !ok && len(eos) > 0 {
+		endOfText = eos[0] // a checkpoint from elsewhere (--init) separates passages with its EOS
+	}
 	var stream []int32
 	for _, text := range texts {
 		stream = append(append(stream, tok.Encode(text)...), endOfText)
 	}
 	rep.CorpusTokens = len(stream)
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), 0xb007))
-	t0 = time.Now()
+	t0 := time.Now()
 	rep.LMLoss, err = trainPhase(ctx, m, o, o.LMSteps, "language modelling", logf, func(int) ([][]int32, [][]float32) {
 		batch := make([][]int32, o.BatchSize)
 		for i := range batch {
@@ -245,7 +264,6 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	rep.Seconds["protocol"] = time.Since(t0).Seconds()
 
 	// 5. Write the model with its tokenizer, then the report.
-	m.SetSourceDir(tmp)
 	if err := m.Save(o.Out); err != nil {
 		return rep, err
 	}

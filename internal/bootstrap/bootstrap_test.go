@@ -158,6 +158,20 @@ func TestRun(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil || back.Parameters != rep.Parameters {
 		t.Errorf("bootstrap.json: %v %+v", err, back)
 	}
+	// Continuing from the result keeps its tokenizer and shape.
+	o2 := o
+	o2.Init, o2.Out, o2.LMSteps, o2.ProtocolSteps = out, filepath.Join(t.TempDir(), "more"), 1, 1
+	o2.Hidden = 999 // ignored with Init
+	rep2, err := Run(context.Background(), o2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep2.Parameters != rep.Parameters || rep2.VocabSize != 400 {
+		t.Errorf("continued run: %d parameters, vocabulary %d; want %d, 400", rep2.Parameters, rep2.VocabSize, rep.Parameters)
+	}
+	if _, err := tokenizer.Load(o2.Out); err != nil {
+		t.Errorf("continued run lost its tokenizer: %v", err)
+	}
 	entries, _ := os.ReadDir(filepath.Dir(out))
 	for _, e := range entries {
 		if strings.Contains(e.Name(), ".tmp-") {
