@@ -24,6 +24,13 @@ type Generator interface {
 	Generate(ctx context.Context, req model.GenerateRequest) ([]model.Generation, error)
 }
 
+// sessionStarter is a Generator that can keep each sequence's key/value
+// cache between calls (*model.Model): a turn then runs only the tokens
+// added since the previous one instead of re-encoding the whole prefix.
+type sessionStarter interface {
+	NewSession() *model.Session
+}
+
 // Tokenizer maps text to token ids and back; *tokenizer.Tokenizer implements it.
 type Tokenizer interface {
 	Encode(text string) []int32
@@ -145,9 +152,17 @@ func (c Config) validate(searcher search.Searcher) error {
 // Run plays every prompt to the end. Each turn generates for all active
 // trajectories in one batch and answers all their search calls in one
 // batched Search. The result has one trajectory per prompt, in order.
+// With a model that keeps caches between calls, a turn after the first
+// runs only each trajectory's new tokens (its last sampled token and the
+// inserted results); the rest is read from the cache.
 func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Searcher, prompts [][]int32, cfg Config) ([]Trajectory, error) {
 	if err := cfg.validate(searcher); err != nil {
 		return nil, err
+	}
+	if m, ok := gen.(sessionStarter); ok {
+		sess := m.NewSession()
+		defer sess.Close()
+		gen = sess
 	}
 	finalStop := "</" + cfg.FinalTag + ">"
 	stops := []string{finalStop}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ssp-project/ssp/internal/agent/agenttest"
@@ -56,4 +58,75 @@ func TestRunWithTinyModel(t *testing.T) {
 			}
 		}
 	}
+}
+
+// plainGenerator hides the model's sessions, so every turn re-encodes its
+// whole prompt.
+type plainGenerator struct{ m *model.Model }
+
+func (p plainGenerator) Generate(ctx context.Context, req model.GenerateRequest) ([]model.Generation, error) {
+	return p.m.Generate(ctx, req)
+}
+
+// TestRunReusesPrefixes checks that the loop with kept caches (the model
+// as given) plays the same trajectories as with every turn re-encoded.
+// Random weights would never write a search call, so the test tokenizer
+// decodes every id of the upper half of the vocabulary as a whole call:
+// most turns end in a search and the trajectories grow over four turns.
+func TestRunReusesPrefixes(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "shared", "fixtures", "hf", "llama3")
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+		t.Skipf("tiny checkpoint not available (%v); it lives in the shared fixtures beside the checkout", err)
+	}
+	m, err := model.Load(dir, model.LoadOptions{Backend: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok := searchingTokenizer{}
+	searcher := &agenttest.MemorySearcher{Docs: testDocs}
+	cfg := Config{FinalTag: "answer", Search: true, MaxTurns: 4, MaxTokensPerTurn: 10, MaxResponseTokens: 400,
+		TopK: 1, MaxInformationChars: 40, Temperature: 1, Seed: 3, EOSTokenIDs: []int32{agenttest.ByteEOS}}
+	prompts := [][]int32{tok.Encode("Q: where is Osk?"), tok.Encode("Q: who?"), tok.Encode("Q")}
+	ctx := context.Background()
+	cached, err := Run(ctx, m, tok, searcher, prompts, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Run(ctx, plainGenerator{m}, tok, searcher, prompts, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	turns := 0
+	for i := range plain {
+		turns = max(turns, plain[i].Turns)
+		if !slices.Equal(cached[i].Tokens, plain[i].Tokens) || cached[i].Finish != plain[i].Finish {
+			t.Fatalf("trajectory %d: with kept caches %v (%s), re-encoded %v (%s)", i,
+				cached[i].Tokens, cached[i].Finish, plain[i].Tokens, plain[i].Finish)
+		}
+		for k := range plain[i].LogProbs {
+			if d := math.Abs(float64(cached[i].LogProbs[k] - plain[i].LogProbs[k])); d > 1e-4 {
+				t.Fatalf("trajectory %d token %d: log-prob %g with kept caches, %g re-encoded", i, k,
+					cached[i].LogProbs[k], plain[i].LogProbs[k])
+			}
+		}
+	}
+	if turns < 3 {
+		t.Fatalf("no trajectory reached a second turn; the test exercises nothing")
+	}
+}
+
+type searchingTokenizer struct{ agenttest.ByteTokenizer }
+
+func (searchingTokenizer) Decode(ids []int32) string {
+	var b strings.Builder
+	for _, id := range ids {
+		switch {
+		case id >= 512:
+			b.WriteString("<search>Osk</search>")
+		case id < 256:
+			b.WriteByte(byte(id))
+		}
+	}
+	return b.String()
 }

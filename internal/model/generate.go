@@ -34,33 +34,44 @@ const (
 // Rotary positions count real tokens only (the first non-padding token is at
 // position 0), as transformers' generate does with an attention mask.
 func (m *Model) Generate(ctx context.Context, req GenerateRequest) ([]Generation, error) {
-	if req.MaxNewTokens <= 0 {
-		return nil, fmt.Errorf("generate: MaxNewTokens must be positive, got %d", req.MaxNewTokens)
-	}
-	if len(req.StopStrings) > 0 && req.Decode == nil {
-		return nil, fmt.Errorf("generate: StopStrings need a Decode function")
-	}
-	if req.TopP < 0 || req.TopP > 1 || req.TopK < 0 {
-		return nil, fmt.Errorf("generate: TopP must be in [0,1] and TopK >= 0, got %g and %d", req.TopP, req.TopK)
-	}
-	for i, p := range req.Prompts {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("generate: prompt %d is empty", i)
-		}
-	}
-	if err := m.checkTokens("prompts", req.Prompts); err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
+	if err := m.checkRequest(&req); err != nil {
+		return nil, err
 	}
 	out := make([]Generation, 0, len(req.Prompts))
 	for lo := 0; lo < len(req.Prompts); lo += m.maxBatch {
-		hi := min(lo+m.maxBatch, len(req.Prompts))
-		gens, err := m.generateBatch(ctx, req, lo, hi)
+		idx := make([]int, 0, m.maxBatch)
+		for i := lo; i < min(lo+m.maxBatch, len(req.Prompts)); i++ {
+			idx = append(idx, i)
+		}
+		gens, cache, err := m.generateBatch(ctx, &req, idx, nil)
 		if err != nil {
 			return nil, err
 		}
+		cache.free()
 		out = append(out, gens...)
 	}
 	return out, nil
+}
+
+func (m *Model) checkRequest(req *GenerateRequest) error {
+	if req.MaxNewTokens <= 0 {
+		return fmt.Errorf("generate: MaxNewTokens must be positive, got %d", req.MaxNewTokens)
+	}
+	if len(req.StopStrings) > 0 && req.Decode == nil {
+		return fmt.Errorf("generate: StopStrings need a Decode function")
+	}
+	if req.TopP < 0 || req.TopP > 1 || req.TopK < 0 {
+		return fmt.Errorf("generate: TopP must be in [0,1] and TopK >= 0, got %g and %d", req.TopP, req.TopK)
+	}
+	for i, p := range req.Prompts {
+		if len(p) == 0 {
+			return fmt.Errorf("generate: prompt %d is empty", i)
+		}
+	}
+	if err := m.checkTokens("prompts", req.Prompts); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	return nil
 }
 
 // rowState tracks one sequence of a generation batch.
@@ -72,6 +83,7 @@ type rowState struct {
 
 	sampled        int32 // this step's token and its log-probability
 	sampledLogProb float32
+	fed            bool // the row took a token this step, to be written to the cache
 }
 
 // sampleRows draws the next token of every unfinished row, rows in
@@ -94,62 +106,57 @@ func sampleRows(states []*rowState, logits []float32, vocab int, req *GenerateRe
 	wg.Wait()
 }
 
-func (m *Model) generateBatch(ctx context.Context, req GenerateRequest, lo, hi int) ([]Generation, error) {
-	prompts := req.Prompts[lo:hi]
-	n := len(prompts)
-	maxPrompt := 0
-	for _, p := range prompts {
-		maxPrompt = max(maxPrompt, len(p))
+// generateBatch continues the prompts req.Prompts[idx] (at most maxBatch)
+// as one batch and returns their generations with the batch's cache. With
+// from == nil the prompts are prefilled into a fresh cache; otherwise the
+// batch starts from rows of a kept cache (see Session).
+func (m *Model) generateBatch(ctx context.Context, req *GenerateRequest, idx []int, from *reuse) ([]Generation, *batchCache, error) {
+	var (
+		b      *batchCache
+		logits []float32
+		start  int // first free slot
+		err    error
+	)
+	if from == nil {
+		b, logits, start, err = m.prefill(req, idx)
+	} else {
+		b, logits, start, err = m.extend(req, idx, from)
 	}
-	rows := bucket(n, 1)
-	promptLen := bucket(maxPrompt, 16)
-	slots := bucket(promptLen+req.MaxNewTokens, 16)
-
-	ids := make([]int32, rows*promptLen)
-	positions := make([]int32, rows*promptLen)
-	valid := make([]bool, rows*slots)
-	states := make([]*rowState, n)
-	for b, p := range prompts {
-		pad := promptLen - len(p)
-		copy(ids[b*promptLen+pad:], p)
-		for t := range p {
-			positions[b*promptLen+pad+t] = int32(t)
-			valid[b*slots+pad+t] = true
-		}
+	if err != nil {
+		return nil, nil, err
+	}
+	states := make([]*rowState, len(idx))
+	for j, i := range idx {
 		// Each row samples from its own stream, so a sequence's tokens do
 		// not depend on the other prompts in its batch.
-		states[b] = &rowState{
-			rng: newRowRNG(req.Seed, lo+b),
-			pos: int32(len(p)),
-		}
+		states[j] = &rowState{rng: newRowRNG(req.Seed, i), pos: int32(len(req.Prompts[i]))}
 	}
 	maxStop := 0
 	for _, s := range req.StopStrings {
 		maxStop = max(maxStop, len(s))
 	}
 
-	logits, caches, err := m.runPrefill(ids, positions, valid, rows, promptLen, slots)
-	if err != nil {
-		return nil, err
-	}
 	vocab := m.Config.VocabSize
-	next := make([]int32, rows)
-	nextPos := make([]int32, rows)
+	next := make([]int32, b.rows)
+	nextPos := make([]int32, b.rows)
 	for step := range req.MaxNewTokens {
 		if err := ctxErr(ctx); err != nil {
-			return nil, err
+			b.free()
+			return nil, nil, err
 		}
 		active := 0
-		sampleRows(states, logits, vocab, &req)
-		for b, st := range states {
+		sampleRows(states, logits, vocab, req)
+		for j, st := range states {
+			st.fed = false
 			if st.done {
 				continue
 			}
 			tok, lp := st.sampled, st.sampledLogProb
 			st.gen.Tokens = append(st.gen.Tokens, tok)
 			st.gen.LogProbs = append(st.gen.LogProbs, lp)
-			next[b], nextPos[b] = tok, st.pos
+			next[j], nextPos[j] = tok, st.pos
 			st.pos++
+			st.fed = true
 			switch {
 			case slices.Contains(req.EOSTokenIDs, tok):
 				st.done, st.gen.FinishReason = true, FinishEOS
@@ -164,20 +171,61 @@ func (m *Model) generateBatch(ctx context.Context, req GenerateRequest, lo, hi i
 		if active == 0 {
 			break
 		}
-		slot := promptLen + step
-		for b := range rows {
-			valid[b*slots+slot] = true
+		// Only the tokens just sampled enter the cache: a row that had
+		// already finished leaves a masked hole, so that its cache holds
+		// exactly its own sequence for a later turn.
+		slot := start + step
+		for j := range b.rows {
+			b.valid[j*b.slots+slot] = j < len(states) && states[j].fed
 		}
-		logits, caches, err = m.runDecode(next, nextPos, valid, int32(slot), caches, rows, slots)
+		logits, b.caches, err = m.runStep(next, nextPos, b.valid, slot, b.caches, b.rows, 1, b.slots)
 		if err != nil {
-			return nil, err
+			b.free()
+			return nil, nil, err
+		}
+		for j, st := range states {
+			if st.fed {
+				b.cached[j]++
+			}
 		}
 	}
-	gens := make([]Generation, n)
-	for b, st := range states {
-		gens[b] = st.gen
+	gens := make([]Generation, len(idx))
+	for j, st := range states {
+		gens[j] = st.gen
+		b.seqs[j] = append(b.seqs[j], st.gen.Tokens...)
 	}
-	return gens, nil
+	return gens, b, nil
+}
+
+// prefill runs the prompts req.Prompts[idx], left-padded, into a fresh
+// cache with room for MaxNewTokens more tokens.
+func (m *Model) prefill(req *GenerateRequest, idx []int) (*batchCache, []float32, int, error) {
+	maxPrompt := 0
+	for _, i := range idx {
+		maxPrompt = max(maxPrompt, len(req.Prompts[i]))
+	}
+	rows := bucket(len(idx), 1)
+	promptLen := bucket(maxPrompt, 16)
+	b := newBatchCache(len(idx), rows, bucket(promptLen+req.MaxNewTokens, 16))
+	ids := make([]int32, rows*promptLen)
+	positions := make([]int32, rows*promptLen)
+	for j, i := range idx {
+		p := req.Prompts[i]
+		pad := promptLen - len(p)
+		copy(ids[j*promptLen+pad:], p)
+		for t := range p {
+			positions[j*promptLen+pad+t] = int32(t)
+			b.valid[j*b.slots+pad+t] = true
+		}
+		b.seqs[j] = slices.Clone(p)
+		b.cached[j] = len(p)
+	}
+	logits, caches, err := m.runPrefill(ids, positions, b.valid, rows, promptLen, b.slots)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	b.caches = caches
+	return b, logits, promptLen, nil
 }
 
 // hasStop reports whether the decoded tail of the new tokens contains a
@@ -360,15 +408,18 @@ func (m *Model) runPrefill(ids, positions []int32, valid []bool, rows, promptLen
 	return logits, out[1:], nil
 }
 
-func (m *Model) runDecode(next, positions []int32, valid []bool, slot int32, caches []*tensors.Tensor,
-	rows, slots int) ([]float32, []*tensors.Tensor, error) {
+// runStep runs a chunk of chunkLen tokens per row (1 when decoding) at slot
+// start of the caches and returns the logits of each row's last token with
+// the updated caches.
+func (m *Model) runStep(ids, positions []int32, valid []bool, start int, caches []*tensors.Tensor,
+	rows, chunkLen, slots int) ([]float32, []*tensors.Tensor, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	args := []any{
-		tensors.FromFlatDataAndDimensions(next, rows, 1),
-		tensors.FromFlatDataAndDimensions(positions, rows, 1),
+		tensors.FromFlatDataAndDimensions(ids, rows, chunkLen),
+		tensors.FromFlatDataAndDimensions(positions, rows, chunkLen),
 		tensors.FromFlatDataAndDimensions(valid, rows, slots),
-		tensors.FromScalar(slot),
+		tensors.FromScalar(int32(start)),
 	}
 	for _, c := range caches {
 		// The cache is updated in place on devices that allow donation.
@@ -378,7 +429,7 @@ func (m *Model) runDecode(next, positions []int32, valid []bool, slot int32, cac
 			args = append(args, c)
 		}
 	}
-	out, err := m.decodeRun.run(shapeKey(rows, slots), args...)
+	out, err := m.decodeRun.run(shapeKey(rows, chunkLen, slots), args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate: decode: %w", err)
 	}

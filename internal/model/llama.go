@@ -99,8 +99,9 @@ func (a architecture) weightSpecs(c *Config) []weightSpec {
 //     itself;
 //   - prefill: keyValid is [B, S] with S > C; the chunk fills slots 0..C-1 of
 //     a fresh cache of S slots, returned as the new cache;
-//   - decode: C == 1 and cacheK/cacheV are given; the token is written at
-//     slot start.
+//   - decode: cacheK/cacheV are given; the chunk is written at slots
+//     start..start+C-1 (C == 1 when sampling one token at a time, C > 1
+//     when a kept cache is extended with new tokens, such as tool results).
 //
 // Token i of the chunk attends to every valid slot j <= start+i.
 type chunk struct {
@@ -290,13 +291,28 @@ func (d *decoder) cacheKV(in chunk, lc layerContext, i int, k, v *Node) (keys, v
 	g := k.Graph()
 	switch {
 	case in.cacheK != nil && d.inPlaceCache:
-		// Decoding one token: write it at slot start.
+		// Write the chunk at slot start.
 		zero := Scalar(g, dtypes.Int32, 0)
 		at := []*Node{zero, in.start, zero, zero}
 		keys = DynamicUpdateSlice(in.cacheK[i], ConvertDType(k, in.cacheK[i].DType()), at)
 		values = DynamicUpdateSlice(in.cacheV[i], ConvertDType(v, in.cacheV[i].DType()), at)
+	case in.cacheK != nil && lc.length > 1:
+		// Several tokens without DynamicUpdateSlice: a one-hot product
+		// moves chunk token c to slot start+c (exact: each output sums one
+		// nonzero term), then a select keeps the other slots.
+		dt := in.cacheK[i].DType()
+		dims := in.cacheK[i].Shape().Dimensions
+		chunkPos := Iota(g, shapeOf(dtypes.Int32, lc.length), 0)
+		place := Equal(ExpandAxes(Add(chunkPos, in.start), 1), ExpandAxes(lc.keyPos, 0)) // [C, S]
+		onehot := ConvertDType(place, dt)
+		spread := func(x *Node) *Node { // [B, C, kv, hd] -> [B, S, kv, hd]
+			return TransposeAllAxes(dot(ConvertDType(x, dt), []int{1}, nil, onehot, []int{0}, nil), 0, 3, 1, 2)
+		}
+		sel := BroadcastToDims(Reshape(ReduceLogicalOr(place, 0), 1, lc.slots, 1, 1), dims...)
+		keys = Where(sel, spread(k), in.cacheK[i])
+		values = Where(sel, spread(v), in.cacheV[i])
 	case in.cacheK != nil:
-		// The same with a select over the slot axis, for backends without
+		// One token with a select over the slot axis, for backends without
 		// DynamicUpdateSlice (the pure-Go one); it costs one read of the
 		// cache, which attention does anyway.
 		dims := in.cacheK[i].Shape().Dimensions

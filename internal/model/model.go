@@ -68,6 +68,7 @@ type Model struct {
 	tokenRun   *programs
 	prefillRun *programs
 	decodeRun  *programs
+	gatherRun  *programs
 }
 
 var (
@@ -176,6 +177,7 @@ func newModel(cfg Config, opts LoadOptions) (*Model, error) {
 	m.tokenRun = newPrograms(backend, m.ctx, m.tokenLogProbsGraph)
 	m.prefillRun = newPrograms(backend, m.ctx, m.prefillGraph)
 	m.decodeRun = newPrograms(backend, m.ctx, m.decodeGraph)
+	m.gatherRun = newPrograms(backend, m.ctx, m.gatherGraph)
 	return m, nil
 }
 
@@ -337,7 +339,7 @@ func (m *Model) SetSourceDir(dir string) { m.sourceDir = dir }
 func (m *Model) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, p := range []*programs{m.logitsRun, m.tokenRun, m.prefillRun, m.decodeRun} {
+	for _, p := range []*programs{m.logitsRun, m.tokenRun, m.prefillRun, m.decodeRun, m.gatherRun} {
 		p.close()
 	}
 	m.ctx.Finalize()

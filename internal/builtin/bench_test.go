@@ -1,0 +1,89 @@
+package builtin
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ssp-project/ssp/internal/agent"
+	"github.com/ssp-project/ssp/internal/dataset"
+	"github.com/ssp-project/ssp/internal/index"
+	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/selfplay"
+	"github.com/ssp-project/ssp/internal/tokenizer"
+)
+
+// reencoding hides the model's sessions: every turn re-encodes its whole
+// prompt, as an engine without prefix reuse does.
+type reencoding struct{ m *model.Model }
+
+func (r reencoding) Generate(ctx context.Context, req model.GenerateRequest) ([]model.Generation, error) {
+	return r.m.Generate(ctx, req)
+}
+
+// BenchmarkSolverRollouts runs the embedded model's solver rollouts on 32
+// benchmark questions with the built-in agent bounds and sampling, once
+// with the key/value caches kept between turns and once re-encoding every
+// turn's prompt, side by side.
+//
+//	go test ./internal/builtin -run '^$' -bench SolverRollouts -benchtime 3x
+func BenchmarkSolverRollouts(b *testing.B) {
+	b.Setenv("GOMLX_BACKEND", "go")
+	ctx := context.Background()
+	p, err := Prepare(ctx, b.TempDir(), b.Logf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := tokenizer.Load(p.Model)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ix, err := index.Open(p.Index)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ix.Close()
+	m, err := model.Load(p.Model, model.LoadOptions{Backend: "go"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	examples, err := dataset.ReadJSONL(ctx, p.Benchmark)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var prompts [][]int32
+	for _, ex := range examples[:32] {
+		system, user := selfplay.SolverMessages(ex.Question)
+		text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		prompts = append(prompts, tok.Encode(text))
+	}
+	cfg := selfplay.DefaultConfig()
+	TrainConfig(&cfg)
+	acfg := agent.Config{FinalTag: "answer", Search: true, MaxTurns: cfg.Agent.MaxTurns,
+		MaxTokensPerTurn: cfg.Agent.MaxTokensPerTurn, MaxResponseTokens: cfg.Agent.MaxResponseTokens,
+		TopK: cfg.Agent.TopK, MaxInformationChars: cfg.Agent.MaxInformationChars,
+		Temperature: 1, Seed: 1, EOSTokenIDs: tok.EOSTokenIDs()}
+	for _, variant := range []struct {
+		name string
+		gen  agent.Generator
+	}{{"kept-caches", m}, {"re-encoded", reencoding{m}}} {
+		b.Run(variant.name, func(b *testing.B) {
+			generated, turns := 0, 0
+			for b.Loop() {
+				trajs, err := agent.Run(ctx, variant.gen, tok, ix, prompts, acfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, t := range trajs {
+					generated += t.GeneratedTokens
+					turns += t.Turns
+				}
+			}
+			b.ReportMetric(float64(generated)/b.Elapsed().Seconds(), "gen-tokens/s")
+			b.ReportMetric(float64(turns)/float64(b.N*len(prompts)), "turns/rollout")
+		})
+	}
+}

@@ -1,0 +1,253 @@
+package model
+
+import (
+	"context"
+	"fmt"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Session generates as Model.Generate does, but keeps the key/value cache
+// of every sequence between calls. The agent loop generates a turn, appends
+// the search results to each trajectory and generates again: each prompt of
+// the next call begins with a sequence the session already holds (its
+// prompt and generated tokens), so only the tokens after that prefix — the
+// last sampled token and the inserted results — run through the model, and
+// the rest is read from the cache.
+//
+// A prompt may share its prefix with any kept sequence, or with none (then
+// it is prefilled as by Generate); the keys and values of a prefix depend
+// on nothing after it, so reuse changes the result only by floating-point
+// rounding. A Session is not safe for concurrent use; Close releases its
+// caches.
+type Session struct {
+	m       *Model
+	batches []*batchCache
+	stats   PrefixStats
+}
+
+// PrefixStats counts the prompt tokens of a session's calls: Reused were
+// read from kept caches, Computed ran through the model.
+type PrefixStats struct {
+	Reused, Computed int
+}
+
+// Stats returns the counts over every call so far.
+func (s *Session) Stats() PrefixStats { return s.stats }
+
+// NewSession starts a session with no kept sequences.
+func (m *Model) NewSession() *Session { return &Session{m: m} }
+
+// batchCache is the key/value cache of one generation batch.
+type batchCache struct {
+	rows, slots int
+	valid       []bool            // [rows*slots]: the slot holds a token of its row
+	caches      []*tensors.Tensor // per layer keys, then values: [rows, slots, kv_heads, head_dim]
+	// seqs[j] is row j's sequence (prompt and generated tokens); its first
+	// cached[j] tokens are in the cache, in slot order. Padding rows have
+	// none.
+	seqs   [][]int32
+	cached []int
+}
+
+func newBatchCache(n, rows, slots int) *batchCache {
+	return &batchCache{rows: rows, slots: slots, valid: make([]bool, rows*slots),
+		seqs: make([][]int32, n), cached: make([]int, n)}
+}
+
+// free releases the cache's device memory now rather than at garbage
+// collection.
+func (b *batchCache) free() {
+	if b == nil {
+		return
+	}
+	for _, t := range b.caches {
+		_ = t.FinalizeAll()
+	}
+	b.caches = nil
+}
+
+// reuse says where each prompt of a batch starts from: row row[j] of cache
+// from, whose first keep[j] tokens equal the prompt's.
+type reuse struct {
+	from *batchCache
+	row  []int
+	keep []int
+}
+
+// Generate continues every prompt, reusing the cached keys and values of
+// the longest prefix each prompt shares with a kept sequence. The
+// sequences of this call replace the kept ones.
+func (s *Session) Generate(ctx context.Context, req GenerateRequest) ([]Generation, error) {
+	m := s.m
+	if err := m.checkRequest(&req); err != nil {
+		return nil, err
+	}
+	// Group the prompts by the kept batch they extend (-1: none).
+	groups := map[int]*reuse{}
+	members := map[int][]int{}
+	var order []int
+	for i, p := range req.Prompts {
+		g, row, keep := s.longestPrefix(p)
+		if groups[g] == nil {
+			groups[g] = &reuse{}
+			order = append(order, g)
+		}
+		if g >= 0 {
+			groups[g].from = s.batches[g]
+			groups[g].row = append(groups[g].row, row)
+			groups[g].keep = append(groups[g].keep, keep)
+		}
+		members[g] = append(members[g], i)
+		s.stats.Reused += keep
+		s.stats.Computed += len(p) - keep
+	}
+
+	out := make([]Generation, len(req.Prompts))
+	var kept []*batchCache
+	fail := func(err error) ([]Generation, error) {
+		for _, b := range kept {
+			b.free()
+		}
+		s.Close()
+		return nil, err
+	}
+	for _, g := range order {
+		idx := members[g]
+		for lo := 0; lo < len(idx); lo += m.maxBatch {
+			hi := min(lo+m.maxBatch, len(idx))
+			var from *reuse
+			if g >= 0 {
+				from = &reuse{from: groups[g].from, row: groups[g].row[lo:hi], keep: groups[g].keep[lo:hi]}
+			}
+			gens, b, err := m.generateBatch(ctx, &req, idx[lo:hi], from)
+			if err != nil {
+				return fail(err)
+			}
+			kept = append(kept, b)
+			for j, i := range idx[lo:hi] {
+				out[i] = gens[j]
+			}
+		}
+	}
+	s.Close()
+	s.batches = kept
+	return out, nil
+}
+
+// longestPrefix finds the kept row whose cached tokens share the longest
+// prefix with p. At least the last token of p is left to run, since its
+// logits are needed; batch -1 means no kept row shares a token.
+func (s *Session) longestPrefix(p []int32) (batch, row, keep int) {
+	batch, row = -1, -1
+	for g, b := range s.batches {
+		for r, seq := range b.seqs {
+			n := min(b.cached[r], len(p)-1, len(seq))
+			if n <= keep {
+				continue
+			}
+			k := 0
+			for k < n && seq[k] == p[k] {
+				k++
+			}
+			if k > keep {
+				batch, row, keep = g, r, k
+			}
+		}
+	}
+	return batch, row, keep
+}
+
+// Close releases the kept caches; the session may be used again and then
+// starts with no kept sequences.
+func (s *Session) Close() {
+	for _, b := range s.batches {
+		b.free()
+	}
+	s.batches = nil
+}
+
+// extend starts a batch from kept rows: it gathers each row's first keep
+// cached tokens to the front of a cache sized for this call, then runs the
+// rest of each prompt as one left-padded chunk after them.
+func (m *Model) extend(req *GenerateRequest, idx []int, from *reuse) (*batchCache, []float32, int, error) {
+	old := from.from
+	maxKeep, maxNew := 0, 0
+	for j, i := range idx {
+		maxKeep = max(maxKeep, from.keep[j])
+		maxNew = max(maxNew, len(req.Prompts[i])-from.keep[j])
+	}
+	rows := bucket(len(idx), 1)
+	chunkLen := bucket(maxNew, 16)
+	b := newBatchCache(len(idx), rows, bucket(maxKeep+chunkLen+req.MaxNewTokens, 16))
+
+	// where[j, k] = (old row, old slot) of new slot k of row j. Slots past a
+	// row's kept tokens read row 0 slot 0 and stay masked.
+	where := make([]int32, rows*b.slots*2)
+	for j := range idx {
+		r, k := from.row[j], 0
+		for slot := 0; slot < old.slots && k < from.keep[j]; slot++ {
+			if old.valid[r*old.slots+slot] {
+				at := (j*b.slots + k) * 2
+				where[at], where[at+1] = int32(r), int32(slot)
+				b.valid[j*b.slots+k] = true
+				k++
+			}
+		}
+		if k != from.keep[j] {
+			return nil, nil, 0, fmt.Errorf("generate: kept row %d has %d cached tokens, want %d", r, k, from.keep[j])
+		}
+	}
+	caches, err := m.runGather(where, rows, b.slots, old.caches)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+
+	ids := make([]int32, rows*chunkLen)
+	positions := make([]int32, rows*chunkLen)
+	for j, i := range idx {
+		p, keep := req.Prompts[i], from.keep[j]
+		fresh := p[keep:]
+		pad := chunkLen - len(fresh)
+		copy(ids[j*chunkLen+pad:], fresh)
+		for t := range fresh {
+			positions[j*chunkLen+pad+t] = int32(keep + t)
+			b.valid[j*b.slots+maxKeep+pad+t] = true
+		}
+		b.seqs[j] = append([]int32(nil), p...)
+		b.cached[j] = len(p)
+	}
+	logits, caches, err := m.runStep(ids, positions, b.valid, maxKeep, caches, rows, chunkLen, b.slots)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	b.caches = caches
+	return b, logits, maxKeep + chunkLen, nil
+}
+
+// gatherGraph builds new caches [B', S', kv_heads, head_dim] from old
+// ones: in[0] [B', S', 2] holds the (row, slot) each new slot reads.
+func (m *Model) gatherGraph(_ *mlctx.Context, in []*Node) []*Node {
+	out := make([]*Node, len(in)-1)
+	for i, c := range in[1:] {
+		out[i] = Gather(c, in[0])
+	}
+	return out
+}
+
+func (m *Model) runGather(where []int32, rows, slots int, caches []*tensors.Tensor) ([]*tensors.Tensor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	args := []any{tensors.FromFlatDataAndDimensions(where, rows, slots, 2)}
+	for _, c := range caches {
+		args = append(args, c)
+	}
+	old := caches[0].Shape().Dimensions
+	out, err := m.gatherRun.run(shapeKey(old[0], old[1], rows, slots), args...)
+	if err != nil {
+		return nil, fmt.Errorf("generate: gather cache: %w", err)
+	}
+	return out, nil
+}
