@@ -429,7 +429,14 @@ func (m *Model) runStep(ids, positions []int32, valid []bool, start int, caches 
 			args = append(args, c)
 		}
 	}
-	out, err := m.decodeRun.run(shapeKey(rows, chunkLen, slots), args...)
+	// Chunks of several tokens (a session extending kept caches) come in
+	// many more shapes than single decode steps; their programs are kept
+	// apart so that they never evict the decode programs.
+	progs := m.decodeRun
+	if chunkLen > 1 {
+		progs = m.extendRun
+	}
+	out, err := progs.run(shapeKey(rows, chunkLen, slots), args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate: decode: %w", err)
 	}

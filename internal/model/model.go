@@ -68,6 +68,7 @@ type Model struct {
 	tokenRun   *programs
 	prefillRun *programs
 	decodeRun  *programs
+	extendRun  *programs // decodeGraph for chunks of several tokens, cached apart from the one-token programs
 	gatherRun  *programs
 }
 
@@ -177,6 +178,7 @@ func newModel(cfg Config, opts LoadOptions) (*Model, error) {
 	m.tokenRun = newPrograms(backend, m.ctx, m.tokenLogProbsGraph)
 	m.prefillRun = newPrograms(backend, m.ctx, m.prefillGraph)
 	m.decodeRun = newPrograms(backend, m.ctx, m.decodeGraph)
+	m.extendRun = newPrograms(backend, m.ctx, m.decodeGraph)
 	m.gatherRun = newPrograms(backend, m.ctx, m.gatherGraph)
 	return m, nil
 }
@@ -339,7 +341,7 @@ func (m *Model) SetSourceDir(dir string) { m.sourceDir = dir }
 func (m *Model) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, p := range []*programs{m.logitsRun, m.tokenRun, m.prefillRun, m.decodeRun, m.gatherRun} {
+	for _, p := range []*programs{m.logitsRun, m.tokenRun, m.prefillRun, m.decodeRun, m.extendRun, m.gatherRun} {
 		p.close()
 	}
 	m.ctx.Finalize()
