@@ -9,6 +9,12 @@
 #
 # Every row gets the same budget: STEPS optimizer steps of BATCH questions with
 # ROLLOUTS solver rollouts each. One row is one command (printed before it runs).
+#
+# Another base policy: MODEL=<checkpoint> WORLD=<directory of ssp world gen>
+# (its index is built into WORLD/index unless INDEX names one); TRAIN_ARGS adds
+# flags to every row (e.g. the agent settings the base was bootstrapped with).
+# On a machine without Go (a GPU machine), SSP names a prebuilt binary and the
+# report is left to be written where Go is: the script prints the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,13 +28,33 @@ BACKEND=${BACKEND:-}
 ROWS=${ROWS:-"ssp supervised no-rag frozen-proposer"}
 SSP=${SSP:-$OUT/ssp-bin}
 JOBS=${JOBS:-2}   # rows trained at once (the pure-Go backend keeps about one core busy per run)
+MODEL=${MODEL:-}
+WORLD=${WORLD:-}
+INDEX=${INDEX:-}
+TRAIN_ARGS=${TRAIN_ARGS:-}
 
 mkdir -p "$OUT"
-go build -o "$SSP" ./cmd/ssp
+have_go=false
+command -v go > /dev/null && have_go=true
+if $have_go; then
+  go build -o "$SSP" ./cmd/ssp
+elif [ ! -x "$SSP" ]; then
+  echo "no Go toolchain and no binary at SSP=$SSP" >&2
+  exit 2
+fi
 
 common=(--steps "$STEPS" --save-every "$STEPS" --game.batch_size "$BATCH" --game.solver_rollouts "$ROLLOUTS"
   --run.eval_every "$EVAL_EVERY" --run.eval_limit "$EVAL_LIMIT")
 [ -n "$BACKEND" ] && common+=(--backend "$BACKEND")
+if [ -n "$MODEL" ]; then
+  [ -n "$WORLD" ] || { echo "MODEL needs WORLD, a directory written by ssp world gen" >&2; exit 2; }
+  INDEX=${INDEX:-$WORLD/index}
+  [ -d "$INDEX" ] || "$SSP" index build --corpus "$WORLD/corpus.jsonl" --out "$INDEX"
+  common+=(--model "$MODEL" --index "$INDEX" --seeds "$WORLD/seeds.jsonl" --run.eval_data "$WORLD/benchmark.jsonl"
+    --run.qa_data "$WORLD/train_qa.jsonl")
+fi
+# shellcheck disable=SC2206
+common+=($TRAIN_ARGS)
 
 declare -A recipe=(
   [ssp]=""                                          # (b) search self-play, no labels
@@ -50,4 +76,9 @@ for row in $ROWS; do
 done
 while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || exit 1; done
 # (a) the base model is the first row's validation at step 0.
-go run ./scripts/expreport --runs "$OUT" --doc docs/experiments.md --plots docs/experiments
+report=(go run ./scripts/expreport --runs "$OUT" --doc docs/experiments.md --plots docs/experiments)
+if $have_go; then
+  "${report[@]}"
+else
+  echo "rows done in $OUT; bring it to a machine with Go and run: ${report[*]}" >&2
+fi
