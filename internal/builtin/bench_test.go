@@ -20,10 +20,11 @@ func (r reencoding) Generate(ctx context.Context, req model.GenerateRequest) ([]
 	return r.m.Generate(ctx, req)
 }
 
-// BenchmarkSolverRollouts runs the embedded model's solver rollouts on 32
-// benchmark questions with the built-in agent bounds and sampling, once
-// with the key/value caches kept between turns and once re-encoding every
-// turn's prompt, side by side.
+// BenchmarkSolverRollouts runs the embedded model's solver rollouts as the
+// self-play solver phase does — 8 benchmark questions × 4 rollouts, the
+// built-in agent bounds, sampling — once through a session (repeated
+// prompts prefilled once, key/value caches kept between turns) and once
+// re-encoding every turn's prompt, side by side.
 //
 //	go test ./internal/builtin -run '^$' -bench SolverRollouts -benchtime 3x
 func BenchmarkSolverRollouts(b *testing.B) {
@@ -52,13 +53,15 @@ func BenchmarkSolverRollouts(b *testing.B) {
 		b.Fatal(err)
 	}
 	var prompts [][]int32
-	for _, ex := range examples[:32] {
+	for _, ex := range examples[:8] {
 		system, user := selfplay.SolverMessages(ex.Question)
 		text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
 		if err != nil {
 			b.Fatal(err)
 		}
-		prompts = append(prompts, tok.Encode(text))
+		for range 4 {
+			prompts = append(prompts, tok.Encode(text))
+		}
 	}
 	cfg := selfplay.DefaultConfig()
 	TrainConfig(&cfg)

@@ -18,7 +18,8 @@ import (
 // the rest is read from the cache.
 //
 // A prompt may share its prefix with any kept sequence, or with none (then
-// it is prefilled as by Generate); the keys and values of a prefix depend
+// it is prefilled as by Generate, once for all its copies in the request);
+// the keys and values of a prefix depend
 // on nothing after it, so reuse changes the result only by floating-point
 // rounding. A Session is not safe for concurrent use; Close releases its
 // caches.
@@ -85,6 +86,10 @@ func (s *Session) Generate(ctx context.Context, req GenerateRequest) ([]Generati
 	if err := m.checkRequest(&req); err != nil {
 		return nil, err
 	}
+	if err := s.prefillRepeats(&req); err != nil {
+		s.Close()
+		return nil, err
+	}
 	// Group the prompts by the kept batch they extend (-1: none).
 	groups := map[int]*reuse{}
 	members := map[int][]int{}
@@ -135,6 +140,51 @@ func (s *Session) Generate(ctx context.Context, req GenerateRequest) ([]Generati
 	s.Close()
 	s.batches = kept
 	return out, nil
+}
+
+// prefillRepeats runs once every prompt that occurs more than once in the
+// request and extends no kept sequence — the rollouts of one question —
+// and keeps it, all but its last token, as a kept sequence: each copy then
+// starts from the cache like a continuing sequence and runs one token.
+func (s *Session) prefillRepeats(req *GenerateRequest) error {
+	seen := map[string]int{}
+	var repeated [][]int32
+	for _, p := range req.Prompts {
+		if len(p) < 2 {
+			continue
+		}
+		if _, _, keep := s.longestPrefix(p); keep > 0 {
+			continue
+		}
+		key := promptKey(p)
+		seen[key]++
+		if seen[key] == 2 {
+			repeated = append(repeated, p[:len(p)-1])
+		}
+	}
+	prefixes := GenerateRequest{Prompts: repeated, MaxNewTokens: 1}
+	for lo := 0; lo < len(repeated); lo += s.m.maxBatch {
+		idx := make([]int, 0, s.m.maxBatch)
+		for i := lo; i < min(lo+s.m.maxBatch, len(repeated)); i++ {
+			idx = append(idx, i)
+			s.stats.Computed += len(repeated[i])
+		}
+		b, _, _, err := s.m.prefill(&prefixes, idx)
+		if err != nil {
+			return err
+		}
+		s.batches = append(s.batches, b)
+	}
+	return nil
+}
+
+// promptKey is a map key holding a prompt's ids.
+func promptKey(p []int32) string {
+	b := make([]byte, 0, 4*len(p))
+	for _, id := range p {
+		b = append(b, byte(id), byte(id>>8), byte(id>>16), byte(id>>24))
+	}
+	return string(b)
 }
 
 // longestPrefix finds the kept row whose cached tokens share the longest

@@ -92,3 +92,51 @@ func checkSessionTurns(t *testing.T, plain, m *Model, temperature float32) {
 		t.Errorf("T=%g: %d prompt tokens reused, want %d..%d", temperature, got, minReused, maxReused)
 	}
 }
+
+// TestSessionRepeatedPrompts: copies of one prompt (the rollouts of one
+// question) are prefilled once and sampled apart, as Generate samples them.
+func TestSessionRepeatedPrompts(t *testing.T) {
+	ctx := context.Background()
+	plain := tinyModel(t, "qwen3", 12)
+	for _, maxBatch := range []int{64, 2} {
+		m, err := Init(plain.Config, 12, LoadOptions{Backend: "go", MaxBatch: maxBatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := []int32{3, 1, 4, 1, 5, 9, 2, 6}
+		c := []int32{8, 8, 9}
+		prompts := [][]int32{a, a, {7}, a, c, c}
+		req := GenerateRequest{Prompts: prompts, MaxNewTokens: 6, Temperature: 1, Seed: 5}
+		want, err := plain.Generate(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess := m.NewSession()
+		got, err := sess.Generate(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if !slices.Equal(got[i].Tokens, want[i].Tokens) {
+				t.Errorf("max batch %d, prompt %d: session %v, generate %v", maxBatch, i, got[i].Tokens, want[i].Tokens)
+			}
+			for k := range want[i].LogProbs {
+				if d := math.Abs(float64(got[i].LogProbs[k] - want[i].LogProbs[k])); d > 1e-4 {
+					t.Errorf("max batch %d, prompt %d token %d: log-prob %g in session, %g", maxBatch, i, k,
+						got[i].LogProbs[k], want[i].LogProbs[k])
+				}
+			}
+		}
+		if slices.Equal(got[0].Tokens, got[1].Tokens) && slices.Equal(got[1].Tokens, got[3].Tokens) {
+			t.Errorf("copies of one prompt sampled the same continuation %v", got[0].Tokens)
+		}
+		// a and c are run once without their last token; each copy runs
+		// that token.
+		st := sess.Stats()
+		if wantReused, wantComputed := 3*(len(a)-1)+2*(len(c)-1), (len(a)-1)+(len(c)-1)+5+1; st.Reused != wantReused || st.Computed != wantComputed {
+			t.Errorf("max batch %d: reused %d, computed %d prompt tokens; want %d and %d", maxBatch, st.Reused, st.Computed, wantReused, wantComputed)
+		}
+		sess.Close()
+		m.Close()
+	}
+}
