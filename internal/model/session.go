@@ -19,10 +19,9 @@ import (
 //
 // A prompt may share its prefix with any kept sequence, or with none (then
 // it is prefilled as by Generate, once for all its copies in the request);
-// the keys and values of a prefix depend
-// on nothing after it, so reuse changes the result only by floating-point
-// rounding. A Session is not safe for concurrent use; Close releases its
-// caches.
+// the keys and values of a prefix depend on nothing after it, so reuse
+// changes the result only by floating-point rounding. A Session is not safe
+// for concurrent use; Close releases its caches.
 type Session struct {
 	m       *Model
 	batches []*batchCache
