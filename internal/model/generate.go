@@ -38,11 +38,7 @@ func (m *Model) Generate(ctx context.Context, req GenerateRequest) ([]Generation
 		return nil, err
 	}
 	out := make([]Generation, 0, len(req.Prompts))
-	for lo := 0; lo < len(req.Prompts); lo += m.maxBatch {
-		idx := make([]int, 0, m.maxBatch)
-		for i := lo; i < min(lo+m.maxBatch, len(req.Prompts)); i++ {
-			idx = append(idx, i)
-		}
+	for idx := range slices.Chunk(indices(len(req.Prompts)), m.maxBatch) {
 		gens, cache, err := m.generateBatch(ctx, &req, idx, nil)
 		if err != nil {
 			return nil, err
@@ -51,6 +47,15 @@ func (m *Model) Generate(ctx context.Context, req GenerateRequest) ([]Generation
 		out = append(out, gens...)
 	}
 	return out, nil
+}
+
+// indices returns 0, 1, …, n-1.
+func indices(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
 }
 
 func (m *Model) checkRequest(req *GenerateRequest) error {

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -77,6 +78,10 @@ type reuse struct {
 	keep []int
 }
 
+// prefixMatch says where a prompt starts from: the first keep tokens of
+// row row of kept batch batch (-1: no kept row shares a token).
+type prefixMatch struct{ batch, row, keep int }
+
 // Generate continues every prompt, reusing the cached keys and values of
 // the longest prefix each prompt shares with a kept sequence. The
 // sequences of this call replace the kept ones.
@@ -85,7 +90,11 @@ func (s *Session) Generate(ctx context.Context, req GenerateRequest) ([]Generati
 	if err := m.checkRequest(&req); err != nil {
 		return nil, err
 	}
-	if err := s.prefillRepeats(&req); err != nil {
+	matches := make([]prefixMatch, len(req.Prompts))
+	for i, p := range req.Prompts {
+		matches[i] = s.longestPrefix(p)
+	}
+	if err := s.prefillRepeats(&req, matches); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -94,19 +103,19 @@ func (s *Session) Generate(ctx context.Context, req GenerateRequest) ([]Generati
 	members := map[int][]int{}
 	var order []int
 	for i, p := range req.Prompts {
-		g, row, keep := s.longestPrefix(p)
-		if groups[g] == nil {
-			groups[g] = &reuse{}
-			order = append(order, g)
+		mt := matches[i]
+		if groups[mt.batch] == nil {
+			groups[mt.batch] = &reuse{}
+			order = append(order, mt.batch)
 		}
-		if g >= 0 {
-			groups[g].from = s.batches[g]
-			groups[g].row = append(groups[g].row, row)
-			groups[g].keep = append(groups[g].keep, keep)
+		if mt.batch >= 0 {
+			groups[mt.batch].from = s.batches[mt.batch]
+			groups[mt.batch].row = append(groups[mt.batch].row, mt.row)
+			groups[mt.batch].keep = append(groups[mt.batch].keep, mt.keep)
 		}
-		members[g] = append(members[g], i)
-		s.stats.Reused += keep
-		s.stats.Computed += len(p) - keep
+		members[mt.batch] = append(members[mt.batch], i)
+		s.stats.Reused += mt.keep
+		s.stats.Computed += len(p) - mt.keep
 	}
 
 	out := make([]Generation, len(req.Prompts))
@@ -119,21 +128,22 @@ func (s *Session) Generate(ctx context.Context, req GenerateRequest) ([]Generati
 		return nil, err
 	}
 	for _, g := range order {
-		idx := members[g]
-		for lo := 0; lo < len(idx); lo += m.maxBatch {
-			hi := min(lo+m.maxBatch, len(idx))
+		lo := 0 // position of the batch's first prompt in the group
+		for idx := range slices.Chunk(members[g], m.maxBatch) {
 			var from *reuse
 			if g >= 0 {
+				hi := lo + len(idx)
 				from = &reuse{from: groups[g].from, row: groups[g].row[lo:hi], keep: groups[g].keep[lo:hi]}
 			}
-			gens, b, err := m.generateBatch(ctx, &req, idx[lo:hi], from)
+			gens, b, err := m.generateBatch(ctx, &req, idx, from)
 			if err != nil {
 				return fail(err)
 			}
 			kept = append(kept, b)
-			for j, i := range idx[lo:hi] {
+			for j, i := range idx {
 				out[i] = gens[j]
 			}
+			lo += len(idx)
 		}
 	}
 	s.Close()
@@ -144,35 +154,43 @@ func (s *Session) Generate(ctx context.Context, req GenerateRequest) ([]Generati
 // prefillRepeats runs once every prompt that occurs more than once in the
 // request and extends no kept sequence — the rollouts of one question —
 // and keeps it, all but its last token, as a kept sequence: each copy then
-// starts from the cache like a continuing sequence and runs one token.
-func (s *Session) prefillRepeats(req *GenerateRequest) error {
-	seen := map[string]int{}
-	var repeated [][]int32
-	for _, p := range req.Prompts {
-		if len(p) < 2 {
-			continue
-		}
-		if _, _, keep := s.longestPrefix(p); keep > 0 {
+// starts from the cache like a continuing sequence and runs one token. The
+// copies' matches are set to it.
+func (s *Session) prefillRepeats(req *GenerateRequest, matches []prefixMatch) error {
+	copies := map[string][]int{}
+	var keys []string
+	for i, p := range req.Prompts {
+		if len(p) < 2 || matches[i].batch >= 0 {
 			continue
 		}
 		key := promptKey(p)
-		seen[key]++
-		if seen[key] == 2 {
+		if copies[key] == nil {
+			keys = append(keys, key)
+		}
+		copies[key] = append(copies[key], i)
+	}
+	var repeated [][]int32 // prefixes, in order of first occurrence
+	var owners [][]int     // the prompts each prefix serves
+	for _, key := range keys {
+		if c := copies[key]; len(c) > 1 {
+			p := req.Prompts[c[0]]
 			repeated = append(repeated, p[:len(p)-1])
+			owners = append(owners, c)
 		}
 	}
 	prefixes := GenerateRequest{Prompts: repeated, MaxNewTokens: 1}
-	for lo := 0; lo < len(repeated); lo += s.m.maxBatch {
-		idx := make([]int, 0, s.m.maxBatch)
-		for i := lo; i < min(lo+s.m.maxBatch, len(repeated)); i++ {
-			idx = append(idx, i)
-			s.stats.Computed += len(repeated[i])
-		}
+	for idx := range slices.Chunk(indices(len(repeated)), s.m.maxBatch) {
 		b, _, _, err := s.m.prefill(&prefixes, idx)
 		if err != nil {
 			return err
 		}
 		s.batches = append(s.batches, b)
+		for row, r := range idx {
+			s.stats.Computed += len(repeated[r])
+			for _, i := range owners[r] {
+				matches[i] = prefixMatch{batch: len(s.batches) - 1, row: row, keep: len(repeated[r])}
+			}
+		}
 	}
 	return nil
 }
@@ -188,25 +206,25 @@ func promptKey(p []int32) string {
 
 // longestPrefix finds the kept row whose cached tokens share the longest
 // prefix with p. At least the last token of p is left to run, since its
-// logits are needed; batch -1 means no kept row shares a token.
-func (s *Session) longestPrefix(p []int32) (batch, row, keep int) {
-	batch, row = -1, -1
+// logits are needed.
+func (s *Session) longestPrefix(p []int32) prefixMatch {
+	best := prefixMatch{batch: -1, row: -1}
 	for g, b := range s.batches {
 		for r, seq := range b.seqs {
 			n := min(b.cached[r], len(p)-1, len(seq))
-			if n <= keep {
+			if n <= best.keep {
 				continue
 			}
 			k := 0
 			for k < n && seq[k] == p[k] {
 				k++
 			}
-			if k > keep {
-				batch, row, keep = g, r, k
+			if k > best.keep {
+				best = prefixMatch{batch: g, row: r, keep: k}
 			}
 		}
 	}
-	return batch, row, keep
+	return best
 }
 
 // Close releases the kept caches; the session may be used again and then
@@ -265,7 +283,7 @@ func (m *Model) extend(req *GenerateRequest, idx []int, from *reuse) (*batchCach
 			positions[j*chunkLen+pad+t] = int32(keep + t)
 			b.valid[j*b.slots+maxKeep+pad+t] = true
 		}
-		b.seqs[j] = append([]int32(nil), p...)
+		b.seqs[j] = slices.Clone(p)
 		b.cached[j] = len(p)
 	}
 	logits, caches, err := m.runStep(ids, positions, b.valid, maxKeep, caches, rows, chunkLen, b.slots)

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -30,6 +31,24 @@ func TestSessionMatchesGenerate(t *testing.T) {
 	}
 }
 
+// checkSameGenerations fails unless a session's generations have the
+// tokens and finish reasons of Generate's, with log-probs within 1e-4.
+func checkSameGenerations(t *testing.T, label string, got, want []Generation) {
+	t.Helper()
+	for i := range want {
+		if !slices.Equal(got[i].Tokens, want[i].Tokens) || got[i].FinishReason != want[i].FinishReason {
+			t.Fatalf("%s prompt %d: session %v (%s), generate %v (%s)", label, i,
+				got[i].Tokens, got[i].FinishReason, want[i].Tokens, want[i].FinishReason)
+		}
+		for k := range want[i].LogProbs {
+			if d := math.Abs(float64(got[i].LogProbs[k] - want[i].LogProbs[k])); d > 1e-4 {
+				t.Errorf("%s prompt %d token %d: log-prob %g in session, %g", label, i, k,
+					got[i].LogProbs[k], want[i].LogProbs[k])
+			}
+		}
+	}
+}
+
 func checkSessionTurns(t *testing.T, plain, m *Model, temperature float32) {
 	t.Helper()
 	ctx := context.Background()
@@ -53,18 +72,7 @@ func checkSessionTurns(t *testing.T, plain, m *Model, temperature float32) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range want {
-			if !slices.Equal(got[i].Tokens, want[i].Tokens) || got[i].FinishReason != want[i].FinishReason {
-				t.Fatalf("T=%g turn %d prompt %d: session %v (%s), generate %v (%s)", temperature, turn, i,
-					got[i].Tokens, got[i].FinishReason, want[i].Tokens, want[i].FinishReason)
-			}
-			for k := range want[i].LogProbs {
-				if d := math.Abs(float64(got[i].LogProbs[k] - want[i].LogProbs[k])); d > 1e-4 {
-					t.Errorf("T=%g turn %d prompt %d token %d: log-prob %g in session, %g", temperature, turn, i, k,
-						got[i].LogProbs[k], want[i].LogProbs[k])
-				}
-			}
-		}
+		checkSameGenerations(t, fmt.Sprintf("T=%g turn %d", temperature, turn), got, want)
 		// The next turn: every sequence but the first continues with
 		// inserted tokens; a fresh prompt and one that diverges after two
 		// tokens of the first sequence join.
@@ -116,17 +124,7 @@ func TestSessionRepeatedPrompts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range want {
-			if !slices.Equal(got[i].Tokens, want[i].Tokens) {
-				t.Errorf("max batch %d, prompt %d: session %v, generate %v", maxBatch, i, got[i].Tokens, want[i].Tokens)
-			}
-			for k := range want[i].LogProbs {
-				if d := math.Abs(float64(got[i].LogProbs[k] - want[i].LogProbs[k])); d > 1e-4 {
-					t.Errorf("max batch %d, prompt %d token %d: log-prob %g in session, %g", maxBatch, i, k,
-						got[i].LogProbs[k], want[i].LogProbs[k])
-				}
-			}
-		}
+		checkSameGenerations(t, fmt.Sprintf("max batch %d", maxBatch), got, want)
 		if slices.Equal(got[0].Tokens, got[1].Tokens) && slices.Equal(got[1].Tokens, got[3].Tokens) {
 			t.Errorf("copies of one prompt sampled the same continuation %v", got[0].Tokens)
 		}
