@@ -3,8 +3,6 @@ package agent
 import (
 	"context"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,11 +17,7 @@ import (
 // ratio exactly 1 — it fails if the loop re-tokenised or misaligned
 // anything.
 func TestRunWithTinyModel(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "fixtures", "hf", "qwen2")
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		t.Skipf("tiny checkpoint not available (%v); it lives in the shared fixtures beside the checkout", err)
-	}
-	m, err := model.Load(dir, model.LoadOptions{Backend: "go"})
+	m, err := model.Load(agenttest.FixtureDir(t, "qwen2"), model.LoadOptions{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,25 +54,13 @@ func TestRunWithTinyModel(t *testing.T) {
 	}
 }
 
-// plainGenerator hides the model's sessions, so every turn re-encodes its
-// whole prompt.
-type plainGenerator struct{ m *model.Model }
-
-func (p plainGenerator) Generate(ctx context.Context, req model.GenerateRequest) ([]model.Generation, error) {
-	return p.m.Generate(ctx, req)
-}
-
 // TestRunReusesPrefixes checks that the loop with kept caches (the model
 // as given) plays the same trajectories as with every turn re-encoded.
 // Random weights would never write a search call, so the test tokenizer
 // decodes every id of the upper half of the vocabulary as a whole call:
 // most turns end in a search and the trajectories grow over four turns.
 func TestRunReusesPrefixes(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "fixtures", "hf", "llama3")
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		t.Skipf("tiny checkpoint not available (%v); it lives in the shared fixtures beside the checkout", err)
-	}
-	m, err := model.Load(dir, model.LoadOptions{Backend: "go"})
+	m, err := model.Load(agenttest.FixtureDir(t, "llama3"), model.LoadOptions{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +75,7 @@ func TestRunReusesPrefixes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := Run(ctx, plainGenerator{m}, tok, searcher, prompts, cfg)
+	plain, err := Run(ctx, agenttest.WithoutSessions{Model: m}, tok, searcher, prompts, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

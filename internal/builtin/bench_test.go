@@ -5,20 +5,13 @@ import (
 	"testing"
 
 	"github.com/ssp-project/ssp/internal/agent"
+	"github.com/ssp-project/ssp/internal/agent/agenttest"
 	"github.com/ssp-project/ssp/internal/dataset"
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/selfplay"
 	"github.com/ssp-project/ssp/internal/tokenizer"
 )
-
-// reencoding hides the model's sessions: every turn re-encodes its whole
-// prompt, as an engine without prefix reuse does.
-type reencoding struct{ m *model.Model }
-
-func (r reencoding) Generate(ctx context.Context, req model.GenerateRequest) ([]model.Generation, error) {
-	return r.m.Generate(ctx, req)
-}
 
 // BenchmarkSolverRollouts runs the embedded model's solver rollouts as the
 // self-play solver phase does — 8 benchmark questions × 4 rollouts, the
@@ -72,7 +65,7 @@ func BenchmarkSolverRollouts(b *testing.B) {
 	for _, variant := range []struct {
 		name string
 		gen  agent.Generator
-	}{{"kept-caches", m}, {"re-encoded", reencoding{m}}} {
+	}{{"kept-caches", m}, {"re-encoded", agenttest.WithoutSessions{Model: m}}} {
 		b.Run(variant.name, func(b *testing.B) {
 			generated, turns := 0, 0
 			for b.Loop() {

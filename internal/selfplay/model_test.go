@@ -3,7 +3,6 @@ package selfplay
 import (
 	"context"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -16,10 +15,7 @@ import (
 // checkpoint back: the contracts between the game and the model hold end
 // to end.
 func TestRunWithTinyModel(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "fixtures", "hf", "qwen2")
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		t.Skipf("tiny checkpoint not available (%v); it lives in the shared fixtures beside the checkout", err)
-	}
+	dir := agenttest.FixtureDir(t, "qwen2")
 	opts := model.LoadOptions{Backend: "go"}
 	policy, err := model.Load(dir, opts)
 	if err != nil {

@@ -1,14 +1,19 @@
 // Package agenttest provides deterministic stand-ins for the policy, the
 // tokenizer and the search engine, so the agent loop and the self-play step
-// can be tested without a neural network.
+// can be tested without a neural network, and the helpers the tests with a
+// real tiny model share. Only tests import it.
 package agenttest
 
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/search"
@@ -185,4 +190,27 @@ func (ByteTokenizer) Decode(ids []int32) string {
 		}
 	}
 	return string(b)
+}
+
+// WithoutSessions hides a model's sessions from the agent loop, so every
+// turn re-encodes its whole prompt: the reference that prefix reuse is
+// checked and measured against.
+type WithoutSessions struct{ Model *model.Model }
+
+// Generate calls the model's Generate.
+func (w WithoutSessions) Generate(ctx context.Context, req model.GenerateRequest) ([]model.Generation, error) {
+	return w.Model.Generate(ctx, req)
+}
+
+// FixtureDir returns the directory of a tiny HF checkpoint of the shared
+// fixtures beside the checkout (qwen2, qwen3, llama3), skipping the test
+// when it is not there.
+func FixtureDir(t testing.TB, name string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "fixtures", "hf", name)
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+		t.Skipf("tiny checkpoint not available (%v); it lives in the shared fixtures beside the checkout", err)
+	}
+	return dir
 }
