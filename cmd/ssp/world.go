@@ -73,12 +73,19 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fs.IntVar(&o.ProtocolSteps, "protocol-steps", d.ProtocolSteps, "warm-up steps on scripted protocol episodes")
 	fs.IntVar(&o.BatchSize, "batch-size", d.BatchSize, "sequences per step")
 	fs.IntVar(&o.SeqLen, "seq-len", d.SeqLen, "tokens per language-modelling sequence")
+	fs.IntVar(&o.PackLen, "pack-len", d.PackLen, "tokens per packed row of protocol episodes (episodes are laid end to end, not padded)")
+	fs.IntVar(&o.MaxHops, "max-hops", d.MaxHops, "longest question chain in the protocol episodes (1-4)")
+	fs.IntVar(&o.ProbeEvery, "probe-every", d.ProbeEvery, "run the greedy solver on held-aside questions every N protocol steps (0 = only at the end)")
+	fs.IntVar(&o.ProbeQuestions, "probe-questions", d.ProbeQuestions, "questions in each probe (about entities no episode mentions)")
 	fs.Float64Var(&o.LR, "lr", d.LR, "peak learning rate (warm-up, then cosine decay, per phase)")
 	fs.IntVar(&o.WarmupSteps, "warmup-steps", d.WarmupSteps, "learning-rate warm-up steps per phase")
 	fs.IntVar(&o.TopK, "top-k", d.TopK, "documents per search in the episodes (match agent.top_k of self-play and eval)")
 	fs.IntVar(&o.MaxInformationChars, "max-information-chars", d.MaxInformationChars, "characters of search results per call (match agent.max_information_chars)")
 	fs.IntVar(&o.NoiseBlocks, "noise-blocks", d.NoiseBlocks, "noise blocks in RAG-verification episodes (match verify.noise_blocks)")
 	fs.IntVar(&o.MaxPromptTokens, "max-prompt-tokens", d.MaxPromptTokens, "longest RAG-verification prompt (match agent.max_prompt_tokens)")
+	fs.IntVar(&o.MaxTurns, "max-turns", d.MaxTurns, "model turns per episode and probe (match agent.max_turns)")
+	fs.IntVar(&o.MaxTokensPerTurn, "max-tokens-per-turn", d.MaxTokensPerTurn, "tokens sampled per probe turn (match agent.max_tokens_per_turn)")
+	fs.IntVar(&o.MaxResponseTokens, "max-response-tokens", d.MaxResponseTokens, "tokens after the prompt per episode and probe (match agent.max_response_tokens)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -22,11 +22,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/corpus"
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/score"
 	"github.com/ssp-project/ssp/internal/selfplay"
 	"github.com/ssp-project/ssp/internal/tokenizer"
 	"github.com/ssp-project/ssp/internal/world"
@@ -53,12 +56,19 @@ type Options struct {
 	ProtocolSteps int     // warm-up steps on protocol episodes
 	BatchSize     int     // sequences per step
 	SeqLen        int     // tokens per language-modelling sequence
+	PackLen       int     // tokens per packed row of protocol episodes
+	MaxHops       int     // longest question chain of the protocol episodes
 	LR            float64 // peak learning rate (cosine decay per phase)
 	WarmupSteps   int
+	// ProbeEvery runs the greedy solver on ProbeQuestions questions about
+	// entities kept out of the episodes every N protocol steps (0 = only
+	// at the end), to watch copying emerge.
+	ProbeEvery, ProbeQuestions int
 
 	// The agent settings the episodes imitate. They must match the
 	// self-play and evaluation settings the model will be used with.
 	TopK, MaxInformationChars, NoiseBlocks, MaxPromptTokens int
+	MaxTurns, MaxTokensPerTurn, MaxResponseTokens           int
 
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any) `json:"-"`
@@ -70,8 +80,10 @@ func DefaultOptions() Options {
 	return Options{
 		Seed: 1, VocabSize: 1024,
 		Hidden: 64, Layers: 3, Heads: 4, KVHeads: 2, Intermediate: 192,
-		LMSteps: 120, ProtocolSteps: 220, BatchSize: 8, SeqLen: 256, LR: 3e-3, WarmupSteps: 30,
+		LMSteps: 100, ProtocolSteps: 1500, BatchSize: 4, SeqLen: 256, PackLen: 1024, MaxHops: 2,
+		LR: 3e-3, WarmupSteps: 30, ProbeEvery: 100, ProbeQuestions: 48,
 		TopK: 2, MaxInformationChars: 700, NoiseBlocks: 1, MaxPromptTokens: 1024,
+		MaxTurns: 5, MaxTokensPerTurn: 48, MaxResponseTokens: 1200,
 	}
 }
 
@@ -91,6 +103,12 @@ func (o Options) validate() error {
 		return fmt.Errorf("bootstrap: steps must be >= 0, batch >= 1, seq-len >= 16 and lr > 0")
 	case o.TopK < 1 || o.MaxPromptTokens < 64:
 		return fmt.Errorf("bootstrap: top-k must be >= 1 and max prompt tokens >= 64")
+	case o.PackLen < 64 || o.MaxHops < 1 || o.MaxHops > 4:
+		return fmt.Errorf("bootstrap: --pack-len must be >= 64 and --max-hops between 1 and 4")
+	case o.ProbeEvery < 0 || o.ProbeQuestions < 0:
+		return fmt.Errorf("bootstrap: --probe-every and --probe-questions must be >= 0")
+	case o.MaxTurns < 1 || o.MaxTokensPerTurn < 1 || o.MaxResponseTokens < 1:
+		return fmt.Errorf("bootstrap: max turns, tokens per turn and response tokens must be >= 1")
 	}
 	return nil
 }
@@ -98,15 +116,29 @@ func (o Options) validate() error {
 // Report summarises a bootstrap run (written as bootstrap.json next to the
 // model).
 type Report struct {
-	Options      Options            `json:"options"`
-	Parameters   int                `json:"parameters"`
-	VocabSize    int                `json:"vocab_size"`
-	CorpusTokens int                `json:"corpus_tokens"`
-	Episodes     map[string]int     `json:"episodes"`
-	Dropped      map[string]int     `json:"dropped_episodes"`
-	LMLoss       []float64          `json:"lm_loss"`       // mean loss per tenth of the phase
-	ProtocolLoss []float64          `json:"protocol_loss"` // mean loss per tenth of the phase
-	Seconds      map[string]float64 `json:"seconds"`
+	Options       Options        `json:"options"`
+	Parameters    int            `json:"parameters"`
+	VocabSize     int            `json:"vocab_size"`
+	CorpusTokens  int            `json:"corpus_tokens"`
+	Episodes      map[string]int `json:"episodes"`
+	EpisodeTokens int            `json:"episode_tokens"` // all episodes, one epoch
+	Dropped       map[string]int `json:"dropped_episodes"`
+	LMLoss        []float64      `json:"lm_loss"`       // mean loss per tenth of the phase
+	ProtocolLoss  []float64      `json:"protocol_loss"` // mean loss per tenth of the phase
+	// Probe is the greedy solver's exact match on questions about
+	// entities no episode mentions, through the protocol phase.
+	Probe   []ProbePoint       `json:"probe"`
+	Seconds map[string]float64 `json:"seconds"`
+}
+
+// ProbePoint is one probe of the solver during the protocol warm-up.
+type ProbePoint struct {
+	Step    int             `json:"step"`
+	Minutes float64         `json:"minutes"` // since the protocol phase began
+	Loss    float64         `json:"loss"`    // mean masked loss since the previous probe
+	EM      float64         `json:"em"`      // percent, all probe questions
+	EMHops  map[int]float64 `json:"em_by_hops"`
+	Search  float64         `json:"searches"` // mean searches per question
 }
 
 // AddedTokens are single tokens of the world tokenizer: the chat markers
@@ -169,10 +201,14 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		bpe, err := tokenizer.TrainBPE(ctx, trainingTexts(texts), tokenizer.TrainOptions{
 			VocabSize: o.VocabSize, AddedTokens: AddedTokens, SpecialCount: 3,
 			EOSToken: "<|im_end|>", PadToken: "<|endoftext|>", ChatTemplate: ChatMLTemplate,
+			SplitPiece: splitNamePiece, InitialMerges: syllableMerges(),
 		})
 		if err != nil {
 			return rep, err
 		}
+		// Every name of the world, with and without a leading space, must
+		// come out as its syllables, whatever merges other words taught.
+		dropped := bpe.DropCrossingMerges(nameParts(g))
 		if err := bpe.WriteDir(tmp); err != nil {
 			return rep, err
 		}
@@ -180,7 +216,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			return rep, err
 		}
 		rep.Seconds["tokenizer"] = time.Since(t0).Seconds()
-		logf("tokenizer: %d tokens (%d merges) in %.1fs", bpe.VocabSize(), bpe.NumMerges(), rep.Seconds["tokenizer"])
+		logf("tokenizer: %d tokens (%d merges; %d dropped that would cut a name syllable) in %.1fs", bpe.VocabSize(), bpe.NumMerges(), dropped, rep.Seconds["tokenizer"])
 
 		// 2. Model, initialised at random.
 		if m, err = initModel(o, tok); err != nil {
@@ -228,35 +264,69 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return rep, fmt.Errorf("bootstrap: --index %s holds %d documents but %s has %d passages: index the world's corpus", o.Index, n, corpusPath, len(texts))
 	}
 	maker := &episodeMaker{tok: tok, searcher: searcher, opts: o, rng: rng}
-	need := o.ProtocolSteps * o.BatchSize
-	qs := g.WarmUpQuestions(uint64(o.Seed), need/2+1)
+	// Entities of the probe never appear in an episode, so the probe
+	// measures copying of unseen names, not recall.
+	probeEntity := func(e *world.Entity) bool { return e.ID%probeEvery == probeEvery-1 }
+	var probe []world.Question
+	for _, q := range g.WarmUpQuestions(uint64(o.Seed)+1, 20*o.ProbeQuestions, o.MaxHops, nil) {
+		if probeEntity(q.Path()[0]) && len(probe) < o.ProbeQuestions {
+			probe = append(probe, q)
+		}
+	}
+	qs := g.WarmUpQuestions(uint64(o.Seed), o.ProtocolSteps*o.BatchSize, o.MaxHops, func(e *world.Entity) bool { return !probeEntity(e) })
 	episodes, dropped, err := maker.make(ctx, qs)
 	if err != nil {
 		return rep, err
 	}
 	rep.Dropped = dropped
+	episodeTokens := 0
 	for _, e := range episodes {
-		rep.Episodes[e.Role]++
+		rep.Episodes[fmt.Sprintf("%s/%d-hop", e.Role, e.Hops)]++
+		episodeTokens += len(e.Tokens)
 	}
-	logf("protocol episodes: %v (dropped: %v)", rep.Episodes, dropped)
+	rep.EpisodeTokens = episodeTokens
+	logf("protocol episodes from %d questions: %v, %d tokens (dropped: %v); probe: %d questions", len(qs), rep.Episodes, episodeTokens, dropped, len(probe))
 	if o.ProtocolSteps > 0 && len(episodes) == 0 {
 		return rep, fmt.Errorf("bootstrap: no protocol episode could be built from %s", o.World)
 	}
-	rng.Shuffle(len(episodes), func(i, j int) { episodes[i], episodes[j] = episodes[j], episodes[i] })
 	t0 = time.Now()
-	rep.ProtocolLoss, err = trainPhase(ctx, m, o, o.ProtocolSteps, "protocol warm-up", logf, func(step int) ([][]int32, [][]float32) {
-		// Episodes of similar length share a batch (less padding).
-		lo := (step * o.BatchSize) % len(episodes)
-		batch := make([]episode, 0, o.BatchSize)
-		for i := 0; i < o.BatchSize; i++ {
-			batch = append(batch, episodes[(lo+i)%len(episodes)])
+	runProbe := func(step int, loss float64) error {
+		if len(probe) == 0 {
+			return nil
 		}
-		slices.SortFunc(batch, func(a, b episode) int { return len(a.Tokens) - len(b.Tokens) })
-		seqs, masks := make([][]int32, len(batch)), make([][]float32, len(batch))
-		for i, e := range batch {
-			seqs[i], masks[i] = e.Tokens, e.Mask
+		pt, err := probeSolver(ctx, m, tok, searcher, o, probe)
+		if err != nil {
+			return err
 		}
-		return seqs, masks
+		pt.Step, pt.Minutes, pt.Loss = step, time.Since(t0).Minutes(), loss
+		rep.Probe = append(rep.Probe, pt)
+		logf("probe at step %d (%.1f min): EM %.1f%% %v, %.2f searches per question", step, pt.Minutes, pt.EM, pt.EMHops, pt.Search)
+		return nil
+	}
+	// Rows are packed from the episodes in a fresh random order each epoch.
+	var rows [][]int32
+	var masks [][]float32
+	next := 0
+	lossSince, nSince := 0.0, 0
+	rep.ProtocolLoss, err = trainPhaseWith(ctx, m, o, o.ProtocolSteps, "protocol warm-up", logf, func(step int) ([][]int32, [][]float32) {
+		if next+o.BatchSize > len(rows) {
+			rng.Shuffle(len(episodes), func(i, j int) { episodes[i], episodes[j] = episodes[j], episodes[i] })
+			rows, masks = packRows(episodes, o.PackLen)
+			next = 0
+		}
+		end := min(next+o.BatchSize, len(rows))
+		seqs, ms := rows[next:end], masks[next:end]
+		next = end
+		return seqs, ms
+	}, func(step int, loss float64) error {
+		lossSince += loss
+		nSince++
+		if o.ProbeEvery > 0 && step%o.ProbeEvery == 0 || step == o.ProtocolSteps {
+			err := runProbe(step, lossSince/float64(nSince))
+			lossSince, nSince = 0, 0
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return rep, err
@@ -399,6 +469,13 @@ func openIndex(ctx context.Context, o Options, corpusPath, tmp string) (*index.I
 // tenth of the phase.
 func trainPhase(ctx context.Context, m *model.Model, o Options, steps int, name string, logf func(string, ...any),
 	next func(step int) ([][]int32, [][]float32)) ([]float64, error) {
+	return trainPhaseWith(ctx, m, o, steps, name, logf, next, nil)
+}
+
+// trainPhaseWith is trainPhase with after called after each step (1-based)
+// with its loss; an error from after ends the phase.
+func trainPhaseWith(ctx context.Context, m *model.Model, o Options, steps int, name string, logf func(string, ...any),
+	next func(step int) ([][]int32, [][]float32), after func(step int, loss float64) error) ([]float64, error) {
 	if steps == 0 {
 		return nil, nil
 	}
@@ -424,6 +501,11 @@ func trainPhase(ctx context.Context, m *model.Model, o Options, steps int, name 
 		}
 		sum += st.Loss
 		n++
+		if after != nil {
+			if err := after(step+1, st.Loss); err != nil {
+				return curve, err
+			}
+		}
 		for _, s := range seqs {
 			tokens += len(s)
 		}
@@ -435,4 +517,95 @@ func trainPhase(ctx context.Context, m *model.Model, o Options, steps int, name 
 		}
 	}
 	return curve, nil
+}
+
+// probeEvery keeps one entity in probeEvery out of every protocol episode,
+// for the probe.
+const probeEvery = 16
+
+// splitNamePiece cuts a pre-tokenised piece that is a made-up name word
+// (with its leading space or punctuation, if any) into its syllables, so the
+// tokenizer learns syllables, never merges across them.
+func splitNamePiece(piece string) []string {
+	lead := 0
+	if piece != "" && !(piece[0] >= 'A' && piece[0] <= 'Z' || piece[0] >= 'a' && piece[0] <= 'z') {
+		lead = 1
+	}
+	syl, ok := world.NameSyllables(piece[lead:])
+	if !ok {
+		return nil
+	}
+	syl[0] = piece[:lead] + syl[0]
+	return syl
+}
+
+// syllableMerges are the tokenizer's first merges: each name syllable,
+// lower-case and capitalised, so that any word is cut into them before the
+// merges learnt from counts apply.
+func syllableMerges() [][2]string {
+	var out [][2]string
+	for _, s := range world.Syllables() {
+		out = append(out, [2]string{s[:1], s[1:]}, [2]string{strings.ToUpper(s[:1]), s[1:]})
+	}
+	return out
+}
+
+// nameParts lists every word of every name in the world as its syllables,
+// with and without a leading space, for DropCrossingMerges.
+func nameParts(g *world.Graph) [][]string {
+	seen := map[string]bool{}
+	var out [][]string
+	for _, e := range g.Entities {
+		for _, name := range e.Answers() {
+			for _, w := range strings.Fields(name) {
+				syl, ok := world.NameSyllables(w)
+				if !ok || seen[w] {
+					continue
+				}
+				seen[w] = true
+				spaced := slices.Clone(syl)
+				spaced[0] = " " + spaced[0]
+				out = append(out, syl, spaced)
+			}
+		}
+	}
+	return out
+}
+
+// probeSolver runs the greedy solver, with the agent settings of the
+// options, on questions and scores exact match by hop count.
+func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, searcher *index.Index, o Options, qs []world.Question) (ProbePoint, error) {
+	prompts := make([][]int32, len(qs))
+	for i, q := range qs {
+		system, user := selfplay.SolverMessages(q.Question)
+		text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
+		if err != nil {
+			return ProbePoint{}, err
+		}
+		prompts[i] = tok.Encode(text)
+	}
+	trajs, err := agent.Run(ctx, m, tok, searcher, prompts, agent.Config{
+		FinalTag: "answer", Search: true, MaxTurns: o.MaxTurns, MaxTokensPerTurn: o.MaxTokensPerTurn,
+		MaxResponseTokens: o.MaxResponseTokens, TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
+		Temperature: 0, TopP: 1, EOSTokenIDs: tok.EOSTokenIDs(),
+	})
+	if err != nil {
+		return ProbePoint{}, fmt.Errorf("bootstrap: probe: %w", err)
+	}
+	pt := ProbePoint{EMHops: map[int]float64{}}
+	perHops := map[int]int{}
+	correct := 0
+	for i, q := range qs {
+		perHops[q.Hops]++
+		pt.Search += float64(len(trajs[i].Searches)) / float64(len(qs))
+		if pred, ok := score.ExtractAnswer(trajs[i].Response); ok && score.ExactMatch(pred, q.Answers) {
+			correct++
+			pt.EMHops[q.Hops]++
+		}
+	}
+	for h, n := range perHops {
+		pt.EMHops[h] = 100 * pt.EMHops[h] / float64(n)
+	}
+	pt.EM = 100 * float64(correct) / float64(len(qs))
+	return pt, nil
 }

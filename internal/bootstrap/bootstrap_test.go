@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,7 +68,7 @@ func TestEpisodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qs := g.WarmUpQuestions(1, 40)
+	qs := g.WarmUpQuestions(1, 40, 2, nil)
 	maker := &episodeMaker{tok: tok, searcher: ix, opts: o, rng: rand.New(rand.NewPCG(1, 2))}
 	eps, dropped, err := maker.make(context.Background(), qs)
 	if err != nil {
@@ -94,6 +95,11 @@ func TestEpisodes(t *testing.T) {
 		own := tok.Decode(trained)
 		if strings.Contains(own, "<information>") || strings.Contains(own, "<|im_start|>") {
 			t.Errorf("%s episode trains on inserted or prompt text: %q", e.Role, own)
+		}
+		searches := strings.Count(own, "<search>")
+		switch want := map[string]int{"solver": e.Hops, "proposer": e.Hops + 1, "rag": 0}[e.Role]; {
+		case searches != want:
+			t.Errorf("%s episode of %d hops searches %d times, want %d: %q", e.Role, e.Hops, searches, want, own)
 		}
 		final := map[string]string{"solver": "answer", "rag": "answer", "proposer": "question"}[e.Role]
 		if !strings.HasSuffix(own, "</"+final+">") {
@@ -131,11 +137,12 @@ func TestRun(t *testing.T) {
 	o.World, o.Out = dir, out
 	o.VocabSize, o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate = 400, 16, 1, 2, 1, 32
 	o.LMSteps, o.ProtocolSteps, o.BatchSize, o.SeqLen = 2, 2, 2, 32
+	o.ProbeQuestions = 4
 	rep, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.LMLoss) != 2 || len(rep.ProtocolLoss) != 2 || rep.Parameters == 0 {
+	if len(rep.LMLoss) != 2 || len(rep.ProtocolLoss) != 2 || rep.Parameters == 0 || len(rep.Probe) != 1 {
 		t.Errorf("report: %+v", rep)
 	}
 	m, err := model.Load(out, model.LoadOptions{})
@@ -214,5 +221,94 @@ func TestOptionErrors(t *testing.T) {
 		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want an error mentioning %q", c.name, err, c.want)
 		}
+	}
+}
+
+// TestNamesAreSyllableTokens checks that the world tokenizer cuts every
+// name of the world into its syllables, one token each, wherever the name
+// stands: a held-out name is then a sequence of tokens the model has seen
+// many times.
+func TestNamesAreSyllableTokens(t *testing.T) {
+	g, err := world.Generate(1, world.Sizes["small"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, p := range g.Passages() {
+		texts = append(texts, p.Contents)
+	}
+	bpe, err := tokenizer.TrainBPE(context.Background(), trainingTexts(texts), tokenizer.TrainOptions{
+		VocabSize: 1024, AddedTokens: AddedTokens, SpecialCount: 3, EOSToken: "<|im_end|>",
+		SplitPiece: splitNamePiece, InitialMerges: syllableMerges(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bpe.DropCrossingMerges(nameParts(g))
+	dir := t.TempDir()
+	if err := bpe.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, e := range g.Entities {
+		for _, w := range strings.Fields(e.Name) {
+			syl, ok := world.NameSyllables(w)
+			if !ok {
+				continue
+			}
+			for _, lead := range []string{" ", "", "(", "\"\n"} {
+				ids := tok.Encode(lead + w)
+				var got []string
+				for _, id := range ids {
+					got = append(got, tok.Decode([]int32{id}))
+				}
+				want := slices.Clone(syl)
+				if lead == " " {
+					want[0] = " " + want[0]
+				} else if lead != "" {
+					// punctuation may or may not join the first syllable
+					got = got[len(got)-len(syl):]
+					got[0] = strings.TrimLeft(got[0], lead)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("%q is tokenised as %q, want its syllables %q", lead+w, got, want)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d name words checked", checked)
+	}
+}
+
+func TestPackRows(t *testing.T) {
+	ep := func(n int) episode {
+		e := episode{Tokens: make([]int32, n), Mask: make([]float32, n)}
+		for i := range e.Tokens {
+			e.Tokens[i] = int32(n)
+			e.Mask[i] = float32(i % 2)
+		}
+		return e
+	}
+	rows, masks := packRows([]episode{ep(3), ep(4), ep(2), ep(9), ep(1)}, 8)
+	var lens []int
+	for i, r := range rows {
+		lens = append(lens, len(r))
+		if len(masks[i]) != len(r) {
+			t.Fatalf("row %d: %d mask entries for %d tokens", i, len(masks[i]), len(r))
+		}
+	}
+	// 3+4 fit in 8; 2 starts a row; 9 is too long for any row and gets
+	// its own; 1 does not fit after it.
+	if want := []int{7, 2, 9, 1}; !slices.Equal(lens, want) {
+		t.Fatalf("row lengths %v, want %v", lens, want)
+	}
+	if want := []int32{3, 3, 3, 4, 4, 4, 4}; !slices.Equal(rows[0], want) {
+		t.Errorf("row 0 = %v, want %v", rows[0], want)
 	}
 }

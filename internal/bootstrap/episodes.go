@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/ssp-project/ssp/internal/agent"
@@ -19,6 +20,7 @@ import (
 // model's own tokens carry loss, as in self-play.
 type episode struct {
 	Role   string // "solver", "proposer" or "rag"
+	Hops   int
 	Tokens []int32
 	Mask   []float32
 }
@@ -43,8 +45,8 @@ func (t *transcript) add(text string, trained bool) {
 	t.ep.Tokens = append(t.ep.Tokens, ids...)
 }
 
-// episodeMaker writes the three kinds of warm-up episode from single-hop
-// facts of the world (never held-out entities).
+// episodeMaker writes the three kinds of warm-up episode from the facts of
+// the world (never held-out entities).
 type episodeMaker struct {
 	tok      *tokenizer.Tokenizer
 	searcher search.Searcher
@@ -52,117 +54,204 @@ type episodeMaker struct {
 	rng      *rand.Rand
 }
 
-func (e *episodeMaker) prompt(role, system, user string) (*transcript, error) {
+func (e *episodeMaker) prompt(role string, hops int, system, user string) (*transcript, error) {
 	text, err := e.tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
 	if err != nil {
 		return nil, err
 	}
-	t := &transcript{tok: e.tok, ep: episode{Role: role}}
+	t := &transcript{tok: e.tok, ep: episode{Role: role, Hops: hops}}
 	t.add(text, false)
 	return t, nil
 }
 
-// mentionsAny reports whether some hit's text names one of the names.
-func mentionsAny(hits []search.Hit, names []string) bool {
-	for _, h := range hits {
-		for _, n := range names {
-			if strings.Contains(h.Document.Contents, n) {
-				return true
-			}
+// shownName returns the first of an entity's names that occurs in text (an
+// alias counts: passages use both), so that a scripted turn copies the name
+// as the model saw it.
+func shownName(text string, names []string) (string, bool) {
+	for _, n := range names {
+		if strings.Contains(text, n) {
+			return n, true
 		}
 	}
-	return false
+	return "", false
 }
 
-// make builds episodes from questions: for each single-hop question
-// (anchor S, answer A) a solver episode (search S, read, answer A), a
-// proposer episode for target A (search A, find S, search S, write the
-// question) and a RAG-verification episode (answer from the proposer's
-// documents mixed with noise). Episodes whose searches do not surface the
-// needed fact are dropped rather than teaching the model to guess.
+// searchAll runs every distinct query once, in one batch.
+func (e *episodeMaker) searchAll(ctx context.Context, queries []string) (map[string][]search.Hit, error) {
+	slices.Sort(queries)
+	queries = slices.Compact(queries)
+	hits, err := e.searcher.Search(ctx, queries, e.opts.TopK)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: search: %w", err)
+	}
+	out := make(map[string][]search.Hit, len(queries))
+	for i, q := range queries {
+		out[q] = hits[i]
+	}
+	return out, nil
+}
+
+// information is what the agent loop would insert for a query's hits.
+func (e *episodeMaker) information(hits []search.Hit) string {
+	return agent.InformationText(hits, e.opts.MaxInformationChars)
+}
+
+// make builds episodes from questions of one or more hops along the chain
+// anchor = path[0] → … → path[k] = answer:
+//
+//   - solver: search path[0], read, search the next entity as the results
+//     name it, …, then answer with the name as the last results show it;
+//   - proposer, for target path[k]: search the target, then walk the chain
+//     back to the anchor one search at a time, then write the question
+//     (asked for as many hops as the chain has);
+//   - RAG verification: answer the question from the proposer's documents
+//     shuffled with noise blocks from other searches, without searching.
+//
+// An episode whose searches do not surface the next entity of the chain is
+// dropped rather than teaching the model to guess, and so is one longer than
+// the agent settings allow.
 func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode, map[string]int, error) {
 	var queries []string
 	for _, q := range qs {
-		queries = append(queries, q.Chain[0].Subject, q.Answers[0])
+		for _, ent := range q.Path() {
+			queries = append(queries, ent.Answers()...)
+		}
 	}
-	hits, err := e.searcher.Search(ctx, queries, e.opts.TopK)
+	hits, err := e.searchAll(ctx, queries)
 	if err != nil {
-		return nil, nil, fmt.Errorf("bootstrap: search: %w", err)
+		return nil, nil, err
 	}
+	var blocks [][]search.Hit // every result block, for RAG noise
+	for _, h := range hits {
+		if len(h) > 0 {
+			blocks = append(blocks, h)
+		}
+	}
+	slices.SortFunc(blocks, func(a, b []search.Hit) int { return strings.Compare(a[0].Document.ID, b[0].Document.ID) })
+
 	dropped := map[string]int{}
 	var out []episode
-	for i, q := range qs {
-		anchorHits, answerHits := hits[2*i], hits[2*i+1]
-		anchor := q.Chain[0].Subject
-		// The query names the anchor; sometimes by an alias, as questions do.
-		if !mentionsAny(anchorHits, q.Answers) {
-			dropped["answer not in the anchor's search results"]++
-			continue
+	for _, q := range qs {
+		path := q.Path()
+		k := len(path) - 1
+		fits := func(t *transcript) bool {
+			return len(t.ep.Tokens) <= e.opts.MaxPromptTokens+e.opts.MaxResponseTokens
 		}
 
-		// Solver: <search> anchor </search> <information>… <answer> A </answer>
+		// Solver.
 		system, user := selfplay.SolverMessages(q.Question)
-		t, err := e.prompt("solver", system, user)
+		t, err := e.prompt("solver", k, system, user)
 		if err != nil {
 			return nil, nil, err
 		}
-		t.add("<search> "+anchor+" </search>", true)
-		t.add(agent.InformationText(anchorHits, e.opts.MaxInformationChars), false)
-		t.add("<answer> "+q.Answers[0]+" </answer>", true)
-		out = append(out, t.ep)
+		query, ok := path[0].Name, true
+		for i := 0; i < k && ok; i++ {
+			info := e.information(hits[query])
+			t.add("<search> "+query+" </search>", true)
+			t.add(info, false)
+			query, ok = shownName(info, path[i+1].Answers())
+		}
+		switch {
+		case !ok:
+			dropped["solver: a search does not show the next entity"]++
+		case !fits(t):
+			dropped["solver: too long"]++
+		default:
+			t.add("<answer> "+query+" </answer>", true)
+			out = append(out, t.ep)
+		}
 
-		// Proposer: target A; find a fact that names A, look up its subject,
-		// write the question. The hop count asked for varies; the warm-up
-		// question is always single-hop (self-play is what makes them harder).
-		if mentionsAny(answerHits, q.AnchorAnswers()) {
-			seed := selfplay.Seed{Answers: q.Answers}
-			system, user = selfplay.ProposerMessages(seed, 1+e.rng.IntN(4))
-			t, err = e.prompt("proposer", system, user)
-			if err != nil {
-				return nil, nil, err
-			}
-			t.add("<search> "+q.Answers[0]+" </search>", true)
-			t.add(agent.InformationText(answerHits, e.opts.MaxInformationChars), false)
-			t.add("<search> "+anchor+" </search>", true)
-			t.add(agent.InformationText(anchorHits, e.opts.MaxInformationChars), false)
+		// Proposer: from the target back to the anchor.
+		system, user = selfplay.ProposerMessages(selfplay.Seed{Answers: q.Answers}, k)
+		t, err = e.prompt("proposer", k, system, user)
+		if err != nil {
+			return nil, nil, err
+		}
+		var docs []search.Hit
+		query, ok = path[k].Name, true
+		for i := k; i > 0 && ok; i-- {
+			info := e.information(hits[query])
+			t.add("<search> "+query+" </search>", true)
+			t.add(info, false)
+			docs = append(docs, hits[query]...)
+			query, ok = shownName(info, path[i-1].Answers())
+		}
+		if ok {
+			// One more search confirms the anchor's own page, as the
+			// question must be answerable from what was retrieved.
+			t.add("<search> "+query+" </search>", true)
+			t.add(e.information(hits[query]), false)
+			docs = append(docs, hits[query]...)
+		}
+		switch {
+		case !ok:
+			dropped["proposer: a search does not show the previous entity"]++
+		case !fits(t):
+			dropped["proposer: too long"]++
+		default:
 			t.add("<question> "+q.Question+" </question>", true)
 			out = append(out, t.ep)
-		} else {
-			dropped["anchor not in the answer's search results"]++
+		}
+		if !ok {
+			continue
 		}
 
-		// RAG verification: the documents the proposer saw, shuffled with
-		// noise blocks from other questions' searches, no search allowed.
-		docs := documents(answerHits, anchorHits)
-		for b := 0; b < e.opts.NoiseBlocks; b++ {
-			docs = append(docs, documents(hits[e.rng.IntN(len(hits))])...)
+		// RAG verification over the proposer's documents and noise.
+		for b := 0; b < e.opts.NoiseBlocks && len(blocks) > 0; b++ {
+			docs = append(docs, blocks[e.rng.IntN(len(blocks))]...)
 		}
-		e.rng.Shuffle(len(docs), func(a, b int) { docs[a], docs[b] = docs[b], docs[a] })
-		system, user = selfplay.RAGMessages(q.Question, docs)
-		t, err = e.prompt("rag", system, user)
+		ragDocs := documents(docs)
+		e.rng.Shuffle(len(ragDocs), func(a, b int) { ragDocs[a], ragDocs[b] = ragDocs[b], ragDocs[a] })
+		system, user = selfplay.RAGMessages(q.Question, ragDocs)
+		t, err = e.prompt("rag", k, system, user)
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(t.ep.Tokens) > e.opts.MaxPromptTokens {
-			dropped["RAG prompt too long"]++
-			continue
+		answer, shown := shownName(user, q.Answers)
+		switch {
+		case len(t.ep.Tokens) > e.opts.MaxPromptTokens:
+			dropped["rag: prompt too long"]++
+		case !shown:
+			dropped["rag: answer not in the documents"]++
+		default:
+			t.add("<answer> "+answer+" </answer>", true)
+			out = append(out, t.ep)
 		}
-		t.add("<answer> "+q.Answers[0]+" </answer>", true)
-		out = append(out, t.ep)
 	}
 	return out, dropped, nil
 }
 
-func documents(groups ...[]search.Hit) []search.Document {
+// documents lists the hits' documents once each, in order.
+func documents(hits []search.Hit) []search.Document {
 	seen := map[string]bool{}
 	var docs []search.Document
-	for _, hits := range groups {
-		for _, h := range hits {
-			if !seen[h.Document.ID] {
-				seen[h.Document.ID] = true
-				docs = append(docs, h.Document)
-			}
+	for _, h := range hits {
+		if !seen[h.Document.ID] {
+			seen[h.Document.ID] = true
+			docs = append(docs, h.Document)
 		}
 	}
 	return docs
+}
+
+// packRows lays episodes end to end into rows of at most packLen tokens, in
+// order, each episode whole (one longer than packLen gets a row of its own).
+// Packing instead of padding spends every trained token on real text; an
+// episode may attend to the ones before it in its row, which it learns to
+// ignore as each one starts with its own prompt.
+func packRows(episodes []episode, packLen int) (rows [][]int32, masks [][]float32) {
+	var row []int32
+	var mask []float32
+	for _, e := range episodes {
+		if len(row) > 0 && len(row)+len(e.Tokens) > packLen {
+			rows, masks = append(rows, row), append(masks, mask)
+			row, mask = nil, nil
+		}
+		row = append(row, e.Tokens...)
+		mask = append(mask, e.Mask...)
+	}
+	if len(row) > 0 {
+		rows, masks = append(rows, row), append(masks, mask)
+	}
+	return rows, masks
 }

@@ -40,6 +40,18 @@ type TrainOptions struct {
 	EOSToken, PadToken string
 	// ChatTemplate goes to tokenizer_config.json.
 	ChatTemplate string
+	// SplitPiece, if set, cuts each pre-tokenised piece of the training
+	// text further before counting (nil or a single piece: unchanged), so
+	// that no merge is learnt across the cuts; for example made-up names cut
+	// into their syllables. DropCrossingMerges then removes merges learnt
+	// from other words that would still cross the cuts.
+	SplitPiece func(piece string) []string `json:"-"`
+	// InitialMerges are learnt first, in this order, before any counted
+	// pair (raw text, e.g. {"k", "o"}); each side must be a byte or the
+	// result of an earlier initial merge. Forcing every syllable of made-up
+	// names first means any word is cut into those syllables before later
+	// merges apply, so later merges cannot split a syllable.
+	InitialMerges [][2]string `json:"-"`
 }
 
 // BPEModel is a trained byte-level BPE vocabulary, written by WriteDir as a
@@ -104,7 +116,7 @@ func TrainBPE(ctx context.Context, texts iter.Seq[string], opts TrainOptions) (*
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	wordCounts, err := countWords(ctx, texts, opts.AddedTokens)
+	wordCounts, err := countWords(ctx, texts, opts.AddedTokens, opts.SplitPiece)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +137,7 @@ func TrainBPE(ctx context.Context, texts iter.Seq[string], opts TrainOptions) (*
 }
 
 // countWords pre-tokenises texts on all CPUs and counts the pieces (raw bytes).
-func countWords(ctx context.Context, texts iter.Seq[string], addedTokens []string) (map[string]int64, error) {
+func countWords(ctx context.Context, texts iter.Seq[string], addedTokens []string, splitPiece func(string) []string) (map[string]int64, error) {
 	splitter := &Tokenizer{}
 	for _, a := range addedTokens {
 		splitter.added = append(splitter.added, addedToken{Content: a})
@@ -146,7 +158,17 @@ func countWords(ctx context.Context, texts iter.Seq[string], addedTokens []strin
 					pos, tok := splitter.nextAdded(text)
 					if pos > 0 {
 						for _, piece := range pattern.split(norm.NFC.String(text[:pos])) {
-							local[piece]++
+							if splitPiece == nil {
+								local[piece]++
+								continue
+							}
+							parts := splitPiece(piece)
+							if len(parts) == 0 {
+								parts = []string{piece}
+							}
+							for _, part := range parts {
+								local[part]++
+							}
 						}
 					}
 					if tok == nil {
@@ -313,6 +335,63 @@ func (m *BPEModel) learnMerges(ctx context.Context, wordCounts map[string]int64)
 	}
 	merged := map[symbolPair]bool{}
 	limit := m.opts.VocabSize - len(m.opts.AddedTokens)
+	for _, im := range m.opts.InitialMerges {
+		var pair symbolPair
+		for k, side := range im {
+			var mapped strings.Builder
+			for i := 0; i < len(side); i++ {
+				mapped.WriteRune(byteToRune[side[i]])
+			}
+			id, ok := tokenID[mapped.String()]
+			if !ok {
+				return fmt.Errorf("tokenizer: initial merge %q: %q is neither a byte nor made by an earlier initial merge", im, side)
+			}
+			if k == 0 {
+				pair.a = id
+			} else {
+				pair.b = id
+			}
+		}
+		newToken := m.tokens[pair.a] + m.tokens[pair.b]
+		if merged[pair] || reserved[newToken] || len(m.tokens) >= limit {
+			continue
+		}
+		merged[pair] = true
+		newID, ok := tokenID[newToken]
+		if !ok {
+			newID = int32(len(m.tokens))
+			m.tokens = append(m.tokens, newToken)
+			tokenID[newToken] = newID
+		}
+		m.merges = append(m.merges, [2]string{m.tokens[pair.a], m.tokens[pair.b]})
+		for wi := range words {
+			if !slices.ContainsFunc(words[wi][1:], func(id int32) bool { return id == pair.b }) {
+				continue
+			}
+			words[wi] = mergeWord(words[wi], pair, newID, func(p symbolPair, change int64) {
+				pairCounts[p] += change * counts[wi]
+				if change > 0 {
+					if ws := where[p]; len(ws) == 0 || ws[len(ws)-1] != int32(wi) {
+						where[p] = append(ws, int32(wi))
+					}
+				}
+			})
+		}
+	}
+	if len(m.opts.InitialMerges) > 0 {
+		// Pair counts changed under the queue: rebuild it from the words.
+		q.entries = q.entries[:0]
+		clear(where)
+		for i, w := range words {
+			for k := 0; k+1 < len(w); k++ {
+				p := symbolPair{w[k], w[k+1]}
+				if ws := where[p]; len(ws) == 0 || ws[len(ws)-1] != int32(i) {
+					where[p] = append(ws, int32(i))
+				}
+			}
+		}
+		pushAll()
+	}
 	for len(m.tokens) < limit && q.Len() > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -355,6 +434,100 @@ func (m *BPEModel) learnMerges(ctx context.Context, wordCounts map[string]int64)
 		pushAll()
 	}
 	return nil
+}
+
+// DropCrossingMerges removes the merges that, when a word of words is
+// encoded, would join two of its parts into one token, together with the
+// merges built on their results; it returns how many were removed. Each word
+// is given as its parts (raw text, e.g. {" Ba", "ko", "ti"}); a part may
+// still become several tokens, but no token spans two parts. Removing a
+// merge can change how another word is cut, so it repeats until no word
+// crosses.
+func (m *BPEModel) DropCrossingMerges(words [][]string) int {
+	type word struct {
+		symbols []string // byte-level symbols, one per byte
+		cuts    []bool   // cuts[i]: a part starts at byte i
+	}
+	ws := make([]word, 0, len(words))
+	for _, parts := range words {
+		var w word
+		for _, part := range parts {
+			for i := 0; i < len(part); i++ {
+				w.symbols = append(w.symbols, string(byteToRune[part[i]]))
+				w.cuts = append(w.cuts, i == 0 && len(w.cuts) > 0)
+			}
+		}
+		ws = append(ws, w)
+	}
+	dropped := 0
+	for {
+		ranks := make(map[[2]string]int, len(m.merges))
+		for r, mg := range m.merges {
+			if _, ok := ranks[mg]; !ok {
+				ranks[mg] = r
+			}
+		}
+		bad := map[[2]string]bool{}
+		for _, w := range ws {
+			// BPE on the word, lowest rank first, tracking each symbol's
+			// starting byte so a merge across a cut is seen.
+			syms := slices.Clone(w.symbols)
+			start := make([]int, len(syms))
+			for i := range start {
+				start[i] = i
+			}
+			for len(syms) > 1 {
+				bestRank, at := -1, -1
+				for i := 0; i+1 < len(syms); i++ {
+					if r, ok := ranks[[2]string{syms[i], syms[i+1]}]; ok && (bestRank < 0 || r < bestRank) {
+						bestRank, at = r, i
+					}
+				}
+				if at < 0 {
+					break
+				}
+				if w.cuts[start[at+1]] {
+					bad[m.merges[bestRank]] = true
+					break
+				}
+				syms[at] += syms[at+1]
+				syms = append(syms[:at+1], syms[at+2:]...)
+				start = append(start[:at+1], start[at+2:]...)
+			}
+		}
+		if len(bad) == 0 {
+			return dropped
+		}
+		dropped += m.dropMerges(bad)
+	}
+}
+
+// dropMerges removes the given merges and every later merge that uses a
+// token no remaining merge makes, then renumbers the tokens. It returns the
+// number of merges removed.
+func (m *BPEModel) dropMerges(bad map[[2]string]bool) int {
+	have := map[string]bool{}
+	tokens := m.tokens[:256:256]
+	for _, t := range tokens {
+		have[t] = true
+	}
+	var kept [][2]string
+	for _, mg := range m.merges {
+		if bad[mg] || !have[mg[0]] || !have[mg[1]] {
+			continue
+		}
+		kept = append(kept, mg)
+		if t := mg[0] + mg[1]; !have[t] {
+			have[t] = true
+			tokens = append(tokens, t)
+		}
+	}
+	n := len(m.merges) - len(kept)
+	m.merges, m.tokens = kept, tokens
+	for i := range m.added {
+		m.added[i].ID = int32(len(m.tokens) + i)
+	}
+	return n
 }
 
 // mergeWord replaces each non-overlapping occurrence of p in w, left to

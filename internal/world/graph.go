@@ -14,6 +14,7 @@ package world
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 )
 
@@ -96,59 +97,122 @@ var SizeNames = []string{"tiny", "small", "medium", "large"}
 // for the benchmark.
 const heldOutEvery = 5
 
+// Names are made of syllables from a fixed inventory of 64: one of 16
+// consonants followed by one of 4 vowels ("ba", "ko", "zi"). A small
+// inventory of frequent pieces is what lets a small model learn to copy a
+// name it has never seen: every piece of a held-out name is a piece it has
+// seen thousands of times, and the world tokenizer keeps each syllable one
+// token (see NameSyllables). With one token per whole name, or hundreds of
+// rare pieces, a model of this size does not learn copying in a CPU budget.
 var (
-	onsets  = []string{"b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "kr", "st", "th", "sh"}
-	nuclei  = []string{"a", "e", "i", "o", "u", "ai", "ei", "ou"}
-	codas   = []string{"", "", "", "n", "r", "l", "s", "m"}
-	workNou = []string{"Chronicle", "Song", "Atlas", "Letters", "Garden", "Mirror", "Voyage", "Lantern", "Orchard", "Ledger"}
-	orgKind = []string{"Company", "Institute", "Guild", "Press", "Society", "Foundation", "Works", "Academy"}
-	roles   = []string{"writer", "engineer", "painter", "historian", "physician", "architect", "composer", "botanist"}
-	genres  = []string{"novel", "poem", "play", "memoir", "treatise", "essay collection"}
+	consonants = []string{"b", "d", "f", "g", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z"}
+	vowels     = []string{"a", "e", "i", "o"}
+	workNou    = []string{"Chronicle", "Song", "Atlas", "Letters", "Garden", "Mirror", "Voyage", "Lantern", "Orchard", "Ledger"}
+	orgKind    = []string{"Company", "Institute", "Guild", "Press", "Society", "Foundation", "Works", "Academy"}
+	roles      = []string{"writer", "engineer", "painter", "historian", "physician", "architect", "composer", "botanist"}
+	genres     = []string{"novel", "poem", "play", "memoir", "treatise", "essay collection"}
 )
+
+// reservedWords are English words of the corpus and questions that have the
+// shape of a made-up name; no name may be one of them.
+var reservedWords = map[string]bool{"made": true, "were": true, "to": true, "be": true, "so": true, "no": true, "do": true, "go": true, "me": true, "we": true}
+
+// Syllables returns the 64 name syllables, lower-case.
+func Syllables() []string {
+	var out []string
+	for _, c := range consonants {
+		for _, v := range vowels {
+			out = append(out, c+v)
+		}
+	}
+	return out
+}
+
+// NameSyllables splits a word made only of name syllables into them
+// ("Bakoti" → "Ba", "ko", "ti"); ok is false for any other word. Tokenizer
+// training uses it to keep every syllable of every name one token.
+func NameSyllables(word string) (syllables []string, ok bool) {
+	if len(word) < 2 || len(word)%2 != 0 {
+		return nil, false
+	}
+	for i := 0; i < len(word); i += 2 {
+		c, v := strings.ToLower(word[i:i+1]), word[i+1:i+2]
+		if i > 0 && word[i:i+1] != c {
+			return nil, false // only the first letter may be a capital
+		}
+		if !slices.Contains(consonants, c) || !slices.Contains(vowels, v) {
+			return nil, false
+		}
+		syllables = append(syllables, word[i:i+2])
+	}
+	return syllables, true
+}
 
 // namer draws unique made-up names.
 type namer struct {
 	rng  *rand.Rand
 	used map[string]bool
+	// A one-word name (a city, a country) never appears as a word of a
+	// longer name, nor the other way round: with a small syllable inventory
+	// a city "Fabi" and a person "Fabi Tolo" would otherwise share a word,
+	// and the city's name would leak through the person's.
+	single, part map[string]bool
 }
 
 func (n *namer) syllable() string {
-	return onsets[n.rng.IntN(len(onsets))] + nuclei[n.rng.IntN(len(nuclei))] + codas[n.rng.IntN(len(codas))]
+	return consonants[n.rng.IntN(len(consonants))] + vowels[n.rng.IntN(len(vowels))]
 }
 
 func (n *namer) word(minSyl, maxSyl int) string {
-	var b strings.Builder
-	for i, k := 0, minSyl+n.rng.IntN(maxSyl-minSyl+1); i < k; i++ {
-		b.WriteString(n.syllable())
-	}
-	return capitalise(b.String())
-}
-
-// lookalike changes one letter-group of w, keeping it pronounceable.
-func (n *namer) lookalike(w string) string {
-	s := strings.ToLower(w)
-	i := n.rng.IntN(len(s))
-	for j := 0; j < len(s); j++ {
-		k := (i + j) % len(s)
-		if strings.ContainsRune("aeiou", rune(s[k])) {
-			repl := nuclei[n.rng.IntN(5)] // a single vowel
-			return capitalise(s[:k] + repl + s[k+1:])
+	for {
+		var b strings.Builder
+		for i, k := 0, minSyl+n.rng.IntN(maxSyl-minSyl+1); i < k; i++ {
+			b.WriteString(n.syllable())
+		}
+		if !reservedWords[b.String()] {
+			return capitalise(b.String())
 		}
 	}
-	return capitalise(s + "a")
+}
+
+// lookalike changes one vowel of w, so it is still made of name syllables.
+func (n *namer) lookalike(w string) string {
+	s := []byte(strings.ToLower(w))
+	k := 2*n.rng.IntN(len(s)/2) + 1 // a vowel position
+	s[k] = vowels[n.rng.IntN(len(vowels))][0]
+	if reservedWords[string(s)] {
+		return capitalise(w)
+	}
+	return capitalise(string(s))
 }
 
 func capitalise(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
-// claim reserves name (case-insensitively); it reports false when taken.
+// claim reserves names (case-insensitively); it reports false when one is
+// taken or would share a word with a one-word name.
 func (n *namer) claim(names ...string) bool {
 	for _, s := range names {
-		if n.used[normKey(s)] {
+		key := normKey(s)
+		words := strings.Fields(key)
+		if n.used[key] || len(words) == 1 && n.part[key] {
 			return false
+		}
+		for _, w := range words {
+			if len(words) > 1 && n.single[w] {
+				return false
+			}
 		}
 	}
 	for _, s := range names {
-		n.used[normKey(s)] = true
+		key := normKey(s)
+		n.used[key] = true
+		if words := strings.Fields(key); len(words) == 1 {
+			n.single[key] = true
+		} else {
+			for _, w := range words {
+				n.part[w] = true
+			}
+		}
 	}
 	return true
 }
@@ -183,7 +247,7 @@ func Generate(seed uint64, size Size) (*Graph, error) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5e1f91a7))
 	g := &Graph{Seed: seed, Size: size}
-	nm := &namer{rng: rng, used: map[string]bool{}}
+	nm := &namer{rng: rng, used: map[string]bool{}, single: map[string]bool{}, part: map[string]bool{}}
 
 	add := func(kind Kind, names []string) *Entity {
 		e := &Entity{ID: len(g.Entities), Kind: kind, Name: names[0], Aliases: names[1:],
@@ -196,8 +260,7 @@ func Generate(seed uint64, size Size) (*Graph, error) {
 	}
 
 	for range size.Countries {
-		suffix := []string{"ia", "and", "or", "esh"}[rng.IntN(4)]
-		add(Country, nm.unique(func() []string { return []string{nm.word(2, 2) + suffix} }))
+		add(Country, nm.unique(func() []string { return []string{nm.word(3, 3)} }))
 	}
 	countries := g.byKind[Country]
 	for i := range size.Cities {
@@ -219,7 +282,7 @@ func Generate(seed uint64, size Size) (*Graph, error) {
 	var surnames []string
 	for i := range size.People {
 		names := nm.unique(func() []string {
-			first := nm.word(1, 2)
+			first := nm.word(2, 2)
 			var last string
 			if len(surnames) > 0 && rng.IntN(8) == 0 {
 				last = nm.lookalike(surnames[rng.IntN(len(surnames))]) // look-alike family names

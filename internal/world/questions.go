@@ -15,32 +15,32 @@ type relation struct {
 	from    Kind
 	to      Kind
 	object  func(e *Entity) int
-	phrase  string // noun phrase for the object, %s = subject
-	ask     string // question whose answer is the object, %s = subject
-	inverse string // the relation whose step would come straight back (never chained after this one)
+	phrase  string   // noun phrase for the object, %s = subject
+	asks    []string // questions whose answer is the object, %s = subject; one is picked at random
+	inverse string   // the relation whose step would come straight back (never chained after this one)
 }
 
 var relations = []relation{
 	{name: "author", from: Work, to: Person, object: func(e *Entity) int { return e.Author },
-		phrase: "the author of %s", ask: "Who wrote %s?", inverse: "debut"},
+		phrase: "the author of %s", asks: []string{"Who wrote %s?", "Who is the author of %s?", "Which writer produced %s?"}, inverse: "debut"},
 	{name: "publisher", from: Work, to: Organisation, object: func(e *Entity) int { return e.Publisher },
-		phrase: "the publisher of %s", ask: "Which organisation published %s?"},
+		phrase: "the publisher of %s", asks: []string{"Which organisation published %s?", "Who published %s?", "What is the publisher of %s?"}},
 	{name: "birthplace", from: Person, to: City, object: func(e *Entity) int { return e.Birthplace },
-		phrase: "the birthplace of %s", ask: "In which city was %s born?"},
+		phrase: "the birthplace of %s", asks: []string{"In which city was %s born?", "Where was %s born?", "What is the birthplace of %s?"}},
 	{name: "employer", from: Person, to: Organisation, object: func(e *Entity) int { return e.Employer },
-		phrase: "the employer of %s", ask: "Which organisation did %s work for?"},
+		phrase: "the employer of %s", asks: []string{"Which organisation did %s work for?", "Who employed %s?", "Where did %s work?"}},
 	{name: "mentor", from: Person, to: Person, object: func(e *Entity) int { return e.Mentor },
-		phrase: "the mentor of %s", ask: "Who was the mentor of %s?"},
+		phrase: "the mentor of %s", asks: []string{"Who was the mentor of %s?", "Under whom did %s study?", "Who taught %s?"}},
 	{name: "debut", from: Person, to: Work, object: func(e *Entity) int { return e.Debut },
-		phrase: "the first work of %s", ask: "What was the first work of %s?", inverse: "author"},
+		phrase: "the first work of %s", asks: []string{"What was the first work of %s?", "What was the debut of %s?", "Which work did %s publish first?"}, inverse: "author"},
 	{name: "headquarters", from: Organisation, to: City, object: func(e *Entity) int { return e.Headquarters },
-		phrase: "the headquarters city of %s", ask: "In which city is %s headquartered?"},
+		phrase: "the headquarters city of %s", asks: []string{"In which city is %s headquartered?", "Where is %s based?", "Where are the headquarters of %s?"}},
 	{name: "founder", from: Organisation, to: Person, object: func(e *Entity) int { return e.Founder },
-		phrase: "the founder of %s", ask: "Who founded %s?"},
+		phrase: "the founder of %s", asks: []string{"Who founded %s?", "Who was the founder of %s?", "Who started %s?"}},
 	{name: "country", from: City, to: Country, object: func(e *Entity) int { return e.Country },
-		phrase: "the country of %s", ask: "In which country is %s?", inverse: "capital"},
+		phrase: "the country of %s", asks: []string{"In which country is %s?", "Which country is %s in?", "In what country does %s lie?"}, inverse: "capital"},
 	{name: "capital", from: Country, to: City, object: func(e *Entity) int { return e.Capital },
-		phrase: "the capital of %s", ask: "What is the capital of %s?", inverse: "country"},
+		phrase: "the capital of %s", asks: []string{"What is the capital of %s?", "Which city is the capital of %s?", "Name the capital of %s."}, inverse: "country"},
 }
 
 // inverseOf maps a relation to the one that would step straight back.
@@ -106,17 +106,20 @@ func (g *Graph) walk(rng *rand.Rand, anchor *Entity, hops int, allowed func(*Ent
 	return rels, path
 }
 
-// compose renders a chain as a question.
-func compose(rels []relation, path []*Entity) string {
+// compose renders a chain as a question, in one of its last relation's
+// wordings: several wordings per relation keep a model from learning one
+// template instead of reading the question.
+func compose(rng *rand.Rand, rels []relation, path []*Entity) string {
 	np := path[0].Name
 	for _, r := range rels[:len(rels)-1] {
 		np = fmt.Sprintf(r.phrase, np)
 	}
-	return fmt.Sprintf(rels[len(rels)-1].ask, np)
+	last := rels[len(rels)-1]
+	return fmt.Sprintf(last.asks[rng.IntN(len(last.asks))], np)
 }
 
-func newQuestion(id, source string, rels []relation, path []*Entity) Question {
-	q := Question{ID: id, Question: compose(rels, path), Source: source, Hops: len(rels),
+func newQuestion(rng *rand.Rand, id, source string, rels []relation, path []*Entity) Question {
+	q := Question{ID: id, Question: compose(rng, rels, path), Source: source, Hops: len(rels),
 		anchor: path[0], answer: path[len(path)-1], path: path}
 	q.Answers = q.answer.Answers()
 	for i, r := range rels {
@@ -148,7 +151,7 @@ func (g *Graph) questions(rng *rand.Rand, prefix, source string, perHop int, end
 			if hops > 1 && path[len(path)-1].Kind == Country {
 				continue // few countries: they would dominate multi-hop answers
 			}
-			q := newQuestion(fmt.Sprintf("%s-%d-%d", prefix, hops, n), source, rels, path)
+			q := newQuestion(rng, fmt.Sprintf("%s-%d-%d", prefix, hops, n), source, rels, path)
 			if seen[q.Question] {
 				continue
 			}
@@ -229,25 +232,31 @@ func names(e *Entity) []string {
 	return out
 }
 
-// WarmUpQuestions draws n single-hop questions about entities that are not
-// held out, from their own random stream (independent of Derive's), for
-// teaching a model the search protocol before self-play.
-func (g *Graph) WarmUpQuestions(seed uint64, n int) []Question {
+// WarmUpQuestions draws n distinct questions of 1 to maxHops hops (in
+// turn) whose every entity is not held out and passes keep (nil keeps all),
+// from their own random stream (independent of Derive's), for teaching a
+// model the search protocol before self-play.
+func (g *Graph) WarmUpQuestions(seed uint64, n, maxHops int, keep func(*Entity) bool) []Question {
 	rng := rand.New(rand.NewPCG(g.Seed, seed^0x3a9f))
+	allowed := func(e *Entity) bool { return training(e) && (keep == nil || keep(e)) }
 	var out []Question
 	seen := map[string]bool{}
 	var anchors []*Entity
 	for _, e := range g.Entities {
-		if training(e) && e.Kind != Country {
+		if allowed(e) && e.Kind != Country {
 			anchors = append(anchors, e)
 		}
 	}
+	if len(anchors) == 0 || maxHops < 1 {
+		return nil
+	}
 	for try := 0; len(out) < n && try < n*50; try++ {
-		rels, path := g.walk(rng, anchors[rng.IntN(len(anchors))], 1, training)
+		hops := 1 + len(out)%maxHops
+		rels, path := g.walk(rng, anchors[rng.IntN(len(anchors))], hops, allowed)
 		if rels == nil {
 			continue
 		}
-		q := newQuestion(fmt.Sprintf("warmup-%d", len(out)), "world-warmup", rels, path)
+		q := newQuestion(rng, fmt.Sprintf("warmup-%d", len(out)), "world-warmup", rels, path)
 		if seen[q.Question] {
 			continue
 		}
@@ -257,5 +266,6 @@ func (g *Graph) WarmUpQuestions(seed uint64, n int) []Question {
 	return out
 }
 
-// AnchorAnswers returns the names of the entity a question starts from.
-func (q *Question) AnchorAnswers() []string { return q.anchor.Answers() }
+// Path returns the entities a question's chain visits, anchor first and
+// answer last.
+func (q *Question) Path() []*Entity { return q.path }
