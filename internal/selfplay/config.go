@@ -51,7 +51,7 @@ type RunConfig struct {
 type GameConfig struct {
 	BatchSize        int    `yaml:"batch_size" help:"target answers proposed per step; SSP: 256"`
 	ProposerRollouts int    `yaml:"proposer_rollouts" help:"proposer trajectories per target answer; SSP: 1"`
-	SolverRollouts   int    `yaml:"solver_rollouts" help:"solver rollouts per question (the GRPO group size); SSP: 5"`
+	SolverRollouts   int    `yaml:"solver_rollouts" help:"solver rollouts per question (the GRPO group size; at least 2 when the solver is trained); SSP: 5"`
 	CombinedUpdate   bool   `yaml:"combined_update" help:"one optimizer update over proposer and solver trajectories together instead of proposer then solver; SSP: false"`
 	TrainProposer    bool   `yaml:"train_proposer" help:"update the policy on proposer trajectories"`
 	TrainSolver      bool   `yaml:"train_solver" help:"update the policy on solver trajectories"`
@@ -251,6 +251,10 @@ func (c Config) Validate() error {
 		return bad("proposer.advantage", "must be \"reinforce++\" or \"grpo\", got %q", c.Proposer.Advantage)
 	case c.Proposer.Advantage == "grpo" && c.Game.ProposerRollouts < 2:
 		return bad("proposer.advantage", "\"grpo\" needs game.proposer_rollouts >= 2 (got %d): a group of one has no baseline", c.Game.ProposerRollouts)
+	case c.Game.TrainSolver && c.Game.SolverRollouts < 2:
+		return bad("game.solver_rollouts", "must be at least 2 when game.train_solver is true (got %d): GRPO whitens within one question's rollouts, so a group of one gives every solver sample advantage 0", c.Game.SolverRollouts)
+	case c.Game.TrainProposer && c.Game.Problems == ProblemsSelfPlay && c.Proposer.Advantage == "reinforce++" && c.Game.BatchSize*c.Game.ProposerRollouts < 2:
+		return bad("game.batch_size", "game.batch_size × game.proposer_rollouts must be at least 2 with proposer.advantage \"reinforce++\" (got %d): whitening over a batch of one gives the proposer advantage 0", c.Game.BatchSize*c.Game.ProposerRollouts)
 	case c.Solver.MultiAnswerDivisor < 1:
 		return bad("solver.multi_answer_divisor", "must be at least 1, got %v", c.Solver.MultiAnswerDivisor)
 	case c.Pool.MaxSuccessRate < 0 || c.Pool.MaxSuccessRate > 1:
