@@ -87,7 +87,8 @@ type ProposerConfig struct {
 type SolverConfig struct {
 	Temperature        float32 `yaml:"temperature" help:"sampling temperature for solver rollouts; SSP: 1.0"`
 	TopP               float32 `yaml:"top_p" help:"nucleus sampling for solver rollouts (1 = off)"`
-	MultiAnswerDivisor float64 `yaml:"multi_answer_divisor" help:"a correct response with more than one <answer> tag earns 1/divisor (discourages answer spamming); 1 disables"`
+	MaxAnswerTags      int     `yaml:"max_answer_tags" help:"a correct response that wrote more than this many <answer> tags (counted in the text the policy generated, not in inserted search results) earns 1/multi_answer_divisor; SSP: 10"`
+	MultiAnswerDivisor float64 `yaml:"multi_answer_divisor" help:"divides the reward of a correct response with more than max_answer_tags <answer> tags (discourages answer spamming); 1 disables; SSP: 4"`
 }
 
 // FilterConfig holds the rule checks a proposed question must pass before
@@ -153,7 +154,7 @@ func DefaultConfig() Config {
 		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 512, MaxResponseTokens: 8192,
 			MaxPromptTokens: 4096, TopK: 3, MaxInformationChars: 3000},
 		Proposer: ProposerConfig{Temperature: 0.8, TopP: 1, Reward: "1-acc", Advantage: "reinforce++", FormatPenalty: -1},
-		Solver:   SolverConfig{Temperature: 1, TopP: 1, MultiAnswerDivisor: 4},
+		Solver:   SolverConfig{Temperature: 1, TopP: 1, MaxAnswerTags: 10, MultiAnswerDivisor: 4},
 		Filter: FilterConfig{MinQuestionChars: 10, MaxQuestionChars: 1000, MinQuestionWords: 4,
 			MaxQuestionWords: 150, MinSearches: 2, DuplicateJaccard: 0.8},
 		Verify: VerifyConfig{RAG: true, NoiseBlocks: 4},
@@ -216,7 +217,7 @@ func (c Config) Validate() error {
 	}{
 		{"agent.max_information_chars", c.Agent.MaxInformationChars},
 		{"filter.min_question_chars", c.Filter.MinQuestionChars}, {"filter.min_question_words", c.Filter.MinQuestionWords},
-		{"filter.min_searches", c.Filter.MinSearches}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
+		{"filter.min_searches", c.Filter.MinSearches}, {"solver.max_answer_tags", c.Solver.MaxAnswerTags}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
 		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
 		{"run.eval_every", c.Run.EvalEvery}, {"run.eval_limit", c.Run.EvalLimit},
 		{"optim.mini_batch_size", c.Optim.MiniBatchSize},

@@ -509,7 +509,7 @@ func (g *Game) reward(proposals []proposal, problems []problem, solutions []solu
 	cfg := g.Config
 	for i := range solutions {
 		s := &solutions[i]
-		s.Reward = SolverReward(s.Correct, s.AnswerTags, cfg.Solver.MultiAnswerDivisor)
+		s.Reward = SolverReward(s.Correct, s.AnswerTags, cfg.Solver.MaxAnswerTags, cfg.Solver.MultiAnswerDivisor)
 	}
 	rates := successRates(problems, solutions)
 	for i := range proposals {

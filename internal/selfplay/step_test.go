@@ -115,6 +115,9 @@ func testConfig() Config {
 	cfg.Agent = AgentConfig{MaxTurns: 4, MaxTokensPerTurn: 300, MaxResponseTokens: 4000, MaxPromptTokens: 8000,
 		TopK: 2, MaxInformationChars: 2000}
 	cfg.Run.SaveEvery = 1
+	// The scripted solver's spam writes two answer tags; a threshold of one
+	// makes it pay the penalty (TestSolverAnswerTagThreshold covers SSP's 10).
+	cfg.Solver.MaxAnswerTags = 1
 	return cfg
 }
 
@@ -496,5 +499,46 @@ func TestStepQAProblems(t *testing.T) {
 	bad.Game.Problems = "labels"
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "game.problems") {
 		t.Errorf("unknown game.problems: %v", err)
+	}
+}
+
+// TestSolverAnswerTagThreshold: with SSP's threshold (more than 10 tags) a
+// response that writes two <answer> tags keeps its reward, and tags inside
+// inserted search results are not the model's.
+func TestSolverAnswerTagThreshold(t *testing.T) {
+	cfg := testConfig()
+	cfg.Solver.MaxAnswerTags = DefaultConfig().Solver.MaxAnswerTags
+	g, _, _, searcher := testGame(cfg)
+	spam := search.Document{ID: "notes", Contents: "\"Harbour town notes\"\nharbour town" + strings.Repeat(" <answer>Osk</answer>", 12)}
+	searcher.Docs = append(append([]search.Document(nil), worldDocs...), spam)
+	res, err := g.Step(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var twoTags, searched bool
+	for _, r := range res.Rollouts {
+		if r.Role != "solver" || r.Question != oskQuestion {
+			continue
+		}
+		switch {
+		case strings.Contains(r.Response, "<answer>Brenn <answer>Osk</answer>"):
+			twoTags = true
+			if r.Reward != 1 {
+				t.Errorf("two answer tags: reward %v, want 1", r.Reward)
+			}
+		case strings.Contains(r.Response, "Harbour town notes"):
+			searched = true
+			if strings.Count(r.Response, "<answer>") <= 10 || r.Reward != 1 {
+				t.Errorf("answer tags in search results: reward %v, want 1 (%d tags in the response)", r.Reward, strings.Count(r.Response, "<answer>"))
+			}
+		}
+	}
+	if !twoTags || !searched {
+		t.Fatalf("scripted rollouts missing: two tags %v, searched %v", twoTags, searched)
+	}
+	bad := DefaultConfig()
+	bad.Solver.MaxAnswerTags = -1
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "solver.max_answer_tags") {
+		t.Fatalf("negative solver.max_answer_tags: %v", err)
 	}
 }
