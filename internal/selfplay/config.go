@@ -119,6 +119,7 @@ type VerifyConfig struct {
 // solver batch when proposals fail.
 type PoolConfig struct {
 	Reuse          bool    `yaml:"reuse" help:"refill invalid proposal slots with earlier valid questions so the solver batch keeps its shape; SSP: true (extraction_failure.strategy=reuse)"`
+	Order          string  `yaml:"order" help:"which earlier questions refill a slot: \"informative\" (questions some but not all rollouts solved, 0 < s < 1, at random, then the rest at random: a group all right or all wrong has advantage 0), \"hardest\" (lowest success rate first) or \"random\" (SSP)"`
 	MaxSuccessRate float64 `yaml:"max_success_rate" help:"only reuse questions whose last solver success rate is at most this; SSP: 1.0"`
 	ClearEvery     int     `yaml:"clear_every" help:"empty the pool every N steps to avoid stale questions (0 = never); SSP: 10"`
 	KeepRatio      float64 `yaml:"keep_ratio" help:"fraction of the pool (hardest first) kept when it is cleared; SSP: 0"`
@@ -158,7 +159,7 @@ func DefaultConfig() Config {
 		Filter: FilterConfig{MinQuestionChars: 10, MaxQuestionChars: 1000, MinQuestionWords: 4,
 			MaxQuestionWords: 150, MinSearches: 2, DuplicateJaccard: 0.8},
 		Verify: VerifyConfig{RAG: true, NoiseBlocks: 4},
-		Pool:   PoolConfig{Reuse: true, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
+		Pool:   PoolConfig{Reuse: true, Order: PoolOrderInformative, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
 		Optim: OptimConfig{LR: 1e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MicroBatchSize: 4,
 			ClipLow: 0.2, ClipHigh: 0.28, KLCoef: 0.01, AdvantageEps: 1e-6},
@@ -258,6 +259,8 @@ func (c Config) Validate() error {
 		return bad("game.batch_size", "game.batch_size × game.proposer_rollouts must be at least 2 with proposer.advantage \"reinforce++\" (got %d): whitening over a batch of one gives the proposer advantage 0", c.Game.BatchSize*c.Game.ProposerRollouts)
 	case c.Solver.MultiAnswerDivisor < 1:
 		return bad("solver.multi_answer_divisor", "must be at least 1, got %v", c.Solver.MultiAnswerDivisor)
+	case c.Pool.Order != PoolOrderInformative && c.Pool.Order != PoolOrderHardest && c.Pool.Order != PoolOrderRandom:
+		return bad("pool.order", "must be %q, %q or %q, got %q", PoolOrderInformative, PoolOrderHardest, PoolOrderRandom, c.Pool.Order)
 	case c.Pool.MaxSuccessRate < 0 || c.Pool.MaxSuccessRate > 1:
 		return bad("pool.max_success_rate", "must be in [0, 1], got %v", c.Pool.MaxSuccessRate)
 	case c.Pool.KeepRatio < 0 || c.Pool.KeepRatio > 1:

@@ -172,7 +172,7 @@ func (g *Game) Step(ctx context.Context, step int) (*StepResult, error) {
 			return nil, fmt.Errorf("step %d: verify: %w", step, err)
 		}
 		g.Progress.Phase(step, "verifying", verified, "questions", timer.Elapsed())
-		problems = g.problems(proposals)
+		problems = g.problems(rng, proposals)
 	}
 
 	// 4. Solve: each valid question gets G search rollouts; slots of invalid
@@ -388,8 +388,9 @@ func (g *Game) verifyRAG(ctx context.Context, step int, rng *rand.Rand, proposal
 }
 
 // problems lists the questions the solver plays: every valid proposal's,
-// then earlier ones from the pool in the slots of invalid proposals.
-func (g *Game) problems(proposals []proposal) []problem {
+// then earlier ones from the pool (in pool.order) in the slots of invalid
+// proposals.
+func (g *Game) problems(rng *rand.Rand, proposals []proposal) []problem {
 	var problems []problem
 	missing := 0
 	for i := range proposals {
@@ -400,7 +401,7 @@ func (g *Game) problems(proposals []proposal) []problem {
 		}
 	}
 	if g.Config.Pool.Reuse {
-		for _, prob := range g.Pool.Take(missing, g.Config.Pool.MaxSuccessRate) {
+		for _, prob := range g.Pool.Take(missing, g.Config.Pool.MaxSuccessRate, g.Config.Pool.Order, rng) {
 			problems = append(problems, problem{Question: prob.Question, Answers: prob.Answers, Proposal: -1})
 		}
 	}

@@ -542,3 +542,36 @@ func TestSolverAnswerTagThreshold(t *testing.T) {
 		t.Fatalf("negative solver.max_answer_tags: %v", err)
 	}
 }
+
+// TestStepPoolReplaysInformativeQuestions: failed slots are refilled with
+// questions some rollouts solved, not with ones nobody (or everybody)
+// solved, whose GRPO groups would train nothing.
+func TestStepPoolReplaysInformativeQuestions(t *testing.T) {
+	g, _, _, _ := testGame(testConfig())
+	g.Pool = &ProblemPool{Problems: []Problem{
+		{Question: "Which lake lies north of the town founded by the sailor?", Answers: []string{"Lake Varn"}, SuccessRate: 0},
+		{Question: poolQuestion, Answers: []string{"Brenn"}, SuccessRate: 0.5},
+		{Question: "Who founded the harbour town north of which Lake Varn lies?", Answers: []string{"Mira Tal"}, SuccessRate: 0.25},
+		{Question: "Which village on the Grey Coast was the sailor born in?", Answers: []string{"Brenn"}, SuccessRate: 0.75},
+		{Question: "Which town did Mira Tal found?", Answers: []string{"Osk"}, SuccessRate: 1},
+	}}
+	res, err := g.Step(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused := map[string]bool{}
+	for _, r := range res.Rollouts {
+		if r.Role == "solver" && r.Source == "pool" {
+			reused[r.Question] = true
+		}
+	}
+	// Three slots failed; three informative questions fill them.
+	if len(reused) != 3 {
+		t.Fatalf("reused %d distinct questions, want 3: %v", len(reused), reused)
+	}
+	for _, prob := range g.Pool.Problems {
+		if reused[prob.Question] && (prob.Question == "Which lake lies north of the town founded by the sailor?" || prob.Question == "Which town did Mira Tal found?") {
+			t.Errorf("replayed %q, which every rollout solved or none did", prob.Question)
+		}
+	}
+}
