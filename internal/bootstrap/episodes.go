@@ -133,9 +133,9 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 
 		// RAG verification: the documents the proposer saw, shuffled with
 		// noise blocks from other questions' searches, no search allowed.
-		docs := documents(answerHits, anchorHits)
+		docs := documents(search.VisibleHits(answerHits, e.opts.MaxInformationChars), search.VisibleHits(anchorHits, e.opts.MaxInformationChars))
 		for b := 0; b < e.opts.NoiseBlocks; b++ {
-			docs = append(docs, documents(hits[e.rng.IntN(len(hits))])...)
+			docs = append(docs, documents(search.VisibleHits(hits[e.rng.IntN(len(hits))], e.opts.MaxInformationChars))...)
 		}
 		e.rng.Shuffle(len(docs), func(a, b int) { docs[a], docs[b] = docs[b], docs[a] })
 		system, user = selfplay.RAGMessages(q.Question, docs)

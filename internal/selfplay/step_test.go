@@ -575,3 +575,38 @@ func TestStepPoolReplaysInformativeQuestions(t *testing.T) {
 		}
 	}
 }
+
+// TestRAGSeesWhatTheProposerSaw: search results inserted into a rollout are
+// cut to agent.max_information_chars; the RAG check gets the same cut, not
+// the whole documents.
+func TestRAGSeesWhatTheProposerSaw(t *testing.T) {
+	cfg := testConfig()
+	cfg.Verify.NoiseBlocks = 0
+	// `Doc 1(Title: "Lake Varn") Lake Varn lies` is 40 characters.
+	cfg.Agent.MaxInformationChars = 40
+	g, policy, _, _ := testGame(cfg)
+	ps, err := g.propose(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	osk := proposalFor(t, ps, "Osk")
+	if r := osk.Traj.Response; !strings.Contains(r, "Lake Varn lies</information>") {
+		t.Fatalf("the proposer's results are not cut as expected:\n%s", r)
+	}
+	g.filter(ps)
+	policy.Requests = nil
+	if _, err := g.verifyRAG(context.Background(), 1, newTestRand(), ps); err != nil {
+		t.Fatal(err)
+	}
+	var rag string
+	for _, req := range policy.Requests {
+		for _, p := range req.Prompts {
+			if text := (agenttest.CharTokenizer{}).Decode(p); strings.Contains(text, oskQuestion) {
+				rag = text
+			}
+		}
+	}
+	if !strings.Contains(rag, "Lake Varn lies") || strings.Contains(rag, "lies north") {
+		t.Fatalf("RAG prompt shows more (or less) than the proposer saw:\n%s", rag)
+	}
+}
