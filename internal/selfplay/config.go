@@ -69,7 +69,7 @@ type AgentConfig struct {
 	MaxTurns            int `yaml:"max_turns" help:"model turns per trajectory (each search call ends a turn); SSP: 10"`
 	MaxTokensPerTurn    int `yaml:"max_tokens_per_turn" help:"tokens sampled per turn"`
 	MaxResponseTokens   int `yaml:"max_response_tokens" help:"tokens after the prompt, generated and inserted; SSP: 8192"`
-	MaxPromptTokens     int `yaml:"max_prompt_tokens" help:"longest prompt; RAG prompts drop documents until they fit, longer role prompts are an error; SSP: 4096"`
+	MaxPromptTokens     int `yaml:"max_prompt_tokens" help:"longest proposer or solver prompt (a longer one is an error; the RAG prompt has its own budget, verify.max_prompt_tokens); SSP: 4096"`
 	TopK                int `yaml:"top_k" help:"documents returned per search call; Search-R1: 3"`
 	MaxInformationChars int `yaml:"max_information_chars" help:"characters of search results inserted per call (0 = no bound)"`
 }
@@ -107,12 +107,22 @@ type FilterConfig struct {
 // VerifyConfig is the RAG check that a proposed question is answerable
 // from the documents its proposer found.
 type VerifyConfig struct {
-	RAG         bool    `yaml:"rag" help:"verify each question by answering it from the proposer's documents without search; SSP: true"`
-	NoiseBlocks int     `yaml:"noise_blocks" help:"search-result blocks from other proposer trajectories mixed in as distractors; SSP: 4"`
-	Temperature float32 `yaml:"temperature" help:"sampling temperature of the RAG answer (0 = greedy)"`
-	JudgeURL    string  `yaml:"judge_url" help:"base URL of an OpenAI-compatible LLM judge consulted when exact match fails, for the RAG check and the solver reward (empty = exact match only); judge errors count as wrong"`
-	JudgeModel  string  `yaml:"judge_model" help:"model name sent to the judge"`
-	JudgeKeyEnv string  `yaml:"judge_api_key_env" help:"environment variable holding the judge's bearer token (empty = none)"`
+	RAG             bool    `yaml:"rag" help:"verify each question by answering it from the proposer's documents without search; SSP: true"`
+	NoiseBlocks     int     `yaml:"noise_blocks" help:"search-result blocks from other proposer trajectories mixed in as distractors; SSP: 4"`
+	MaxPromptTokens int     `yaml:"max_prompt_tokens" help:"longest RAG prompt in tokens; when the documents do not fit, noise documents are left out first and the proposer's own only when no noise is left (counted in rag/noise_docs_dropped and rag/own_docs_dropped); 0 = agent.max_prompt_tokens + agent.max_response_tokens, the most a proposer trajectory, which already holds all its own documents, may reach"`
+	Temperature     float32 `yaml:"temperature" help:"sampling temperature of the RAG answer (0 = greedy)"`
+	JudgeURL        string  `yaml:"judge_url" help:"base URL of an OpenAI-compatible LLM judge consulted when exact match fails, for the RAG check and the solver reward (empty = exact match only); judge errors count as wrong"`
+	JudgeModel      string  `yaml:"judge_model" help:"model name sent to the judge"`
+	JudgeKeyEnv     string  `yaml:"judge_api_key_env" help:"environment variable holding the judge's bearer token (empty = none)"`
+}
+
+// PromptTokens is the RAG prompt's token budget (verify.max_prompt_tokens,
+// or its default from the agent's bounds).
+func (v VerifyConfig) PromptTokens(a AgentConfig) int {
+	if v.MaxPromptTokens > 0 {
+		return v.MaxPromptTokens
+	}
+	return a.MaxPromptTokens + a.MaxResponseTokens
 }
 
 // PoolConfig is the store of earlier valid questions that refills the
@@ -219,6 +229,7 @@ func (c Config) Validate() error {
 		{"agent.max_information_chars", c.Agent.MaxInformationChars},
 		{"filter.min_question_chars", c.Filter.MinQuestionChars}, {"filter.min_question_words", c.Filter.MinQuestionWords},
 		{"filter.min_searches", c.Filter.MinSearches}, {"solver.max_answer_tags", c.Solver.MaxAnswerTags}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
+		{"verify.max_prompt_tokens", c.Verify.MaxPromptTokens},
 		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
 		{"run.eval_every", c.Run.EvalEvery}, {"run.eval_limit", c.Run.EvalLimit},
 		{"optim.mini_batch_size", c.Optim.MiniBatchSize},

@@ -84,6 +84,9 @@ type proposal struct {
 	Question string
 	Verdicts []Verdict
 	RAG      *agent.Trajectory // the verification answer, when run
+	// Documents left out of the RAG prompt to fit verify.max_prompt_tokens:
+	// distractors first, the proposer's own only when nothing else is left.
+	RAGNoiseDropped, RAGOwnDropped int
 
 	SuccessRate float64 // solvers' success rate, valid proposals only
 	Reward      float64
@@ -338,21 +341,23 @@ func (g *Game) verifyRAG(ctx context.Context, step int, rng *rand.Rand, proposal
 		if !p.Valid() {
 			continue
 		}
-		docs := p.Traj.Documents()
+		own := p.Traj.Documents()
 		var others []block
 		for _, b := range blocks {
 			if b.owner != i {
 				others = append(others, b)
 			}
 		}
+		var noise []search.Document
 		for _, k := range rng.Perm(len(others))[:min(cfg.Verify.NoiseBlocks, len(others))] {
-			docs = appendNewDocs(docs, others[k].docs)
+			noise = appendNewDocs(noise, others[k].docs)
 		}
-		rng.Shuffle(len(docs), func(a, b int) { docs[a], docs[b] = docs[b], docs[a] })
-		ids, err := g.encodeRAGPrompt(p.Question, docs)
+		noise = newDocs(own, noise)
+		ids, droppedOwn, droppedNoise, err := g.encodeRAGPrompt(rng, p.Question, own, noise)
 		if err != nil {
 			return 0, fmt.Errorf("question %q: %w", p.Question, err)
 		}
+		p.RAGOwnDropped, p.RAGNoiseDropped = droppedOwn, droppedNoise
 		checked = append(checked, i)
 		prompts = append(prompts, ids)
 	}
@@ -378,6 +383,8 @@ func (g *Game) verifyRAG(ctx context.Context, step int, rng *rand.Rand, proposal
 		switch gr := grades[k]; {
 		case gr.err != nil:
 			p.Verdicts = append(p.Verdicts, fail(FilterRAG, "judge error (fails closed): %v", gr.err))
+		case !gr.correct && p.RAGOwnDropped > 0:
+			p.Verdicts = append(p.Verdicts, fail(FilterRAG, "RAG answer %q is not the target (%d of the proposer's documents left out to fit verify.max_prompt_tokens)", gr.prediction, p.RAGOwnDropped))
 		case !gr.correct:
 			p.Verdicts = append(p.Verdicts, fail(FilterRAG, "RAG answer %q is not the target", gr.prediction))
 		default:
@@ -749,6 +756,12 @@ func phaseSeed(cfg Config, step, phase int) int64 {
 }
 
 func (g *Game) encodePrompt(system, user string) ([]int32, error) {
+	return g.encodeWithin(system, user, g.Config.Agent.MaxPromptTokens, "agent.max_prompt_tokens")
+}
+
+// encodeWithin renders and encodes a prompt that must have at most limit
+// tokens (key names the limit in the error).
+func (g *Game) encodeWithin(system, user string, limit int, key string) ([]int32, error) {
 	chat := g.Chat
 	if chat == nil {
 		chat = PlainChat
@@ -758,22 +771,85 @@ func (g *Game) encodePrompt(system, user string) ([]int32, error) {
 		return nil, fmt.Errorf("chat template: %w", err)
 	}
 	ids := g.Tokenizer.Encode(text)
-	if len(ids) > g.Config.Agent.MaxPromptTokens {
-		return nil, fmt.Errorf("prompt has %d tokens, more than agent.max_prompt_tokens %d", len(ids), g.Config.Agent.MaxPromptTokens)
+	if len(ids) > limit {
+		return nil, fmt.Errorf("prompt has %d tokens, more than %s %d", len(ids), key, limit)
 	}
 	return ids, nil
 }
 
-// encodeRAGPrompt drops documents from the end of the (shuffled) list until
-// the prompt fits agent.max_prompt_tokens.
-func (g *Game) encodeRAGPrompt(question string, docs []search.Document) ([]int32, error) {
-	for n := len(docs); ; n-- {
-		system, user := RAGMessages(question, docs[:n])
-		ids, err := g.encodePrompt(system, user)
-		if err == nil || n == 0 {
-			return ids, err
+// encodeRAGPrompt encodes the RAG check's prompt: the proposer's own
+// documents and the noise documents in one random order, within
+// verify.max_prompt_tokens. When they do not all fit, noise documents go
+// first (later blocks before earlier ones); the proposer's own documents
+// go, in random order, only when no noise is left. It returns the prompt
+// and how many documents of each kind were left out.
+func (g *Game) encodeRAGPrompt(rng *rand.Rand, question string, own, noise []search.Document) (ids []int32, droppedOwn, droppedNoise int, err error) {
+	// rank is a document's place in the dropping order within its kind;
+	// the prompt shows the kept documents in the shuffled order.
+	type ragDoc struct {
+		doc  search.Document
+		own  bool
+		rank int
+	}
+	all := make([]ragDoc, 0, len(own)+len(noise))
+	for _, d := range own {
+		all = append(all, ragDoc{doc: d, own: true})
+	}
+	for k, d := range noise {
+		all = append(all, ragDoc{doc: d, rank: k})
+	}
+	rng.Shuffle(len(all), func(a, b int) { all[a], all[b] = all[b], all[a] })
+	ownRank := 0
+	for k := range all {
+		if all[k].own {
+			all[k].rank = ownRank
+			ownRank++
 		}
 	}
+	limit := g.Config.Verify.PromptTokens(g.Config.Agent)
+	try := func(keepOwn, keepNoise int) ([]int32, error) {
+		var docs []search.Document
+		for _, d := range all {
+			if (d.own && d.rank < keepOwn) || (!d.own && d.rank < keepNoise) {
+				docs = append(docs, d.doc)
+			}
+		}
+		system, user := RAGMessages(question, docs)
+		return g.encodeWithin(system, user, limit, "verify.max_prompt_tokens")
+	}
+	// largest returns the largest k in [0, n] for which fits(k) holds,
+	// assuming fits is monotone and fits(0) was checked by the caller.
+	largest := func(n int, fits func(int) bool) int {
+		lo, hi := 0, n
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			if fits(mid) {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		return lo
+	}
+	if ids, err := try(len(own), len(noise)); err == nil {
+		return ids, 0, 0, nil
+	}
+	keepOwn, keepNoise := len(own), 0
+	if _, err := try(keepOwn, 0); err == nil {
+		keepNoise = largest(len(noise), func(k int) bool { _, err := try(keepOwn, k); return err == nil })
+	} else {
+		if _, err := try(0, 0); err != nil {
+			return nil, 0, 0, err
+		}
+		keepOwn = largest(len(own), func(k int) bool { _, err := try(k, 0); return err == nil })
+	}
+	ids, err = try(keepOwn, keepNoise)
+	return ids, len(own) - keepOwn, len(noise) - keepNoise, err
+}
+
+// newDocs returns the documents of extra that docs does not hold.
+func newDocs(docs, extra []search.Document) []search.Document {
+	return appendNewDocs(docs[:len(docs):len(docs)], extra)[len(docs):]
 }
 
 // appendNewDocs appends the documents of extra that docs does not hold yet.

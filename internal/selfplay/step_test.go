@@ -3,6 +3,7 @@ package selfplay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -608,5 +609,102 @@ func TestRAGSeesWhatTheProposerSaw(t *testing.T) {
 	}
 	if !strings.Contains(rag, "Lake Varn lies") || strings.Contains(rag, "lies north") {
 		t.Fatalf("RAG prompt shows more (or less) than the proposer saw:\n%s", rag)
+	}
+}
+
+// TestRAGPromptDropsNoiseFirst: when the proposer's documents and the
+// distractors do not fit verify.max_prompt_tokens, distractors are left out
+// first; the proposer's own documents go only when no distractor is left.
+func TestRAGPromptDropsNoiseFirst(t *testing.T) {
+	own := []search.Document{
+		{ID: "o1", Contents: "\"Own one\"\nThe first own document."},
+		{ID: "o2", Contents: "\"Own two\"\nThe second own document."},
+		{ID: "o3", Contents: "\"Own three\"\nThe third own document."},
+	}
+	var noise []search.Document
+	for i := range 10 {
+		noise = append(noise, search.Document{ID: fmt.Sprintf("n%d", i), Contents: fmt.Sprintf("\"Noise %c\"\nA distractor numbered %c.", 'a'+i, 'a'+i)})
+	}
+	g, _, _, _ := testGame(testConfig())
+	size := func(docs []search.Document) int {
+		system, user := RAGMessages(oskQuestion, docs)
+		ids, err := g.encodeWithin(system, user, 1<<30, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ids)
+	}
+	for _, tc := range []struct {
+		name                string
+		limit               int
+		wantOwn, wantNoise  int // documents kept
+		wantDroppedOwnCount int
+	}{
+		{"everything fits", size(append(own, noise...)), 3, 10, 0},
+		{"two distractors fit", size(append(own[:3:3], noise[:2]...)) + 5, 3, 2, 0},
+		{"only own documents fit", size(own) + 5, 3, 0, 0},
+		{"not even the own documents fit", size(own[:2]) + 5, 2, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g.Config.Verify.MaxPromptTokens = tc.limit
+			for seed := range uint64(10) {
+				ids, droppedOwn, droppedNoise, err := g.encodeRAGPrompt(rand.New(rand.NewPCG(seed, 7)), oskQuestion, own, noise)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ids) > tc.limit {
+					t.Fatalf("prompt has %d tokens, limit %d", len(ids), tc.limit)
+				}
+				text := agenttest.CharTokenizer{}.Decode(ids)
+				keptOwn, keptNoise := 0, 0
+				for _, d := range own {
+					if strings.Contains(text, d.Contents[strings.Index(d.Contents, "\n")+1:]) {
+						keptOwn++
+					}
+				}
+				for _, d := range noise {
+					if strings.Contains(text, d.Contents[strings.Index(d.Contents, "\n")+1:]) {
+						keptNoise++
+					}
+				}
+				if keptOwn != tc.wantOwn || keptNoise != tc.wantNoise || droppedOwn != 3-keptOwn || droppedNoise != 10-keptNoise || droppedOwn != tc.wantDroppedOwnCount {
+					t.Fatalf("seed %d: kept %d own and %d noise documents (dropped %d, %d), want %d and %d",
+						seed, keptOwn, keptNoise, droppedOwn, droppedNoise, tc.wantOwn, tc.wantNoise)
+				}
+			}
+		})
+	}
+	g.Config.Verify.MaxPromptTokens = 10
+	if _, _, _, err := g.encodeRAGPrompt(newTestRand(), oskQuestion, own, noise); err == nil || !strings.Contains(err.Error(), "verify.max_prompt_tokens") {
+		t.Fatalf("a budget below the bare prompt: err = %v", err)
+	}
+}
+
+// TestStepCountsDroppedRAGDocuments: a step whose RAG prompts overflow
+// keeps the proposer's documents, passes the question and reports what was
+// left out.
+func TestStepCountsDroppedRAGDocuments(t *testing.T) {
+	cfg := testConfig()
+	cfg.Verify.NoiseBlocks = 4
+	g, _, _, _ := testGame(cfg)
+	// Room for the Osk proposer's two documents and nothing more.
+	system, user := RAGMessages(oskQuestion, []search.Document{worldDocs[0], worldDocs[1]})
+	ids, err := g.encodeWithin(system, user, 1<<30, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Config.Verify.MaxPromptTokens = len(ids) + 5
+	res, err := g.Step(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := res.Metrics.Get("rag/noise_docs_dropped"); got < 1 {
+		t.Errorf("rag/noise_docs_dropped = %v, want at least 1", got)
+	}
+	if got, ok := res.Metrics.Get("rag/own_docs_dropped"); !ok || got != 0 {
+		t.Errorf("rag/own_docs_dropped = %v (present %v), want 0", got, ok)
+	}
+	if got, _ := res.Metrics.Get("questions_valid"); got != 1 {
+		t.Errorf("questions_valid = %v, want 1 (the Osk question)", got)
 	}
 }
