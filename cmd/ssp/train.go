@@ -247,6 +247,11 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 		}
 		defer j.Close()
 		game.Judge = j.IsCorrect
+		if cfg.Verify.RAGAnswerer == selfplay.RAGAnswererJudge {
+			game.RAGAnswerer = func(ctx context.Context, system, user string) (string, error) {
+				return j.Chat(ctx, system, user, cfg.Agent.MaxTokensPerTurn, float64(cfg.Verify.Temperature))
+			}
+		}
 	}
 	rd, err := selfplay.OpenRunDir(out, cfg, start)
 	if err != nil {

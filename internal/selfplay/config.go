@@ -111,10 +111,17 @@ type VerifyConfig struct {
 	NoiseBlocks     int     `yaml:"noise_blocks" help:"search-result blocks from other proposer trajectories mixed in as distractors; SSP: 4"`
 	MaxPromptTokens int     `yaml:"max_prompt_tokens" help:"longest RAG prompt in tokens; when the documents do not fit, noise documents are left out first and the proposer's own only when no noise is left (counted in rag/noise_docs_dropped and rag/own_docs_dropped); 0 = agent.max_prompt_tokens + agent.max_response_tokens, the most a proposer trajectory, which already holds all its own documents, may reach"`
 	Temperature     float32 `yaml:"temperature" help:"sampling temperature of the RAG answer (0 = greedy)"`
+	RAGAnswerer     string  `yaml:"rag_answerer" help:"who answers the RAG check: \"policy\" (the policy being trained, one turn without search, as the paper describes) or \"judge\" (the chat model at verify.judge_url, as SSP's released code does; a weak base policy then still gets valid questions)"`
 	JudgeURL        string  `yaml:"judge_url" help:"base URL of an OpenAI-compatible LLM judge consulted when exact match fails, for the RAG check and the solver reward (empty = exact match only); judge errors count as wrong"`
 	JudgeModel      string  `yaml:"judge_model" help:"model name sent to the judge"`
 	JudgeKeyEnv     string  `yaml:"judge_api_key_env" help:"environment variable holding the judge's bearer token (empty = none)"`
 }
+
+// RAG answerers (verify.rag_answerer).
+const (
+	RAGAnswererPolicy = "policy"
+	RAGAnswererJudge  = "judge"
+)
 
 // PromptTokens is the RAG prompt's token budget (verify.max_prompt_tokens,
 // or its default from the agent's bounds).
@@ -168,7 +175,7 @@ func DefaultConfig() Config {
 		Solver:   SolverConfig{Temperature: 1, TopP: 1, MaxAnswerTags: 10, MultiAnswerDivisor: 4},
 		Filter: FilterConfig{MinQuestionChars: 10, MaxQuestionChars: 1000, MinQuestionWords: 4,
 			MaxQuestionWords: 150, MinSearches: 2, DuplicateJaccard: 0.8},
-		Verify: VerifyConfig{RAG: true, NoiseBlocks: 4},
+		Verify: VerifyConfig{RAG: true, NoiseBlocks: 4, RAGAnswerer: RAGAnswererPolicy},
 		Pool:   PoolConfig{Reuse: true, Order: PoolOrderInformative, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
 		Optim: OptimConfig{LR: 1e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MicroBatchSize: 4,
@@ -276,6 +283,10 @@ func (c Config) Validate() error {
 		return bad("pool.max_success_rate", "must be in [0, 1], got %v", c.Pool.MaxSuccessRate)
 	case c.Pool.KeepRatio < 0 || c.Pool.KeepRatio > 1:
 		return bad("pool.keep_ratio", "must be in [0, 1], got %v", c.Pool.KeepRatio)
+	case c.Verify.RAGAnswerer != RAGAnswererPolicy && c.Verify.RAGAnswerer != RAGAnswererJudge:
+		return bad("verify.rag_answerer", "must be %q or %q, got %q", RAGAnswererPolicy, RAGAnswererJudge, c.Verify.RAGAnswerer)
+	case c.Verify.RAGAnswerer == RAGAnswererJudge && c.Verify.JudgeURL == "":
+		return bad("verify.rag_answerer", "\"judge\" needs verify.judge_url (and verify.judge_model): the chat endpoint that answers the RAG check")
 	case c.Verify.JudgeURL != "" && c.Verify.JudgeModel == "":
 		return bad("verify.judge_model", "is required when verify.judge_url is set")
 	case c.Run.EvalEvery > 0 && c.Run.EvalData == "":

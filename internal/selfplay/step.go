@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,11 @@ type Game struct {
 	ExtractAnswer func(response string) (string, bool)
 	ExactMatch    func(prediction string, golds []string) bool
 	Judge         Matcher
+	// RAGAnswerer answers the RAG check when verify.rag_answerer is
+	// "judge": it sends the RAG prompt's system and user messages to an
+	// external chat model (such as (*judge.Judge).Chat) and returns the
+	// reply. It is called concurrently; an error fails that question.
+	RAGAnswerer func(ctx context.Context, system, user string) (string, error)
 	// Pool refills failed proposal slots; it is saved with checkpoints.
 	Pool *ProblemPool
 	// Progress, if set, receives a line per phase and per step.
@@ -231,6 +237,8 @@ func (g *Game) check() error {
 		return errors.New("selfplay: no seeds")
 	case len(g.QA) == 0 && g.Config.Game.Problems == ProblemsQA:
 		return errors.New("selfplay: game.problems is \"qa\" but no QA pairs were given (run.qa_data)")
+	case g.Config.Verify.RAG && g.Config.Verify.RAGAnswerer == RAGAnswererJudge && g.RAGAnswerer == nil && g.Config.Game.Problems != ProblemsQA:
+		return errors.New("selfplay: verify.rag_answerer is \"judge\" but no RAG answerer was given")
 	case g.Config.Optim.KLCoef > 0 && g.Reference == nil:
 		return errors.New("selfplay: optim.kl_coef > 0 needs a reference policy")
 	}
@@ -335,7 +343,7 @@ func (g *Game) verifyRAG(ctx context.Context, step int, rng *rand.Rand, proposal
 	}
 
 	var checked []int
-	var prompts [][]int32
+	var prompts []ragPrompt
 	for i := range proposals {
 		p := &proposals[i]
 		if !p.Valid() {
@@ -353,20 +361,26 @@ func (g *Game) verifyRAG(ctx context.Context, step int, rng *rand.Rand, proposal
 			noise = appendNewDocs(noise, others[k].docs)
 		}
 		noise = newDocs(own, noise)
-		ids, droppedOwn, droppedNoise, err := g.encodeRAGPrompt(rng, p.Question, own, noise)
+		prompt, droppedOwn, droppedNoise, err := g.encodeRAGPrompt(rng, p.Question, own, noise)
 		if err != nil {
 			return 0, fmt.Errorf("question %q: %w", p.Question, err)
 		}
 		p.RAGOwnDropped, p.RAGNoiseDropped = droppedOwn, droppedNoise
 		checked = append(checked, i)
-		prompts = append(prompts, ids)
+		prompts = append(prompts, prompt)
 	}
 	if len(prompts) == 0 {
 		return 0, nil
 	}
-	acfg := g.agentConfig("answer", false, cfg.Verify.Temperature, 1, phaseSeed(cfg, step, 2))
-	acfg.MaxTurns = 1
-	trajs, err := agent.Run(ctx, g.Policy, g.Tokenizer, nil, prompts, acfg)
+	var trajs []agent.Trajectory
+	var answerErrs []error
+	var err error
+	if cfg.Verify.RAGAnswerer == RAGAnswererJudge {
+		trajs, answerErrs, err = g.answerRAGExternally(ctx, prompts)
+	} else {
+		trajs, err = g.answerRAGWithPolicy(ctx, step, prompts)
+		answerErrs = make([]error, len(trajs))
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -381,6 +395,8 @@ func (g *Game) verifyRAG(ctx context.Context, step int, rng *rand.Rand, proposal
 		p := &proposals[i]
 		p.RAG = &trajs[k]
 		switch gr := grades[k]; {
+		case answerErrs[k] != nil:
+			p.Verdicts = append(p.Verdicts, fail(FilterRAG, "RAG answerer error (fails closed): %v", answerErrs[k]))
 		case gr.err != nil:
 			p.Verdicts = append(p.Verdicts, fail(FilterRAG, "judge error (fails closed): %v", gr.err))
 		case !gr.correct && p.RAGOwnDropped > 0:
@@ -392,6 +408,58 @@ func (g *Game) verifyRAG(ctx context.Context, step int, rng *rand.Rand, proposal
 		}
 	}
 	return len(checked), nil
+}
+
+// answerRAGWithPolicy has the policy answer each RAG prompt in one turn,
+// without search.
+func (g *Game) answerRAGWithPolicy(ctx context.Context, step int, prompts []ragPrompt) ([]agent.Trajectory, error) {
+	ids := make([][]int32, len(prompts))
+	for k, p := range prompts {
+		ids[k] = p.ids
+	}
+	acfg := g.agentConfig("answer", false, g.Config.Verify.Temperature, 1, phaseSeed(g.Config, step, 2))
+	acfg.MaxTurns = 1
+	return agent.Run(ctx, g.Policy, g.Tokenizer, nil, ids, acfg)
+}
+
+// answerRAGExternally sends each RAG prompt to Game.RAGAnswerer
+// (concurrently) and records each reply as a one-turn trajectory without
+// tokens. A failed request is that question's error (it fails closed);
+// only a cancelled context is an error of the whole check.
+func (g *Game) answerRAGExternally(ctx context.Context, prompts []ragPrompt) ([]agent.Trajectory, []error, error) {
+	trajs := make([]agent.Trajectory, len(prompts))
+	errs := make([]error, len(prompts))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, judgeConcurrency)
+	for k := range prompts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			reply, err := g.RAGAnswerer(ctx, prompts[k].system, prompts[k].user)
+			reply = externalRAGReply(reply)
+			trajs[k] = agent.Trajectory{Response: reply, Generated: reply, Turns: 1, Finish: agent.FinishAnswer}
+			errs[k] = err
+		}()
+	}
+	wg.Wait()
+	return trajs, errs, ctx.Err()
+}
+
+// externalRAGReply reads an external model's RAG answer: the reply itself
+// when it has an <answer> tag, else the text after its last "Answer:" (the
+// form SSP's answering prompt asks for) put in tags, else the reply.
+func externalRAGReply(reply string) string {
+	if strings.Contains(reply, "<answer>") {
+		return reply
+	}
+	if at := strings.LastIndex(strings.ToLower(reply), "answer:"); at >= 0 {
+		answer := strings.TrimSpace(reply[at+len("answer:"):])
+		if line, _, _ := strings.Cut(answer, "\n"); line != "" {
+			return reply + "\n<answer> " + line + " </answer>"
+		}
+	}
+	return reply
 }
 
 // problems lists the questions the solver plays: every valid proposal's,
@@ -783,7 +851,7 @@ func (g *Game) encodeWithin(system, user string, limit int, key string) ([]int32
 // first (later blocks before earlier ones); the proposer's own documents
 // go, in random order, only when no noise is left. It returns the prompt
 // and how many documents of each kind were left out.
-func (g *Game) encodeRAGPrompt(rng *rand.Rand, question string, own, noise []search.Document) (ids []int32, droppedOwn, droppedNoise int, err error) {
+func (g *Game) encodeRAGPrompt(rng *rand.Rand, question string, own, noise []search.Document) (prompt ragPrompt, droppedOwn, droppedNoise int, err error) {
 	// rank is a document's place in the dropping order within its kind;
 	// the prompt shows the kept documents in the shuffled order.
 	type ragDoc struct {
@@ -807,15 +875,18 @@ func (g *Game) encodeRAGPrompt(rng *rand.Rand, question string, own, noise []sea
 		}
 	}
 	limit := g.Config.Verify.PromptTokens(g.Config.Agent)
-	try := func(keepOwn, keepNoise int) ([]int32, error) {
+	try := func(keepOwn, keepNoise int) (ragPrompt, error) {
 		var docs []search.Document
 		for _, d := range all {
 			if (d.own && d.rank < keepOwn) || (!d.own && d.rank < keepNoise) {
 				docs = append(docs, d.doc)
 			}
 		}
-		system, user := RAGMessages(question, docs)
-		return g.encodeWithin(system, user, limit, "verify.max_prompt_tokens")
+		var p ragPrompt
+		var err error
+		p.system, p.user = RAGMessages(question, docs)
+		p.ids, err = g.encodeWithin(p.system, p.user, limit, "verify.max_prompt_tokens")
+		return p, err
 	}
 	// largest returns the largest k in [0, n] for which fits(k) holds,
 	// assuming fits is monotone and fits(0) was checked by the caller.
@@ -831,20 +902,26 @@ func (g *Game) encodeRAGPrompt(rng *rand.Rand, question string, own, noise []sea
 		}
 		return lo
 	}
-	if ids, err := try(len(own), len(noise)); err == nil {
-		return ids, 0, 0, nil
+	if p, err := try(len(own), len(noise)); err == nil {
+		return p, 0, 0, nil
 	}
 	keepOwn, keepNoise := len(own), 0
 	if _, err := try(keepOwn, 0); err == nil {
 		keepNoise = largest(len(noise), func(k int) bool { _, err := try(keepOwn, k); return err == nil })
 	} else {
 		if _, err := try(0, 0); err != nil {
-			return nil, 0, 0, err
+			return ragPrompt{}, 0, 0, err
 		}
 		keepOwn = largest(len(own), func(k int) bool { _, err := try(k, 0); return err == nil })
 	}
-	ids, err = try(keepOwn, keepNoise)
-	return ids, len(own) - keepOwn, len(noise) - keepNoise, err
+	prompt, err = try(keepOwn, keepNoise)
+	return prompt, len(own) - keepOwn, len(noise) - keepNoise, err
+}
+
+// ragPrompt is one RAG check's prompt: the messages and their encoding.
+type ragPrompt struct {
+	system, user string
+	ids          []int32
 }
 
 // newDocs returns the documents of extra that docs does not hold.

@@ -2,15 +2,20 @@ package selfplay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ssp-project/ssp/internal/agent/agenttest"
+	"github.com/ssp-project/ssp/internal/judge"
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/search"
 )
@@ -648,10 +653,11 @@ func TestRAGPromptDropsNoiseFirst(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g.Config.Verify.MaxPromptTokens = tc.limit
 			for seed := range uint64(10) {
-				ids, droppedOwn, droppedNoise, err := g.encodeRAGPrompt(rand.New(rand.NewPCG(seed, 7)), oskQuestion, own, noise)
+				prompt, droppedOwn, droppedNoise, err := g.encodeRAGPrompt(rand.New(rand.NewPCG(seed, 7)), oskQuestion, own, noise)
 				if err != nil {
 					t.Fatal(err)
 				}
+				ids := prompt.ids
 				if len(ids) > tc.limit {
 					t.Fatalf("prompt has %d tokens, limit %d", len(ids), tc.limit)
 				}
@@ -706,5 +712,95 @@ func TestStepCountsDroppedRAGDocuments(t *testing.T) {
 	}
 	if got, _ := res.Metrics.Get("questions_valid"); got != 1 {
 		t.Errorf("questions_valid = %v, want 1 (the Osk question)", got)
+	}
+}
+
+// TestRAGAnswererJudge: with verify.rag_answerer "judge" an external chat
+// model answers the RAG check (here a stub OpenAI-compatible server), the
+// policy is not asked, and the stub's "Answer:" form is read; a failing
+// request fails its question closed.
+func TestRAGAnswererJudge(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Messages []struct{ Role, Content string }
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) != 2 {
+			http.Error(w, "bad request", 400)
+			return
+		}
+		user := req.Messages[1].Content
+		mu.Lock()
+		asked = append(asked, user)
+		mu.Unlock()
+		var reply string
+		switch {
+		case strings.Contains(user, oskQuestion) && strings.Contains(user, "Lake Varn lies north"):
+			reply = "<answer> Osk </answer>"
+		case strings.Contains(user, greyQuestion) && strings.Contains(user, "Grey Coast"):
+			reply = "The sailor was born in Brenn, a village on the coast.\nAnswer: Grey Coast"
+		default:
+			http.Error(w, "unexpected prompt", 400)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]string{"role": "assistant", "content": reply}}}})
+	}))
+	defer srv.Close()
+
+	cfg := testConfig()
+	cfg.Verify.RAGAnswerer = RAGAnswererJudge
+	cfg.Verify.JudgeURL, cfg.Verify.JudgeModel = srv.URL, "rag-model"
+	j, err := judge.New(judge.Config{BaseURL: srv.URL, Model: "rag-model", Backoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, policy, _, _ := testGame(cfg)
+	g.RAGAnswerer = func(ctx context.Context, system, user string) (string, error) {
+		return j.Chat(ctx, system, user, 64, 0)
+	}
+	ps, err := g.propose(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.filter(ps)
+	policy.Requests = nil
+	if n, err := g.verifyRAG(context.Background(), 1, newTestRand(), ps); err != nil || n != 2 {
+		t.Fatalf("verifyRAG = %d, %v", n, err)
+	}
+	if len(policy.Requests) != 0 || len(asked) != 2 {
+		t.Fatalf("policy asked %d times, endpoint %d times; want 0 and 2", len(policy.Requests), len(asked))
+	}
+	for _, answer := range []string{"Osk", "Grey Coast"} {
+		if v, ok := verdict(proposalFor(t, ps, answer), FilterRAG); !ok || !v.Pass {
+			t.Errorf("%s: RAG verdict %+v", answer, v)
+		}
+	}
+
+	// The endpoint refuses the Grey Coast prompt: that question fails closed.
+	g.RAGAnswerer = func(ctx context.Context, system, user string) (string, error) {
+		return j.Chat(ctx, system, strings.ReplaceAll(user, "Grey Coast", "Gray Coast"), 64, 0)
+	}
+	ps, _ = g.propose(context.Background(), 1)
+	g.filter(ps)
+	if _, err := g.verifyRAG(context.Background(), 1, newTestRand(), ps); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := verdict(proposalFor(t, ps, "Grey Coast"), FilterRAG); v.Pass || !strings.Contains(v.Detail, "fails closed") {
+		t.Errorf("failed request: verdict %+v", v)
+	}
+
+	g.RAGAnswerer = nil
+	if _, err := g.Step(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "rag_answerer") {
+		t.Errorf("judge answerer without a client: err = %v", err)
+	}
+	bad := DefaultConfig()
+	bad.Verify.RAGAnswerer = RAGAnswererJudge
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "verify.rag_answerer") {
+		t.Errorf("judge answerer without verify.judge_url: %v", err)
+	}
+	bad.Verify.RAGAnswerer = "oracle"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "verify.rag_answerer") {
+		t.Errorf("unknown answerer: %v", err)
 	}
 }
