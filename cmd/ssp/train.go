@@ -304,7 +304,11 @@ func validator(ctx context.Context, cfg selfplay.Config, policy *model.Model, to
 		examples = examples[:cfg.Run.EvalLimit]
 	}
 	a := cfg.Agent
-	solve := agentSolver(policy, tok, searcher, agent.Config{
+	prompts, err := selfplay.Prompts(cfg.Game.Prompts)
+	if err != nil {
+		return nil, err
+	}
+	solve := agentSolver(policy, tok, searcher, prompts.Solver, agent.Config{
 		FinalTag: "answer", Search: true,
 		MaxTurns: a.MaxTurns, MaxTokensPerTurn: a.MaxTokensPerTurn, MaxResponseTokens: a.MaxResponseTokens,
 		TopK: a.TopK, MaxInformationChars: a.MaxInformationChars, Temperature: 0, EOSTokenIDs: tok.EOSTokenIDs(),

@@ -55,6 +55,7 @@ type GameConfig struct {
 	CombinedUpdate   bool   `yaml:"combined_update" help:"one optimizer update over proposer and solver trajectories together instead of proposer then solver; SSP: false"`
 	TrainProposer    bool   `yaml:"train_proposer" help:"update the policy on proposer trajectories"`
 	TrainSolver      bool   `yaml:"train_solver" help:"update the policy on solver trajectories"`
+	Prompts          string `yaml:"prompts" help:"prompt wording for the proposer, solver and RAG check: \"ssp-short\" (compact; the built-in model was bootstrapped on it) or \"ssp\" (the structure of SSP's released prompts: the proposer builds its question backwards from the answer, with example questions; the Search-R1 solver instruction); validation during training uses the same solver prompt"`
 	Problems         string `yaml:"problems" help:"where the solver's questions come from: \"selfplay\" (the proposer writes them from seed answers; no labels) or \"qa\" (questions and gold answers from run.qa_data: the supervised Search-R1-style baseline)"`
 }
 
@@ -168,7 +169,7 @@ func DefaultConfig() Config {
 	return Config{
 		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1, EvalFirst: true},
 		Game: GameConfig{BatchSize: 256, ProposerRollouts: 1, SolverRollouts: 5,
-			TrainProposer: true, TrainSolver: true, Problems: ProblemsSelfPlay},
+			TrainProposer: true, TrainSolver: true, Prompts: PromptsSSPShort, Problems: ProblemsSelfPlay},
 		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 512, MaxResponseTokens: 8192,
 			MaxPromptTokens: 4096, TopK: 3, MaxInformationChars: 3000},
 		Proposer: ProposerConfig{Temperature: 0.8, TopP: 1, Reward: "1-acc", Advantage: "reinforce++", FormatPenalty: -1},
@@ -291,6 +292,8 @@ func (c Config) Validate() error {
 		return bad("verify.judge_model", "is required when verify.judge_url is set")
 	case c.Run.EvalEvery > 0 && c.Run.EvalData == "":
 		return bad("run.eval_data", "is required when run.eval_every is set")
+	case c.Game.Prompts != PromptsSSP && c.Game.Prompts != PromptsSSPShort:
+		return bad("game.prompts", "must be %q or %q, got %q", PromptsSSP, PromptsSSPShort, c.Game.Prompts)
 	case c.Game.Problems != ProblemsSelfPlay && c.Game.Problems != ProblemsQA:
 		return bad("game.problems", "must be %q or %q, got %q", ProblemsSelfPlay, ProblemsQA, c.Game.Problems)
 	case c.Game.Problems == ProblemsQA && !c.Game.TrainSolver:

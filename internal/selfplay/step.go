@@ -260,7 +260,7 @@ func (g *Game) propose(ctx context.Context, step int) ([]proposal, error) {
 		if hops == 0 {
 			hops = max(cfg.Filter.MinSearches, 1)
 		}
-		system, user := ProposerMessages(seed, hops)
+		system, user := g.prompts().Proposer(seed, hops)
 		ids, err := g.encodePrompt(system, user)
 		if err != nil {
 			return nil, fmt.Errorf("target answer %q: %w", seed.Answers[0], err)
@@ -489,7 +489,7 @@ func (g *Game) solve(ctx context.Context, step int, problems []problem) ([]solut
 	var solutions []solution
 	var prompts [][]int32
 	for k, prob := range problems {
-		system, user := SolverMessages(prob.Question)
+		system, user := g.prompts().Solver(prob.Question)
 		ids, err := g.encodePrompt(system, user)
 		if err != nil {
 			return nil, fmt.Errorf("question %q: %w", prob.Question, err)
@@ -807,6 +807,15 @@ func epochOrder(seed int64, stream uint64, n, batch, step int) []int {
 	return out
 }
 
+// prompts is the configured prompt set (game.prompts, checked by Validate).
+func (g *Game) prompts() PromptSet {
+	set, err := Prompts(g.Config.Game.Prompts)
+	if err != nil {
+		set, _ = Prompts(PromptsSSPShort)
+	}
+	return set
+}
+
 // agentConfig is the search loop's configuration for one role.
 func (g *Game) agentConfig(finalTag string, searching bool, temperature, topP float32, seed int64) agent.Config {
 	a := g.Config.Agent
@@ -884,7 +893,7 @@ func (g *Game) encodeRAGPrompt(rng *rand.Rand, question string, own, noise []sea
 		}
 		var p ragPrompt
 		var err error
-		p.system, p.user = RAGMessages(question, docs)
+		p.system, p.user = g.prompts().RAG(question, docs)
 		p.ids, err = g.encodeWithin(p.system, p.user, limit, "verify.max_prompt_tokens")
 		return p, err
 	}

@@ -804,3 +804,69 @@ func TestRAGAnswererJudge(t *testing.T) {
 		t.Errorf("unknown answerer: %v", err)
 	}
 }
+
+// TestPromptSets: game.prompts picks the wording of all three roles; the
+// "ssp" set carries the proposer's backward-chaining instructions with
+// example questions (the seed's own when it has one), the Search-R1 solver
+// instruction in the user message, and a brief-reasoning RAG prompt.
+func TestPromptSets(t *testing.T) {
+	cfg := testConfig()
+	cfg.Game.Prompts = PromptsSSP
+	cfg.Verify.NoiseBlocks = 0
+	g, policy, _, _ := testGame(cfg)
+	g.Seeds = []Seed{{Answers: []string{"Osk", "Osk town"}, Hops: 2, Example: "Which lake lies north of the harbour town?"}}
+	g.Config.Game.BatchSize = 2
+	if _, err := g.Step(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	var proposer, solver, rag string
+	for _, req := range policy.Requests {
+		text := agenttest.CharTokenizer{}.Decode(req.Prompts[0])
+		stops := strings.Join(req.StopStrings, " ")
+		switch {
+		case strings.Contains(stops, "</question>") && proposer == "":
+			proposer = text
+		case strings.Contains(stops, "</search>") && solver == "":
+			solver = text
+		}
+	}
+	for _, want := range []string{"Work backwards from the answer", "Which lake lies north of the harbour town?",
+		"Answer: Osk\n", "Other names for it (also forbidden in the question): Osk town", "takes 2 searches", "<question>"} {
+		if !strings.Contains(proposer, want) {
+			t.Errorf("ssp proposer prompt lacks %q:\n%s", want, proposer)
+		}
+	}
+	if strings.Contains(proposer, "You write quiz questions") {
+		t.Errorf("ssp proposer prompt uses the short wording")
+	}
+	if !strings.HasPrefix(solver, "You are a helpful assistant.") || !strings.Contains(solver, "<search> query </search>") {
+		t.Errorf("ssp solver prompt:\n%s", solver)
+	}
+	// The scripted policy writes no question for these prompts, so the RAG
+	// prompt is built directly.
+	prompt, _, _, err := g.encodeRAGPrompt(newTestRand(), oskQuestion, worldDocs[:2], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rag = agenttest.CharTokenizer{}.Decode(prompt.ids)
+	if !strings.Contains(rag, "at most about 50 words") || !strings.Contains(rag, "Materials:") || !strings.Contains(rag, "Lake Varn lies north") {
+		t.Errorf("ssp RAG prompt:\n%s", rag)
+	}
+	// Without an example on the seed, the set's own examples are shown.
+	system, _ := sspProposerMessages(Seed{Answers: []string{"Osk"}}, 3)
+	if !strings.Contains(system, sspExampleQuestions) {
+		t.Errorf("no example questions in the ssp proposer prompt")
+	}
+	short, err := Prompts(DefaultConfig().Game.Prompts)
+	if err != nil || short.Name != PromptsSSPShort {
+		t.Fatalf("default prompt set %q, %v", short.Name, err)
+	}
+	if s, _ := short.Proposer(worldSeeds[0], 2); s != proposerSystem {
+		t.Errorf("ssp-short proposer prompt changed")
+	}
+	bad := DefaultConfig()
+	bad.Game.Prompts = "verbose"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "game.prompts") {
+		t.Errorf("unknown prompt set: %v", err)
+	}
+}
