@@ -34,6 +34,7 @@ type modelSolverOptions struct {
 	MaxResponseTokens   int
 	TopK                int
 	MaxInformationChars int
+	Prompts             string
 }
 
 func modelSolverFlags(fs *flag.FlagSet) *modelSolverOptions {
@@ -47,6 +48,7 @@ func modelSolverFlags(fs *flag.FlagSet) *modelSolverOptions {
 	fs.IntVar(&o.MaxResponseTokens, "max-response-tokens", agentDefaults.MaxResponseTokens, "tokens after the prompt, generated and inserted")
 	fs.IntVar(&o.TopK, "topk", agentDefaults.TopK, "documents per search call")
 	fs.IntVar(&o.MaxInformationChars, "max-information-chars", agentDefaults.MaxInformationChars, "characters of search results inserted per call (0: no bound)")
+	fs.StringVar(&o.Prompts, "prompts", selfplay.DefaultConfig().Game.Prompts, "solver prompt wording: ssp-short or ssp (match the training run's game.prompts)")
 	return o
 }
 
@@ -76,6 +78,13 @@ func builtinEvalDefaults(ctx context.Context, o *modelSolverOptions) (evalDefaul
 func newModelSolver(ctx context.Context, o modelSolverOptions) (eval.SolveFunc, func() error, error) {
 	if o.Index == "" && o.Retriever == "" {
 		return nil, nil, fmt.Errorf("%w: --model needs --index or --retriever to search", errUsage)
+	}
+	if o.Prompts == "" {
+		o.Prompts = selfplay.DefaultConfig().Game.Prompts
+	}
+	prompts, err := selfplay.Prompts(o.Prompts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: --prompts: %v", errUsage, err)
 	}
 	tok, err := tokenizer.Load(o.Model)
 	if err != nil {
@@ -107,7 +116,7 @@ func newModelSolver(ctx context.Context, o modelSolverOptions) (eval.SolveFunc, 
 		TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
 		Temperature: 0, EOSTokenIDs: tok.EOSTokenIDs(),
 	}
-	solve := agentSolver(m, tok, searcher, cfg)
+	solve := agentSolver(m, tok, searcher, prompts.Solver, cfg)
 	closeAll := func() error {
 		m.Close()
 		return closeSearcher()
@@ -118,11 +127,12 @@ func newModelSolver(ctx context.Context, o modelSolverOptions) (eval.SolveFunc, 
 // agentSolver answers examples with the solver prompt and the agent loop,
 // as in training: the same code path for `ssp eval --model` and the
 // validation inside `ssp train`.
-func agentSolver(gen agent.Generator, tok *tokenizer.Tokenizer, searcher search.Searcher, cfg agent.Config) eval.SolveFunc {
+func agentSolver(gen agent.Generator, tok *tokenizer.Tokenizer, searcher search.Searcher,
+	messages func(question string) (system, user string), cfg agent.Config) eval.SolveFunc {
 	return func(ctx context.Context, batch []dataset.Example) ([]eval.Trajectory, error) {
 		prompts := make([][]int32, len(batch))
 		for i, ex := range batch {
-			system, user := selfplay.SolverMessages(ex.Question)
+			system, user := messages(ex.Question)
 			text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
 			if err != nil {
 				return nil, err

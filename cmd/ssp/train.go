@@ -247,6 +247,11 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 		}
 		defer j.Close()
 		game.Judge = j.IsCorrect
+		if cfg.Verify.RAGAnswerer == selfplay.RAGAnswererJudge {
+			game.RAGAnswerer = func(ctx context.Context, system, user string) (string, error) {
+				return j.Chat(ctx, system, user, cfg.Agent.MaxTokensPerTurn, float64(cfg.Verify.Temperature))
+			}
+		}
 	}
 	rd, err := selfplay.OpenRunDir(out, cfg, start)
 	if err != nil {
@@ -299,7 +304,11 @@ func validator(ctx context.Context, cfg selfplay.Config, policy *model.Model, to
 		examples = examples[:cfg.Run.EvalLimit]
 	}
 	a := cfg.Agent
-	solve := agentSolver(policy, tok, searcher, agent.Config{
+	prompts, err := selfplay.Prompts(cfg.Game.Prompts)
+	if err != nil {
+		return nil, err
+	}
+	solve := agentSolver(policy, tok, searcher, prompts.Solver, agent.Config{
 		FinalTag: "answer", Search: true,
 		MaxTurns: a.MaxTurns, MaxTokensPerTurn: a.MaxTokensPerTurn, MaxResponseTokens: a.MaxResponseTokens,
 		TopK: a.TopK, MaxInformationChars: a.MaxInformationChars, Temperature: 0, EOSTokenIDs: tok.EOSTokenIDs(),

@@ -82,7 +82,7 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fs.IntVar(&o.TopK, "top-k", d.TopK, "documents per search in the episodes (match agent.top_k of self-play and eval)")
 	fs.IntVar(&o.MaxInformationChars, "max-information-chars", d.MaxInformationChars, "characters of search results per call (match agent.max_information_chars)")
 	fs.IntVar(&o.NoiseBlocks, "noise-blocks", d.NoiseBlocks, "noise blocks in RAG-verification episodes (match verify.noise_blocks)")
-	fs.IntVar(&o.MaxPromptTokens, "max-prompt-tokens", d.MaxPromptTokens, "longest RAG-verification prompt (match agent.max_prompt_tokens)")
+	fs.IntVar(&o.MaxPromptTokens, "max-prompt-tokens", d.MaxPromptTokens, "longest RAG-verification prompt (match verify.max_prompt_tokens)")
 	fs.IntVar(&o.MaxTurns, "max-turns", d.MaxTurns, "model turns per episode and probe (match agent.max_turns)")
 	fs.IntVar(&o.MaxTokensPerTurn, "max-tokens-per-turn", d.MaxTokensPerTurn, "tokens sampled per probe turn (match agent.max_tokens_per_turn)")
 	fs.IntVar(&o.MaxResponseTokens, "max-response-tokens", d.MaxResponseTokens, "tokens after the prompt per episode and probe (match agent.max_response_tokens)")

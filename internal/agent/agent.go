@@ -79,7 +79,9 @@ type Config struct {
 }
 
 // SearchCall is one search the policy issued and the documents it was
-// shown (none when the trajectory ran out of room before the results).
+// shown (none when the trajectory ran out of room before the results), cut
+// as the inserted text cut them (search.VisibleHits): the RAG check reads
+// these, so it sees no more than the proposer did.
 type SearchCall struct {
 	Query     string            `json:"query"`
 	Documents []search.Document `json:"documents"`
@@ -270,7 +272,7 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 					t.Finish = FinishLength
 					continue
 				}
-				for _, h := range hits[j] {
+				for _, h := range search.VisibleHits(hits[j], cfg.MaxInformationChars) {
 					call.Documents = append(call.Documents, h.Document)
 				}
 				t.Searches = append(t.Searches, call)
@@ -296,7 +298,8 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 
 // InformationText is what the loop inserts after a search call: the hits
 // formatted as Search-R1 does, cut to maxChars characters (0 = no bound),
-// between <information> tags.
+// between <information> tags. search.VisibleHits(hits, maxChars) are the
+// documents this text shows.
 func InformationText(hits []search.Hit, maxChars int) string {
 	return "\n\n<information>" + search.TruncateInformation(search.FormatHits(hits), maxChars) + "</information>\n\n"
 }

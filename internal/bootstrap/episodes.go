@@ -173,7 +173,7 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 			info := e.information(hits[query])
 			t.add("<search> "+query+" </search>", true)
 			t.add(info, false)
-			docs = append(docs, hits[query]...)
+			docs = append(docs, search.VisibleHits(hits[query], e.opts.MaxInformationChars)...)
 			query, ok = shownName(info, path[i-1].Answers())
 		}
 		if ok {
@@ -181,7 +181,7 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 			// question must be answerable from what was retrieved.
 			t.add("<search> "+query+" </search>", true)
 			t.add(e.information(hits[query]), false)
-			docs = append(docs, hits[query]...)
+			docs = append(docs, search.VisibleHits(hits[query], e.opts.MaxInformationChars)...)
 		}
 		switch {
 		case !ok:
@@ -198,7 +198,7 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 
 		// RAG verification over the proposer's documents and noise.
 		for b := 0; b < e.opts.NoiseBlocks && len(blocks) > 0; b++ {
-			docs = append(docs, blocks[e.rng.IntN(len(blocks))]...)
+			docs = append(docs, search.VisibleHits(blocks[e.rng.IntN(len(blocks))], e.opts.MaxInformationChars)...)
 		}
 		ragDocs := documents(docs)
 		e.rng.Shuffle(len(ragDocs), func(a, b int) { ragDocs[a], ragDocs[b] = ragDocs[b], ragDocs[a] })

@@ -180,6 +180,7 @@ func TrainConfig(cfg *selfplay.Config) {
 	cfg.Agent.TopK = b.TopK
 	cfg.Agent.MaxInformationChars = b.MaxInformationChars
 	cfg.Agent.MaxPromptTokens = b.MaxPromptTokens
+	cfg.Verify.MaxPromptTokens = b.MaxPromptTokens // the RAG prompts it was bootstrapped on
 	cfg.Verify.NoiseBlocks = b.NoiseBlocks
 	cfg.Agent.MaxTurns = 5
 	cfg.Agent.MaxTokensPerTurn = 48

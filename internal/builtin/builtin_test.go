@@ -31,10 +31,11 @@ func TestEmbeddedModelMatchesDefaults(t *testing.T) {
 	TrainConfig(&cfg)
 	o := rep.Options
 	if o.TopK != cfg.Agent.TopK || o.MaxInformationChars != cfg.Agent.MaxInformationChars ||
-		o.NoiseBlocks != cfg.Verify.NoiseBlocks || o.MaxPromptTokens != cfg.Agent.MaxPromptTokens {
-		t.Errorf("embedded model bootstrapped with top_k %d, max_information_chars %d, noise_blocks %d, max_prompt_tokens %d; built-in config uses %d, %d, %d, %d",
+		o.NoiseBlocks != cfg.Verify.NoiseBlocks || o.MaxPromptTokens != cfg.Agent.MaxPromptTokens ||
+		o.MaxPromptTokens != cfg.Verify.PromptTokens(cfg.Agent) {
+		t.Errorf("embedded model bootstrapped with top_k %d, max_information_chars %d, noise_blocks %d, max_prompt_tokens %d; built-in config uses %d, %d, %d, %d (RAG %d)",
 			o.TopK, o.MaxInformationChars, o.NoiseBlocks, o.MaxPromptTokens,
-			cfg.Agent.TopK, cfg.Agent.MaxInformationChars, cfg.Verify.NoiseBlocks, cfg.Agent.MaxPromptTokens)
+			cfg.Agent.TopK, cfg.Agent.MaxInformationChars, cfg.Verify.NoiseBlocks, cfg.Agent.MaxPromptTokens, cfg.Verify.PromptTokens(cfg.Agent))
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("built-in config: %v", err)

@@ -240,7 +240,7 @@ func (j *Judge) IsCorrect(ctx context.Context, question, prediction string, gold
 		j.count(v)
 		return v, nil
 	}
-	reply, err := j.complete(ctx, Prompt(question, prediction, golds))
+	reply, err := j.complete(ctx, []chatMessage{{Role: "user", Content: Prompt(question, prediction, golds)}}, j.cfg.MaxTokens, 0)
 	if err == nil {
 		v, err = ParseVerdict(reply)
 	}
@@ -315,7 +315,21 @@ type errRetryable struct{ err error }
 func (e errRetryable) Error() string { return e.err.Error() }
 func (e errRetryable) Unwrap() error { return e.err }
 
-func (j *Judge) complete(ctx context.Context, prompt string) (string, error) {
+// Chat sends a system and a user message to the endpoint and returns the
+// reply, with the judge's retries, concurrency limit and credentials; the
+// self-play RAG check uses it to have the endpoint's model answer a
+// question from documents (verify.rag_answerer: judge). Replies are not
+// cached and do not count as verdicts.
+func (j *Judge) Chat(ctx context.Context, system, user string, maxTokens int, temperature float64) (string, error) {
+	var msgs []chatMessage
+	if system != "" {
+		msgs = append(msgs, chatMessage{Role: "system", Content: system})
+	}
+	msgs = append(msgs, chatMessage{Role: "user", Content: user})
+	return j.complete(ctx, msgs, maxTokens, temperature)
+}
+
+func (j *Judge) complete(ctx context.Context, msgs []chatMessage, maxTokens int, temperature float64) (string, error) {
 	select {
 	case j.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -325,9 +339,9 @@ func (j *Judge) complete(ctx context.Context, prompt string) (string, error) {
 
 	body, err := json.Marshal(chatRequest{
 		Model:       j.cfg.Model,
-		Messages:    []chatMessage{{Role: "user", Content: prompt}},
-		Temperature: 0,
-		MaxTokens:   j.cfg.MaxTokens,
+		Messages:    msgs,
+		Temperature: temperature,
+		MaxTokens:   maxTokens,
 	})
 	if err != nil {
 		return "", err

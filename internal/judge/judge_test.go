@@ -250,3 +250,33 @@ func lastWord(s string) string {
 	}
 	return f[len(f)-1]
 }
+
+func TestChat(t *testing.T) {
+	var got chatRequest
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &got); err != nil || r.Header.Get("Authorization") != "Bearer sk-test" {
+			http.Error(w, "bad request", 400)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]string{"role": "assistant", "content": "<answer> Osk </answer>"}}}})
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("JUDGE_TEST_KEY", "sk-test")
+	j := newJudge(t, srv.URL, func(c *Config) { c.APIKeyEnv = "JUDGE_TEST_KEY" })
+	reply, err := j.Chat(context.Background(), "Answer from the documents.", "Question: which town?", 64, 0.5)
+	if err != nil || reply != "<answer> Osk </answer>" {
+		t.Fatalf("Chat = %q, %v", reply, err)
+	}
+	if len(got.Messages) != 2 || got.Messages[0].Role != "system" || got.Messages[1].Content != "Question: which town?" ||
+		got.MaxTokens != 64 || got.Temperature != 0.5 || got.Model != "judge-m" {
+		t.Fatalf("request %+v", got)
+	}
+	if c := j.Counters(); c.Correct+c.Incorrect+c.Errors != 0 {
+		t.Fatalf("a chat reply was counted as a verdict: %+v", c)
+	}
+	srv.Close()
+	if _, err := j.Chat(context.Background(), "", "x", 8, 0); err == nil {
+		t.Fatal("closed server: no error")
+	}
+}

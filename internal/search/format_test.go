@@ -61,3 +61,54 @@ func TestTruncateInformation(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestVisibleHits: for every cut, the visible hits format to what the cut
+// text showed (plus at most the closing ") " and newline of the cut line),
+// or to less when the cut falls inside the next hit's "Doc N(Title: " header.
+func TestVisibleHits(t *testing.T) {
+	hits := []Hit{
+		{Document: Document{ID: "1", Contents: "\"Hamlet\"\nHamlet is a tragedy by William Shakespeare."}},
+		{Document: Document{ID: "2", Contents: "\"Multi line\"\nfirst line\nsecond line"}},
+		{Document: Document{ID: "3", Contents: "no title line at all"}},
+		{Document: Document{ID: "4", Contents: "\"Empty text\"\n"}},
+		{Document: Document{ID: "5", Contents: "\"Ünïcode «quotes»\"\n東京 is the capital of Japan."}},
+	}
+	full := FormatHits(hits)
+	n := len([]rune(full))
+	for m := 1; m <= n+2; m++ {
+		shown := TruncateInformation(full, m)
+		vis := VisibleHits(hits, m)
+		got := FormatHits(vis)
+		for i, h := range vis {
+			if h.Document.ID != hits[i].Document.ID {
+				t.Fatalf("cut %d: hit %d is %q, want %q", m, i, h.Document.ID, hits[i].Document.ID)
+			}
+			if i < len(vis)-1 && h.Document != hits[i].Document {
+				t.Fatalf("cut %d: hit %d before the cut was changed to %q", m, i, h.Document.Contents)
+			}
+		}
+		switch {
+		case strings.HasPrefix(got, shown):
+			if extra := len([]rune(got)) - len([]rune(shown)); extra > 3 {
+				t.Fatalf("cut %d: visible hits add %d characters: %q after %q", m, extra, got[len(shown):], shown)
+			}
+		case strings.HasPrefix(shown, got):
+			header := "Doc " + string(rune('1'+len(vis))) + "(Title: "
+			if rest := shown[len(got):]; !strings.HasPrefix(header, rest) {
+				t.Fatalf("cut %d: visible hits lost %q, which is not a bare header", m, rest)
+			}
+		default:
+			t.Fatalf("cut %d: visible hits show %q, the cut text is %q", m, got, shown)
+		}
+	}
+	if got := VisibleHits(hits, 0); len(got) != len(hits) {
+		t.Fatalf("no bound: %d hits", len(got))
+	}
+	if got := VisibleHits(hits, n); len(got) != len(hits) || got[4] != hits[4] {
+		t.Fatalf("a bound the text fits: %+v", got)
+	}
+	cut := VisibleHits(hits[:1], len("Doc 1(Title: \"Hamlet\") Hamlet is"))
+	if len(cut) != 1 || cut[0].Document.Contents != "\"Hamlet\"\nHamlet is" {
+		t.Fatalf("cut inside the text: %+v", cut)
+	}
+}

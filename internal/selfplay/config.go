@@ -51,10 +51,11 @@ type RunConfig struct {
 type GameConfig struct {
 	BatchSize        int    `yaml:"batch_size" help:"target answers proposed per step; SSP: 256"`
 	ProposerRollouts int    `yaml:"proposer_rollouts" help:"proposer trajectories per target answer; SSP: 1"`
-	SolverRollouts   int    `yaml:"solver_rollouts" help:"solver rollouts per question (the GRPO group size); SSP: 5"`
+	SolverRollouts   int    `yaml:"solver_rollouts" help:"solver rollouts per question (the GRPO group size; at least 2 when the solver is trained); SSP: 5"`
 	CombinedUpdate   bool   `yaml:"combined_update" help:"one optimizer update over proposer and solver trajectories together instead of proposer then solver; SSP: false"`
 	TrainProposer    bool   `yaml:"train_proposer" help:"update the policy on proposer trajectories"`
 	TrainSolver      bool   `yaml:"train_solver" help:"update the policy on solver trajectories"`
+	Prompts          string `yaml:"prompts" help:"prompt wording for the proposer, solver and RAG check: \"ssp-short\" (compact; the built-in model was bootstrapped on it) or \"ssp\" (the structure of SSP's released prompts: the proposer builds its question backwards from the answer, with example questions; the Search-R1 solver instruction); validation during training uses the same solver prompt"`
 	Problems         string `yaml:"problems" help:"where the solver's questions come from: \"selfplay\" (the proposer writes them from seed answers; no labels) or \"qa\" (questions and gold answers from run.qa_data: the supervised Search-R1-style baseline)"`
 }
 
@@ -69,7 +70,7 @@ type AgentConfig struct {
 	MaxTurns            int `yaml:"max_turns" help:"model turns per trajectory (each search call ends a turn); SSP: 10"`
 	MaxTokensPerTurn    int `yaml:"max_tokens_per_turn" help:"tokens sampled per turn"`
 	MaxResponseTokens   int `yaml:"max_response_tokens" help:"tokens after the prompt, generated and inserted; SSP: 8192"`
-	MaxPromptTokens     int `yaml:"max_prompt_tokens" help:"longest prompt; RAG prompts drop documents until they fit, longer role prompts are an error; SSP: 4096"`
+	MaxPromptTokens     int `yaml:"max_prompt_tokens" help:"longest proposer or solver prompt (a longer one is an error; the RAG prompt has its own budget, verify.max_prompt_tokens); SSP: 4096"`
 	TopK                int `yaml:"top_k" help:"documents returned per search call; Search-R1: 3"`
 	MaxInformationChars int `yaml:"max_information_chars" help:"characters of search results inserted per call (0 = no bound)"`
 }
@@ -87,7 +88,8 @@ type ProposerConfig struct {
 type SolverConfig struct {
 	Temperature        float32 `yaml:"temperature" help:"sampling temperature for solver rollouts; SSP: 1.0"`
 	TopP               float32 `yaml:"top_p" help:"nucleus sampling for solver rollouts (1 = off)"`
-	MultiAnswerDivisor float64 `yaml:"multi_answer_divisor" help:"a correct response with more than one <answer> tag earns 1/divisor (discourages answer spamming); 1 disables"`
+	MaxAnswerTags      int     `yaml:"max_answer_tags" help:"a correct response that wrote more than this many <answer> tags (counted in the text the policy generated, not in inserted search results) earns 1/multi_answer_divisor; SSP: 10"`
+	MultiAnswerDivisor float64 `yaml:"multi_answer_divisor" help:"divides the reward of a correct response with more than max_answer_tags <answer> tags (discourages answer spamming); 1 disables; SSP: 4"`
 }
 
 // FilterConfig holds the rule checks a proposed question must pass before
@@ -106,18 +108,36 @@ type FilterConfig struct {
 // VerifyConfig is the RAG check that a proposed question is answerable
 // from the documents its proposer found.
 type VerifyConfig struct {
-	RAG         bool    `yaml:"rag" help:"verify each question by answering it from the proposer's documents without search; SSP: true"`
-	NoiseBlocks int     `yaml:"noise_blocks" help:"search-result blocks from other proposer trajectories mixed in as distractors; SSP: 4"`
-	Temperature float32 `yaml:"temperature" help:"sampling temperature of the RAG answer (0 = greedy)"`
-	JudgeURL    string  `yaml:"judge_url" help:"base URL of an OpenAI-compatible LLM judge consulted when exact match fails, for the RAG check and the solver reward (empty = exact match only); judge errors count as wrong"`
-	JudgeModel  string  `yaml:"judge_model" help:"model name sent to the judge"`
-	JudgeKeyEnv string  `yaml:"judge_api_key_env" help:"environment variable holding the judge's bearer token (empty = none)"`
+	RAG             bool    `yaml:"rag" help:"verify each question by answering it from the proposer's documents without search; SSP: true"`
+	NoiseBlocks     int     `yaml:"noise_blocks" help:"search-result blocks from other proposer trajectories mixed in as distractors; SSP: 4"`
+	MaxPromptTokens int     `yaml:"max_prompt_tokens" help:"longest RAG prompt in tokens; when the documents do not fit, noise documents are left out first and the proposer's own only when no noise is left (counted in rag/noise_docs_dropped and rag/own_docs_dropped); 0 = agent.max_prompt_tokens + agent.max_response_tokens, the most a proposer trajectory, which already holds all its own documents, may reach"`
+	Temperature     float32 `yaml:"temperature" help:"sampling temperature of the RAG answer (0 = greedy)"`
+	RAGAnswerer     string  `yaml:"rag_answerer" help:"who answers the RAG check: \"policy\" (the policy being trained, one turn without search, as the paper describes) or \"judge\" (the chat model at verify.judge_url, as SSP's released code does; a weak base policy then still gets valid questions)"`
+	JudgeURL        string  `yaml:"judge_url" help:"base URL of an OpenAI-compatible LLM judge consulted when exact match fails, for the RAG check and the solver reward (empty = exact match only); judge errors count as wrong"`
+	JudgeModel      string  `yaml:"judge_model" help:"model name sent to the judge"`
+	JudgeKeyEnv     string  `yaml:"judge_api_key_env" help:"environment variable holding the judge's bearer token (empty = none)"`
+}
+
+// RAG answerers (verify.rag_answerer).
+const (
+	RAGAnswererPolicy = "policy"
+	RAGAnswererJudge  = "judge"
+)
+
+// PromptTokens is the RAG prompt's token budget (verify.max_prompt_tokens,
+// or its default from the agent's bounds).
+func (v VerifyConfig) PromptTokens(a AgentConfig) int {
+	if v.MaxPromptTokens > 0 {
+		return v.MaxPromptTokens
+	}
+	return a.MaxPromptTokens + a.MaxResponseTokens
 }
 
 // PoolConfig is the store of earlier valid questions that refills the
 // solver batch when proposals fail.
 type PoolConfig struct {
 	Reuse          bool    `yaml:"reuse" help:"refill invalid proposal slots with earlier valid questions so the solver batch keeps its shape; SSP: true (extraction_failure.strategy=reuse)"`
+	Order          string  `yaml:"order" help:"which earlier questions refill a slot: \"informative\" (questions some but not all rollouts solved, 0 < s < 1, at random, then the rest at random: a group all right or all wrong has advantage 0), \"hardest\" (lowest success rate first) or \"random\" (SSP)"`
 	MaxSuccessRate float64 `yaml:"max_success_rate" help:"only reuse questions whose last solver success rate is at most this; SSP: 1.0"`
 	ClearEvery     int     `yaml:"clear_every" help:"empty the pool every N steps to avoid stale questions (0 = never); SSP: 10"`
 	KeepRatio      float64 `yaml:"keep_ratio" help:"fraction of the pool (hardest first) kept when it is cleared; SSP: 0"`
@@ -149,15 +169,15 @@ func DefaultConfig() Config {
 	return Config{
 		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1, EvalFirst: true},
 		Game: GameConfig{BatchSize: 256, ProposerRollouts: 1, SolverRollouts: 5,
-			TrainProposer: true, TrainSolver: true, Problems: ProblemsSelfPlay},
+			TrainProposer: true, TrainSolver: true, Prompts: PromptsSSPShort, Problems: ProblemsSelfPlay},
 		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 512, MaxResponseTokens: 8192,
 			MaxPromptTokens: 4096, TopK: 3, MaxInformationChars: 3000},
 		Proposer: ProposerConfig{Temperature: 0.8, TopP: 1, Reward: "1-acc", Advantage: "reinforce++", FormatPenalty: -1},
-		Solver:   SolverConfig{Temperature: 1, TopP: 1, MultiAnswerDivisor: 4},
+		Solver:   SolverConfig{Temperature: 1, TopP: 1, MaxAnswerTags: 10, MultiAnswerDivisor: 4},
 		Filter: FilterConfig{MinQuestionChars: 10, MaxQuestionChars: 1000, MinQuestionWords: 4,
 			MaxQuestionWords: 150, MinSearches: 2, DuplicateJaccard: 0.8},
-		Verify: VerifyConfig{RAG: true, NoiseBlocks: 4},
-		Pool:   PoolConfig{Reuse: true, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
+		Verify: VerifyConfig{RAG: true, NoiseBlocks: 4, RAGAnswerer: RAGAnswererPolicy},
+		Pool:   PoolConfig{Reuse: true, Order: PoolOrderInformative, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
 		Optim: OptimConfig{LR: 1e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MicroBatchSize: 4,
 			ClipLow: 0.2, ClipHigh: 0.28, KLCoef: 0.01, AdvantageEps: 1e-6},
@@ -216,7 +236,8 @@ func (c Config) Validate() error {
 	}{
 		{"agent.max_information_chars", c.Agent.MaxInformationChars},
 		{"filter.min_question_chars", c.Filter.MinQuestionChars}, {"filter.min_question_words", c.Filter.MinQuestionWords},
-		{"filter.min_searches", c.Filter.MinSearches}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
+		{"filter.min_searches", c.Filter.MinSearches}, {"solver.max_answer_tags", c.Solver.MaxAnswerTags}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
+		{"verify.max_prompt_tokens", c.Verify.MaxPromptTokens},
 		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
 		{"run.eval_every", c.Run.EvalEvery}, {"run.eval_limit", c.Run.EvalLimit},
 		{"optim.mini_batch_size", c.Optim.MiniBatchSize},
@@ -251,16 +272,28 @@ func (c Config) Validate() error {
 		return bad("proposer.advantage", "must be \"reinforce++\" or \"grpo\", got %q", c.Proposer.Advantage)
 	case c.Proposer.Advantage == "grpo" && c.Game.ProposerRollouts < 2:
 		return bad("proposer.advantage", "\"grpo\" needs game.proposer_rollouts >= 2 (got %d): a group of one has no baseline", c.Game.ProposerRollouts)
+	case c.Game.TrainSolver && c.Game.SolverRollouts < 2:
+		return bad("game.solver_rollouts", "must be at least 2 when game.train_solver is true (got %d): GRPO whitens within one question's rollouts, so a group of one gives every solver sample advantage 0", c.Game.SolverRollouts)
+	case c.Game.TrainProposer && c.Game.Problems == ProblemsSelfPlay && c.Proposer.Advantage == "reinforce++" && c.Game.BatchSize*c.Game.ProposerRollouts < 2:
+		return bad("game.batch_size", "game.batch_size × game.proposer_rollouts must be at least 2 with proposer.advantage \"reinforce++\" (got %d): whitening over a batch of one gives the proposer advantage 0", c.Game.BatchSize*c.Game.ProposerRollouts)
 	case c.Solver.MultiAnswerDivisor < 1:
 		return bad("solver.multi_answer_divisor", "must be at least 1, got %v", c.Solver.MultiAnswerDivisor)
+	case c.Pool.Order != PoolOrderInformative && c.Pool.Order != PoolOrderHardest && c.Pool.Order != PoolOrderRandom:
+		return bad("pool.order", "must be %q, %q or %q, got %q", PoolOrderInformative, PoolOrderHardest, PoolOrderRandom, c.Pool.Order)
 	case c.Pool.MaxSuccessRate < 0 || c.Pool.MaxSuccessRate > 1:
 		return bad("pool.max_success_rate", "must be in [0, 1], got %v", c.Pool.MaxSuccessRate)
 	case c.Pool.KeepRatio < 0 || c.Pool.KeepRatio > 1:
 		return bad("pool.keep_ratio", "must be in [0, 1], got %v", c.Pool.KeepRatio)
+	case c.Verify.RAGAnswerer != RAGAnswererPolicy && c.Verify.RAGAnswerer != RAGAnswererJudge:
+		return bad("verify.rag_answerer", "must be %q or %q, got %q", RAGAnswererPolicy, RAGAnswererJudge, c.Verify.RAGAnswerer)
+	case c.Verify.RAGAnswerer == RAGAnswererJudge && c.Verify.JudgeURL == "":
+		return bad("verify.rag_answerer", "\"judge\" needs verify.judge_url (and verify.judge_model): the chat endpoint that answers the RAG check")
 	case c.Verify.JudgeURL != "" && c.Verify.JudgeModel == "":
 		return bad("verify.judge_model", "is required when verify.judge_url is set")
 	case c.Run.EvalEvery > 0 && c.Run.EvalData == "":
 		return bad("run.eval_data", "is required when run.eval_every is set")
+	case c.Game.Prompts != PromptsSSP && c.Game.Prompts != PromptsSSPShort:
+		return bad("game.prompts", "must be %q or %q, got %q", PromptsSSP, PromptsSSPShort, c.Game.Prompts)
 	case c.Game.Problems != ProblemsSelfPlay && c.Game.Problems != ProblemsQA:
 		return bad("game.problems", "must be %q or %q, got %q", ProblemsSelfPlay, ProblemsQA, c.Game.Problems)
 	case c.Game.Problems == ProblemsQA && !c.Game.TrainSolver:

@@ -43,6 +43,9 @@ func TestLoadConfig(t *testing.T) {
 	tests := []struct{ yaml, want string }{
 		{"game:\n  batch_sise: 8\n", "batch_sise"},
 		{"game:\n  solver_rollouts: 0\n", "game.solver_rollouts: must be at least 1"},
+		{"game:\n  solver_rollouts: 1\n", "game.solver_rollouts: must be at least 2"},
+		{"game:\n  batch_size: 1\n", "game.batch_size"},
+		{"game:\n  proposer_rollouts: 1\nproposer:\n  advantage: grpo\n", "game.proposer_rollouts >= 2"},
 		{"proposer:\n  reward: hard\n", "proposer.reward"},
 		{"proposer:\n  advantage: grpo\n", "game.proposer_rollouts >= 2"},
 		{"run:\n  index: a\n  retriever: http://x\n", "run.index"},

@@ -53,7 +53,7 @@ func (m Metrics) MarshalJSON() ([]byte, error) {
 
 func stepMetrics(step int, proposals []proposal, problems []problem, solutions []solution, stats model.StepStats, timer *phaseTimer) Metrics {
 	var proposerReward, solverReward, correct float64
-	var valid, ragChecked, ragPassed, reused, judgeErrors int
+	var valid, ragChecked, ragPassed, reused, judgeErrors, ragNoiseDropped, ragOwnDropped int
 	var validHops, validSearches float64
 	var generated int
 	rejected := map[string]int{}
@@ -65,6 +65,8 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 			generated += p.RAG.GeneratedTokens
 			ragChecked++
 		}
+		ragNoiseDropped += p.RAGNoiseDropped
+		ragOwnDropped += p.RAGOwnDropped
 		for _, v := range p.Verdicts {
 			switch {
 			case !v.Pass:
@@ -106,6 +108,8 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 		{"solver_reward", mean(solverReward, len(solutions))},
 		{"valid_question_rate", mean(float64(valid), len(proposals))},
 		{"rag_pass_rate", mean(float64(ragPassed), ragChecked)},
+		{"rag/noise_docs_dropped", float64(ragNoiseDropped)},
+		{"rag/own_docs_dropped", float64(ragOwnDropped)},
 		{"solver_accuracy", mean(correct, len(solutions))},
 		{"policy_loss", stats.PolicyLoss},
 		{"kl", stats.KL},

@@ -3,6 +3,7 @@ package selfplay
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sort"
 )
@@ -19,8 +20,8 @@ type Problem struct {
 
 // ProblemPool holds earlier valid questions. When a proposal fails, its
 // slot in the solver batch is refilled from the pool so the batch keeps its
-// shape (SSP's extraction_failure.strategy=reuse), preferring questions the
-// solver still gets wrong.
+// shape (SSP's extraction_failure.strategy=reuse), preferring questions
+// that still teach the solver something (pool.order).
 type ProblemPool struct {
 	Problems []Problem `json:"problems"`
 }
@@ -54,10 +55,25 @@ func (p *ProblemPool) Update(question string, successRate float64) {
 	}
 }
 
-// Take returns n questions for refilling, lowest success rate first, then
-// least used, then newest; it cycles when fewer than n qualify and returns
-// nil when none has a success rate at most maxSuccessRate.
-func (p *ProblemPool) Take(n int, maxSuccessRate float64) []Problem {
+// Pool orders (pool.order): which earlier questions refill failed slots.
+const (
+	// PoolOrderInformative prefers questions some but not all rollouts
+	// solved (0 < s < 1), at random; the others follow, at random. A
+	// question every rollout solved, or none did, gives its GRPO group
+	// advantage 0, so replaying it trains nothing.
+	PoolOrderInformative = "informative"
+	// PoolOrderHardest takes the lowest success rate first, then the least
+	// used, then the newest.
+	PoolOrderHardest = "hardest"
+	// PoolOrderRandom picks at random, as SSP's reuse strategy does.
+	PoolOrderRandom = "random"
+)
+
+// Take returns n questions for refilling, among those whose last success
+// rate is at most maxSuccessRate, in the given order (rng draws the random
+// choices); it cycles when fewer than n qualify and returns nil when none
+// does.
+func (p *ProblemPool) Take(n int, maxSuccessRate float64, order string, rng *rand.Rand) []Problem {
 	var idx []int
 	for i, prob := range p.Problems {
 		if prob.SuccessRate <= maxSuccessRate {
@@ -67,16 +83,36 @@ func (p *ProblemPool) Take(n int, maxSuccessRate float64) []Problem {
 	if len(idx) == 0 || n <= 0 {
 		return nil
 	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		pa, pb := p.Problems[idx[a]], p.Problems[idx[b]]
-		if pa.SuccessRate != pb.SuccessRate {
-			return pa.SuccessRate < pb.SuccessRate
+	shuffle := func(s []int) {
+		rng.Shuffle(len(s), func(a, b int) { s[a], s[b] = s[b], s[a] })
+	}
+	switch order {
+	case PoolOrderHardest:
+		sort.SliceStable(idx, func(a, b int) bool {
+			pa, pb := p.Problems[idx[a]], p.Problems[idx[b]]
+			if pa.SuccessRate != pb.SuccessRate {
+				return pa.SuccessRate < pb.SuccessRate
+			}
+			if pa.Uses != pb.Uses {
+				return pa.Uses < pb.Uses
+			}
+			return pa.AddedStep > pb.AddedStep
+		})
+	case PoolOrderRandom:
+		shuffle(idx)
+	default: // PoolOrderInformative
+		var informative, rest []int
+		for _, i := range idx {
+			if s := p.Problems[i].SuccessRate; s > 0 && s < 1 {
+				informative = append(informative, i)
+			} else {
+				rest = append(rest, i)
+			}
 		}
-		if pa.Uses != pb.Uses {
-			return pa.Uses < pb.Uses
-		}
-		return pa.AddedStep > pb.AddedStep
-	})
+		shuffle(informative)
+		shuffle(rest)
+		idx = append(informative, rest...)
+	}
 	out := make([]Problem, n)
 	for k := range out {
 		i := idx[k%len(idx)]

@@ -1,12 +1,13 @@
 package selfplay
 
 import (
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"testing"
 )
 
-func TestPoolTakePrefersHard(t *testing.T) {
+func TestPoolTakeHardest(t *testing.T) {
 	p := &ProblemPool{}
 	p.Add(Problem{Question: "easy one?", SuccessRate: 1, AddedStep: 1}, 10)
 	p.Add(Problem{Question: "hard one?", SuccessRate: 0.2, AddedStep: 1}, 10)
@@ -15,7 +16,7 @@ func TestPoolTakePrefersHard(t *testing.T) {
 	if len(p.Problems) != 3 {
 		t.Fatalf("pool has %d problems, want 3", len(p.Problems))
 	}
-	got := p.Take(4, 0.8)
+	got := p.Take(4, 0.8, PoolOrderHardest, newTestRand())
 	var qs []string
 	for _, prob := range got {
 		qs = append(qs, prob.Question)
@@ -24,7 +25,7 @@ func TestPoolTakePrefersHard(t *testing.T) {
 	if want := []string{"hard one?", "medium one?", "hard one?", "medium one?"}; !reflect.DeepEqual(qs, want) {
 		t.Fatalf("Take = %q, want %q", qs, want)
 	}
-	if p.Take(2, 0.1) != nil {
+	if p.Take(2, 0.1, PoolOrderHardest, newTestRand()) != nil {
 		t.Fatal("no problem qualifies, Take must return nil")
 	}
 }
@@ -35,7 +36,7 @@ func TestPoolTakeTieBreaks(t *testing.T) {
 		{Question: "new", SuccessRate: 0.5, AddedStep: 5},
 		{Question: "used", SuccessRate: 0.5, AddedStep: 9, Uses: 3},
 	}}
-	got := p.Take(1, 1)
+	got := p.Take(1, 1, PoolOrderHardest, newTestRand())
 	if got[0].Question != "new" || p.Problems[1].Uses != 1 {
 		t.Fatalf("Take = %+v; pool %+v", got, p.Problems)
 	}
@@ -65,5 +66,48 @@ func TestPoolClearMaxSizeAndSave(t *testing.T) {
 	p.Clear(0)
 	if len(p.Problems) != 0 {
 		t.Fatalf("clear(0) kept %d", len(p.Problems))
+	}
+}
+
+// TestPoolTakeInformative: questions some rollouts solved come first (all of
+// them before any unsolved or always-solved one), in a random order; the
+// rest fill the remaining slots.
+func TestPoolTakeInformative(t *testing.T) {
+	p := &ProblemPool{Problems: []Problem{
+		{Question: "unsolved", SuccessRate: 0},
+		{Question: "half", SuccessRate: 0.5},
+		{Question: "solved", SuccessRate: 1},
+		{Question: "quarter", SuccessRate: 0.25},
+		{Question: "most", SuccessRate: 0.75},
+	}}
+	firsts := map[string]bool{}
+	for seed := range uint64(20) {
+		got := p.Take(5, 1, PoolOrderInformative, rand.New(rand.NewPCG(seed, 1)))
+		for k, prob := range got[:3] {
+			if s := prob.SuccessRate; s == 0 || s == 1 {
+				t.Fatalf("seed %d: slot %d holds %q (s = %v) before an informative question", seed, k, prob.Question, s)
+			}
+		}
+		if rest := map[string]bool{got[3].Question: true, got[4].Question: true}; !rest["unsolved"] || !rest["solved"] {
+			t.Fatalf("seed %d: the rest %q, %q", seed, got[3].Question, got[4].Question)
+		}
+		firsts[got[0].Question] = true
+	}
+	if len(firsts) != 3 {
+		t.Fatalf("informative questions are not picked at random: first picks %v", firsts)
+	}
+	// pool.max_success_rate still bounds the choice.
+	for _, prob := range p.Take(4, 0.5, PoolOrderInformative, newTestRand()) {
+		if prob.SuccessRate > 0.5 {
+			t.Fatalf("took %q with s = %v above 0.5", prob.Question, prob.SuccessRate)
+		}
+	}
+	// Random order draws from everything eligible.
+	seen := map[string]bool{}
+	for seed := range uint64(20) {
+		seen[p.Take(1, 1, PoolOrderRandom, rand.New(rand.NewPCG(seed, 2)))[0].Question] = true
+	}
+	if len(seen) < 4 {
+		t.Fatalf("random order picked only %v", seen)
 	}
 }

@@ -3,13 +3,15 @@ package selfplay
 import "math"
 
 // SolverReward is 1 for a correct answer and 0 otherwise; a correct
-// response that wrote more than one <answer> tag earns 1/divisor, so that
-// listing several guesses does not pay.
-func SolverReward(correct bool, answerTags int, divisor float64) float64 {
+// response that wrote more than maxTags <answer> tags earns 1/divisor, so
+// that listing many guesses does not pay. SSP's reward (quark_score.py)
+// uses maxTags 10: a model that mentions the tag while reasoning, or
+// retracts one answer, keeps its reward.
+func SolverReward(correct bool, answerTags, maxTags int, divisor float64) float64 {
 	if !correct {
 		return 0
 	}
-	if answerTags > 1 {
+	if answerTags > maxTags {
 		return 1 / divisor
 	}
 	return 1

@@ -12,18 +12,22 @@ func TestSolverReward(t *testing.T) {
 	tests := []struct {
 		correct bool
 		tags    int
+		maxTags int
 		want    float64
 	}{
-		{true, 1, 1},
-		{true, 0, 1}, // extracted by other means; one answer at most
-		{true, 2, 0.25},
-		{true, 5, 0.25},
-		{false, 1, 0},
-		{false, 3, 0},
+		{true, 1, 1, 1},
+		{true, 0, 1, 1}, // extracted by other means; one answer at most
+		{true, 2, 1, 0.25},
+		{true, 5, 1, 0.25},
+		{true, 2, 10, 1},
+		{true, 10, 10, 1},
+		{true, 11, 10, 0.25},
+		{false, 1, 10, 0},
+		{false, 3, 1, 0},
 	}
 	for _, tt := range tests {
-		if got := SolverReward(tt.correct, tt.tags, 4); got != tt.want {
-			t.Errorf("SolverReward(%v, %d, 4) = %v, want %v", tt.correct, tt.tags, got, tt.want)
+		if got := SolverReward(tt.correct, tt.tags, tt.maxTags, 4); got != tt.want {
+			t.Errorf("SolverReward(%v, %d, %d, 4) = %v, want %v", tt.correct, tt.tags, tt.maxTags, got, tt.want)
 		}
 	}
 }

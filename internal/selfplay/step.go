@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,11 @@ type Game struct {
 	ExtractAnswer func(response string) (string, bool)
 	ExactMatch    func(prediction string, golds []string) bool
 	Judge         Matcher
+	// RAGAnswerer answers the RAG check when verify.rag_answerer is
+	// "judge": it sends the RAG prompt's system and user messages to an
+	// external chat model (such as (*judge.Judge).Chat) and returns the
+	// reply. It is called concurrently; an error fails that question.
+	RAGAnswerer func(ctx context.Context, system, user string) (string, error)
 	// Pool refills failed proposal slots; it is saved with checkpoints.
 	Pool *ProblemPool
 	// Progress, if set, receives a line per phase and per step.
@@ -84,6 +90,9 @@ type proposal struct {
 	Question string
 	Verdicts []Verdict
 	RAG      *agent.Trajectory // the verification answer, when run
+	// Documents left out of the RAG prompt to fit verify.max_prompt_tokens:
+	// distractors first, the proposer's own only when nothing else is left.
+	RAGNoiseDropped, RAGOwnDropped int
 
 	SuccessRate float64 // solvers' success rate, valid proposals only
 	Reward      float64
@@ -172,7 +181,7 @@ func (g *Game) Step(ctx context.Context, step int) (*StepResult, error) {
 			return nil, fmt.Errorf("step %d: verify: %w", step, err)
 		}
 		g.Progress.Phase(step, "verifying", verified, "questions", timer.Elapsed())
-		problems = g.problems(proposals)
+		problems = g.problems(rng, proposals)
 	}
 
 	// 4. Solve: each valid question gets G search rollouts; slots of invalid
@@ -228,6 +237,8 @@ func (g *Game) check() error {
 		return errors.New("selfplay: no seeds")
 	case len(g.QA) == 0 && g.Config.Game.Problems == ProblemsQA:
 		return errors.New("selfplay: game.problems is \"qa\" but no QA pairs were given (run.qa_data)")
+	case g.Config.Verify.RAG && g.Config.Verify.RAGAnswerer == RAGAnswererJudge && g.RAGAnswerer == nil && g.Config.Game.Problems != ProblemsQA:
+		return errors.New("selfplay: verify.rag_answerer is \"judge\" but no RAG answerer was given")
 	case g.Config.Optim.KLCoef > 0 && g.Reference == nil:
 		return errors.New("selfplay: optim.kl_coef > 0 needs a reference policy")
 	}
@@ -249,7 +260,7 @@ func (g *Game) propose(ctx context.Context, step int) ([]proposal, error) {
 		if hops == 0 {
 			hops = max(cfg.Filter.MinSearches, 1)
 		}
-		system, user := ProposerMessages(seed, hops)
+		system, user := g.prompts().Proposer(seed, hops)
 		ids, err := g.encodePrompt(system, user)
 		if err != nil {
 			return nil, fmt.Errorf("target answer %q: %w", seed.Answers[0], err)
@@ -332,36 +343,44 @@ func (g *Game) verifyRAG(ctx context.Context, step int, rng *rand.Rand, proposal
 	}
 
 	var checked []int
-	var prompts [][]int32
+	var prompts []ragPrompt
 	for i := range proposals {
 		p := &proposals[i]
 		if !p.Valid() {
 			continue
 		}
-		docs := p.Traj.Documents()
+		own := p.Traj.Documents()
 		var others []block
 		for _, b := range blocks {
 			if b.owner != i {
 				others = append(others, b)
 			}
 		}
+		var noise []search.Document
 		for _, k := range rng.Perm(len(others))[:min(cfg.Verify.NoiseBlocks, len(others))] {
-			docs = appendNewDocs(docs, others[k].docs)
+			noise = appendNewDocs(noise, others[k].docs)
 		}
-		rng.Shuffle(len(docs), func(a, b int) { docs[a], docs[b] = docs[b], docs[a] })
-		ids, err := g.encodeRAGPrompt(p.Question, docs)
+		noise = newDocs(own, noise)
+		prompt, droppedOwn, droppedNoise, err := g.encodeRAGPrompt(rng, p.Question, own, noise)
 		if err != nil {
 			return 0, fmt.Errorf("question %q: %w", p.Question, err)
 		}
+		p.RAGOwnDropped, p.RAGNoiseDropped = droppedOwn, droppedNoise
 		checked = append(checked, i)
-		prompts = append(prompts, ids)
+		prompts = append(prompts, prompt)
 	}
 	if len(prompts) == 0 {
 		return 0, nil
 	}
-	acfg := g.agentConfig("answer", false, cfg.Verify.Temperature, 1, phaseSeed(cfg, step, 2))
-	acfg.MaxTurns = 1
-	trajs, err := agent.Run(ctx, g.Policy, g.Tokenizer, nil, prompts, acfg)
+	var trajs []agent.Trajectory
+	var answerErrs []error
+	var err error
+	if cfg.Verify.RAGAnswerer == RAGAnswererJudge {
+		trajs, answerErrs, err = g.answerRAGExternally(ctx, prompts)
+	} else {
+		trajs, err = g.answerRAGWithPolicy(ctx, step, prompts)
+		answerErrs = make([]error, len(trajs))
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -376,8 +395,12 @@ func (g *Game) verifyRAG(ctx context.Context, step int, rng *rand.Rand, proposal
 		p := &proposals[i]
 		p.RAG = &trajs[k]
 		switch gr := grades[k]; {
+		case answerErrs[k] != nil:
+			p.Verdicts = append(p.Verdicts, fail(FilterRAG, "RAG answerer error (fails closed): %v", answerErrs[k]))
 		case gr.err != nil:
 			p.Verdicts = append(p.Verdicts, fail(FilterRAG, "judge error (fails closed): %v", gr.err))
+		case !gr.correct && p.RAGOwnDropped > 0:
+			p.Verdicts = append(p.Verdicts, fail(FilterRAG, "RAG answer %q is not the target (%d of the proposer's documents left out to fit verify.max_prompt_tokens)", gr.prediction, p.RAGOwnDropped))
 		case !gr.correct:
 			p.Verdicts = append(p.Verdicts, fail(FilterRAG, "RAG answer %q is not the target", gr.prediction))
 		default:
@@ -387,9 +410,62 @@ func (g *Game) verifyRAG(ctx context.Context, step int, rng *rand.Rand, proposal
 	return len(checked), nil
 }
 
+// answerRAGWithPolicy has the policy answer each RAG prompt in one turn,
+// without search.
+func (g *Game) answerRAGWithPolicy(ctx context.Context, step int, prompts []ragPrompt) ([]agent.Trajectory, error) {
+	ids := make([][]int32, len(prompts))
+	for k, p := range prompts {
+		ids[k] = p.ids
+	}
+	acfg := g.agentConfig("answer", false, g.Config.Verify.Temperature, 1, phaseSeed(g.Config, step, 2))
+	acfg.MaxTurns = 1
+	return agent.Run(ctx, g.Policy, g.Tokenizer, nil, ids, acfg)
+}
+
+// answerRAGExternally sends each RAG prompt to Game.RAGAnswerer
+// (concurrently) and records each reply as a one-turn trajectory without
+// tokens. A failed request is that question's error (it fails closed);
+// only a cancelled context is an error of the whole check.
+func (g *Game) answerRAGExternally(ctx context.Context, prompts []ragPrompt) ([]agent.Trajectory, []error, error) {
+	trajs := make([]agent.Trajectory, len(prompts))
+	errs := make([]error, len(prompts))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, judgeConcurrency)
+	for k := range prompts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			reply, err := g.RAGAnswerer(ctx, prompts[k].system, prompts[k].user)
+			reply = externalRAGReply(reply)
+			trajs[k] = agent.Trajectory{Response: reply, Generated: reply, Turns: 1, Finish: agent.FinishAnswer}
+			errs[k] = err
+		}()
+	}
+	wg.Wait()
+	return trajs, errs, ctx.Err()
+}
+
+// externalRAGReply reads an external model's RAG answer: the reply itself
+// when it has an <answer> tag, else the text after its last "Answer:" (the
+// form SSP's answering prompt asks for) put in tags, else the reply.
+func externalRAGReply(reply string) string {
+	if strings.Contains(reply, "<answer>") {
+		return reply
+	}
+	if at := strings.LastIndex(strings.ToLower(reply), "answer:"); at >= 0 {
+		answer := strings.TrimSpace(reply[at+len("answer:"):])
+		if line, _, _ := strings.Cut(answer, "\n"); line != "" {
+			return reply + "\n<answer> " + line + " </answer>"
+		}
+	}
+	return reply
+}
+
 // problems lists the questions the solver plays: every valid proposal's,
-// then earlier ones from the pool in the slots of invalid proposals.
-func (g *Game) problems(proposals []proposal) []problem {
+// then earlier ones from the pool (in pool.order) in the slots of invalid
+// proposals.
+func (g *Game) problems(rng *rand.Rand, proposals []proposal) []problem {
 	var problems []problem
 	missing := 0
 	for i := range proposals {
@@ -400,7 +476,7 @@ func (g *Game) problems(proposals []proposal) []problem {
 		}
 	}
 	if g.Config.Pool.Reuse {
-		for _, prob := range g.Pool.Take(missing, g.Config.Pool.MaxSuccessRate) {
+		for _, prob := range g.Pool.Take(missing, g.Config.Pool.MaxSuccessRate, g.Config.Pool.Order, rng) {
 			problems = append(problems, problem{Question: prob.Question, Answers: prob.Answers, Proposal: -1})
 		}
 	}
@@ -413,7 +489,7 @@ func (g *Game) solve(ctx context.Context, step int, problems []problem) ([]solut
 	var solutions []solution
 	var prompts [][]int32
 	for k, prob := range problems {
-		system, user := SolverMessages(prob.Question)
+		system, user := g.prompts().Solver(prob.Question)
 		ids, err := g.encodePrompt(system, user)
 		if err != nil {
 			return nil, fmt.Errorf("question %q: %w", prob.Question, err)
@@ -509,7 +585,7 @@ func (g *Game) reward(proposals []proposal, problems []problem, solutions []solu
 	cfg := g.Config
 	for i := range solutions {
 		s := &solutions[i]
-		s.Reward = SolverReward(s.Correct, s.AnswerTags, cfg.Solver.MultiAnswerDivisor)
+		s.Reward = SolverReward(s.Correct, s.AnswerTags, cfg.Solver.MaxAnswerTags, cfg.Solver.MultiAnswerDivisor)
 	}
 	rates := successRates(problems, solutions)
 	for i := range proposals {
@@ -731,6 +807,15 @@ func epochOrder(seed int64, stream uint64, n, batch, step int) []int {
 	return out
 }
 
+// prompts is the configured prompt set (game.prompts, checked by Validate).
+func (g *Game) prompts() PromptSet {
+	set, err := Prompts(g.Config.Game.Prompts)
+	if err != nil {
+		set, _ = Prompts(PromptsSSPShort)
+	}
+	return set
+}
+
 // agentConfig is the search loop's configuration for one role.
 func (g *Game) agentConfig(finalTag string, searching bool, temperature, topP float32, seed int64) agent.Config {
 	a := g.Config.Agent
@@ -748,6 +833,12 @@ func phaseSeed(cfg Config, step, phase int) int64 {
 }
 
 func (g *Game) encodePrompt(system, user string) ([]int32, error) {
+	return g.encodeWithin(system, user, g.Config.Agent.MaxPromptTokens, "agent.max_prompt_tokens")
+}
+
+// encodeWithin renders and encodes a prompt that must have at most limit
+// tokens (key names the limit in the error).
+func (g *Game) encodeWithin(system, user string, limit int, key string) ([]int32, error) {
 	chat := g.Chat
 	if chat == nil {
 		chat = PlainChat
@@ -757,22 +848,94 @@ func (g *Game) encodePrompt(system, user string) ([]int32, error) {
 		return nil, fmt.Errorf("chat template: %w", err)
 	}
 	ids := g.Tokenizer.Encode(text)
-	if len(ids) > g.Config.Agent.MaxPromptTokens {
-		return nil, fmt.Errorf("prompt has %d tokens, more than agent.max_prompt_tokens %d", len(ids), g.Config.Agent.MaxPromptTokens)
+	if len(ids) > limit {
+		return nil, fmt.Errorf("prompt has %d tokens, more than %s %d", len(ids), key, limit)
 	}
 	return ids, nil
 }
 
-// encodeRAGPrompt drops documents from the end of the (shuffled) list until
-// the prompt fits agent.max_prompt_tokens.
-func (g *Game) encodeRAGPrompt(question string, docs []search.Document) ([]int32, error) {
-	for n := len(docs); ; n-- {
-		system, user := RAGMessages(question, docs[:n])
-		ids, err := g.encodePrompt(system, user)
-		if err == nil || n == 0 {
-			return ids, err
+// encodeRAGPrompt encodes the RAG check's prompt: the proposer's own
+// documents and the noise documents in one random order, within
+// verify.max_prompt_tokens. When they do not all fit, noise documents go
+// first (later blocks before earlier ones); the proposer's own documents
+// go, in random order, only when no noise is left. It returns the prompt
+// and how many documents of each kind were left out.
+func (g *Game) encodeRAGPrompt(rng *rand.Rand, question string, own, noise []search.Document) (prompt ragPrompt, droppedOwn, droppedNoise int, err error) {
+	// rank is a document's place in the dropping order within its kind;
+	// the prompt shows the kept documents in the shuffled order.
+	type ragDoc struct {
+		doc  search.Document
+		own  bool
+		rank int
+	}
+	all := make([]ragDoc, 0, len(own)+len(noise))
+	for _, d := range own {
+		all = append(all, ragDoc{doc: d, own: true})
+	}
+	for k, d := range noise {
+		all = append(all, ragDoc{doc: d, rank: k})
+	}
+	rng.Shuffle(len(all), func(a, b int) { all[a], all[b] = all[b], all[a] })
+	ownRank := 0
+	for k := range all {
+		if all[k].own {
+			all[k].rank = ownRank
+			ownRank++
 		}
 	}
+	limit := g.Config.Verify.PromptTokens(g.Config.Agent)
+	try := func(keepOwn, keepNoise int) (ragPrompt, error) {
+		var docs []search.Document
+		for _, d := range all {
+			if (d.own && d.rank < keepOwn) || (!d.own && d.rank < keepNoise) {
+				docs = append(docs, d.doc)
+			}
+		}
+		var p ragPrompt
+		var err error
+		p.system, p.user = g.prompts().RAG(question, docs)
+		p.ids, err = g.encodeWithin(p.system, p.user, limit, "verify.max_prompt_tokens")
+		return p, err
+	}
+	// largest returns the largest k in [0, n] for which fits(k) holds,
+	// assuming fits is monotone and fits(0) was checked by the caller.
+	largest := func(n int, fits func(int) bool) int {
+		lo, hi := 0, n
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			if fits(mid) {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		return lo
+	}
+	if p, err := try(len(own), len(noise)); err == nil {
+		return p, 0, 0, nil
+	}
+	keepOwn, keepNoise := len(own), 0
+	if _, err := try(keepOwn, 0); err == nil {
+		keepNoise = largest(len(noise), func(k int) bool { _, err := try(keepOwn, k); return err == nil })
+	} else {
+		if _, err := try(0, 0); err != nil {
+			return ragPrompt{}, 0, 0, err
+		}
+		keepOwn = largest(len(own), func(k int) bool { _, err := try(k, 0); return err == nil })
+	}
+	prompt, err = try(keepOwn, keepNoise)
+	return prompt, len(own) - keepOwn, len(noise) - keepNoise, err
+}
+
+// ragPrompt is one RAG check's prompt: the messages and their encoding.
+type ragPrompt struct {
+	system, user string
+	ids          []int32
+}
+
+// newDocs returns the documents of extra that docs does not hold.
+func newDocs(docs, extra []search.Document) []search.Document {
+	return appendNewDocs(docs[:len(docs):len(docs)], extra)[len(docs):]
 }
 
 // appendNewDocs appends the documents of extra that docs does not hold yet.

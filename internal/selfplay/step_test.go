@@ -2,14 +2,20 @@ package selfplay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ssp-project/ssp/internal/agent/agenttest"
+	"github.com/ssp-project/ssp/internal/judge"
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/search"
 )
@@ -115,6 +121,9 @@ func testConfig() Config {
 	cfg.Agent = AgentConfig{MaxTurns: 4, MaxTokensPerTurn: 300, MaxResponseTokens: 4000, MaxPromptTokens: 8000,
 		TopK: 2, MaxInformationChars: 2000}
 	cfg.Run.SaveEvery = 1
+	// The scripted solver's spam writes two answer tags; a threshold of one
+	// makes it pay the penalty (TestSolverAnswerTagThreshold covers SSP's 10).
+	cfg.Solver.MaxAnswerTags = 1
 	return cfg
 }
 
@@ -496,5 +505,368 @@ func TestStepQAProblems(t *testing.T) {
 	bad.Game.Problems = "labels"
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "game.problems") {
 		t.Errorf("unknown game.problems: %v", err)
+	}
+}
+
+// TestSolverAnswerTagThreshold: with SSP's threshold (more than 10 tags) a
+// response that writes two <answer> tags keeps its reward, and tags inside
+// inserted search results are not the model's.
+func TestSolverAnswerTagThreshold(t *testing.T) {
+	cfg := testConfig()
+	cfg.Solver.MaxAnswerTags = DefaultConfig().Solver.MaxAnswerTags
+	g, _, _, searcher := testGame(cfg)
+	spam := search.Document{ID: "notes", Contents: "\"Harbour town notes\"\nharbour town" + strings.Repeat(" <answer>Osk</answer>", 12)}
+	searcher.Docs = append(append([]search.Document(nil), worldDocs...), spam)
+	res, err := g.Step(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var twoTags, searched bool
+	for _, r := range res.Rollouts {
+		if r.Role != "solver" || r.Question != oskQuestion {
+			continue
+		}
+		switch {
+		case strings.Contains(r.Response, "<answer>Brenn <answer>Osk</answer>"):
+			twoTags = true
+			if r.Reward != 1 {
+				t.Errorf("two answer tags: reward %v, want 1", r.Reward)
+			}
+		case strings.Contains(r.Response, "Harbour town notes"):
+			searched = true
+			if strings.Count(r.Response, "<answer>") <= 10 || r.Reward != 1 {
+				t.Errorf("answer tags in search results: reward %v, want 1 (%d tags in the response)", r.Reward, strings.Count(r.Response, "<answer>"))
+			}
+		}
+	}
+	if !twoTags || !searched {
+		t.Fatalf("scripted rollouts missing: two tags %v, searched %v", twoTags, searched)
+	}
+	bad := DefaultConfig()
+	bad.Solver.MaxAnswerTags = -1
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "solver.max_answer_tags") {
+		t.Fatalf("negative solver.max_answer_tags: %v", err)
+	}
+}
+
+// TestStepPoolReplaysInformativeQuestions: failed slots are refilled with
+// questions some rollouts solved, not with ones nobody (or everybody)
+// solved, whose GRPO groups would train nothing.
+func TestStepPoolReplaysInformativeQuestions(t *testing.T) {
+	g, _, _, _ := testGame(testConfig())
+	g.Pool = &ProblemPool{Problems: []Problem{
+		{Question: "Which lake lies north of the town founded by the sailor?", Answers: []string{"Lake Varn"}, SuccessRate: 0},
+		{Question: poolQuestion, Answers: []string{"Brenn"}, SuccessRate: 0.5},
+		{Question: "Who founded the harbour town north of which Lake Varn lies?", Answers: []string{"Mira Tal"}, SuccessRate: 0.25},
+		{Question: "Which village on the Grey Coast was the sailor born in?", Answers: []string{"Brenn"}, SuccessRate: 0.75},
+		{Question: "Which town did Mira Tal found?", Answers: []string{"Osk"}, SuccessRate: 1},
+	}}
+	res, err := g.Step(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused := map[string]bool{}
+	for _, r := range res.Rollouts {
+		if r.Role == "solver" && r.Source == "pool" {
+			reused[r.Question] = true
+		}
+	}
+	// Three slots failed; three informative questions fill them.
+	if len(reused) != 3 {
+		t.Fatalf("reused %d distinct questions, want 3: %v", len(reused), reused)
+	}
+	for _, prob := range g.Pool.Problems {
+		if reused[prob.Question] && (prob.Question == "Which lake lies north of the town founded by the sailor?" || prob.Question == "Which town did Mira Tal found?") {
+			t.Errorf("replayed %q, which every rollout solved or none did", prob.Question)
+		}
+	}
+}
+
+// TestRAGSeesWhatTheProposerSaw: search results inserted into a rollout are
+// cut to agent.max_information_chars; the RAG check gets the same cut, not
+// the whole documents.
+func TestRAGSeesWhatTheProposerSaw(t *testing.T) {
+	cfg := testConfig()
+	cfg.Verify.NoiseBlocks = 0
+	// `Doc 1(Title: "Lake Varn") Lake Varn lies` is 40 characters.
+	cfg.Agent.MaxInformationChars = 40
+	g, policy, _, _ := testGame(cfg)
+	ps, err := g.propose(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	osk := proposalFor(t, ps, "Osk")
+	if r := osk.Traj.Response; !strings.Contains(r, "Lake Varn lies</information>") {
+		t.Fatalf("the proposer's results are not cut as expected:\n%s", r)
+	}
+	g.filter(ps)
+	policy.Requests = nil
+	if _, err := g.verifyRAG(context.Background(), 1, newTestRand(), ps); err != nil {
+		t.Fatal(err)
+	}
+	var rag string
+	for _, req := range policy.Requests {
+		for _, p := range req.Prompts {
+			if text := (agenttest.CharTokenizer{}).Decode(p); strings.Contains(text, oskQuestion) {
+				rag = text
+			}
+		}
+	}
+	if !strings.Contains(rag, "Lake Varn lies") || strings.Contains(rag, "lies north") {
+		t.Fatalf("RAG prompt shows more (or less) than the proposer saw:\n%s", rag)
+	}
+}
+
+// TestRAGPromptDropsNoiseFirst: when the proposer's documents and the
+// distractors do not fit verify.max_prompt_tokens, distractors are left out
+// first; the proposer's own documents go only when no distractor is left.
+func TestRAGPromptDropsNoiseFirst(t *testing.T) {
+	own := []search.Document{
+		{ID: "o1", Contents: "\"Own one\"\nThe first own document."},
+		{ID: "o2", Contents: "\"Own two\"\nThe second own document."},
+		{ID: "o3", Contents: "\"Own three\"\nThe third own document."},
+	}
+	var noise []search.Document
+	for i := range 10 {
+		noise = append(noise, search.Document{ID: fmt.Sprintf("n%d", i), Contents: fmt.Sprintf("\"Noise %c\"\nA distractor numbered %c.", 'a'+i, 'a'+i)})
+	}
+	g, _, _, _ := testGame(testConfig())
+	size := func(docs []search.Document) int {
+		system, user := RAGMessages(oskQuestion, docs)
+		ids, err := g.encodeWithin(system, user, 1<<30, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ids)
+	}
+	for _, tc := range []struct {
+		name                string
+		limit               int
+		wantOwn, wantNoise  int // documents kept
+		wantDroppedOwnCount int
+	}{
+		{"everything fits", size(append(own, noise...)), 3, 10, 0},
+		{"two distractors fit", size(append(own[:3:3], noise[:2]...)) + 5, 3, 2, 0},
+		{"only own documents fit", size(own) + 5, 3, 0, 0},
+		{"not even the own documents fit", size(own[:2]) + 5, 2, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g.Config.Verify.MaxPromptTokens = tc.limit
+			for seed := range uint64(10) {
+				prompt, droppedOwn, droppedNoise, err := g.encodeRAGPrompt(rand.New(rand.NewPCG(seed, 7)), oskQuestion, own, noise)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids := prompt.ids
+				if len(ids) > tc.limit {
+					t.Fatalf("prompt has %d tokens, limit %d", len(ids), tc.limit)
+				}
+				text := agenttest.CharTokenizer{}.Decode(ids)
+				keptOwn, keptNoise := 0, 0
+				for _, d := range own {
+					if strings.Contains(text, d.Contents[strings.Index(d.Contents, "\n")+1:]) {
+						keptOwn++
+					}
+				}
+				for _, d := range noise {
+					if strings.Contains(text, d.Contents[strings.Index(d.Contents, "\n")+1:]) {
+						keptNoise++
+					}
+				}
+				if keptOwn != tc.wantOwn || keptNoise != tc.wantNoise || droppedOwn != 3-keptOwn || droppedNoise != 10-keptNoise || droppedOwn != tc.wantDroppedOwnCount {
+					t.Fatalf("seed %d: kept %d own and %d noise documents (dropped %d, %d), want %d and %d",
+						seed, keptOwn, keptNoise, droppedOwn, droppedNoise, tc.wantOwn, tc.wantNoise)
+				}
+			}
+		})
+	}
+	g.Config.Verify.MaxPromptTokens = 10
+	if _, _, _, err := g.encodeRAGPrompt(newTestRand(), oskQuestion, own, noise); err == nil || !strings.Contains(err.Error(), "verify.max_prompt_tokens") {
+		t.Fatalf("a budget below the bare prompt: err = %v", err)
+	}
+}
+
+// TestStepCountsDroppedRAGDocuments: a step whose RAG prompts overflow
+// keeps the proposer's documents, passes the question and reports what was
+// left out.
+func TestStepCountsDroppedRAGDocuments(t *testing.T) {
+	cfg := testConfig()
+	cfg.Verify.NoiseBlocks = 4
+	g, _, _, _ := testGame(cfg)
+	// Room for the Osk proposer's two documents and nothing more.
+	system, user := RAGMessages(oskQuestion, []search.Document{worldDocs[0], worldDocs[1]})
+	ids, err := g.encodeWithin(system, user, 1<<30, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Config.Verify.MaxPromptTokens = len(ids) + 5
+	res, err := g.Step(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := res.Metrics.Get("rag/noise_docs_dropped"); got < 1 {
+		t.Errorf("rag/noise_docs_dropped = %v, want at least 1", got)
+	}
+	if got, ok := res.Metrics.Get("rag/own_docs_dropped"); !ok || got != 0 {
+		t.Errorf("rag/own_docs_dropped = %v (present %v), want 0", got, ok)
+	}
+	if got, _ := res.Metrics.Get("questions_valid"); got != 1 {
+		t.Errorf("questions_valid = %v, want 1 (the Osk question)", got)
+	}
+}
+
+// TestRAGAnswererJudge: with verify.rag_answerer "judge" an external chat
+// model answers the RAG check (here a stub OpenAI-compatible server), the
+// policy is not asked, and the stub's "Answer:" form is read; a failing
+// request fails its question closed.
+func TestRAGAnswererJudge(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Messages []struct{ Role, Content string }
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) != 2 {
+			http.Error(w, "bad request", 400)
+			return
+		}
+		user := req.Messages[1].Content
+		mu.Lock()
+		asked = append(asked, user)
+		mu.Unlock()
+		var reply string
+		switch {
+		case strings.Contains(user, oskQuestion) && strings.Contains(user, "Lake Varn lies north"):
+			reply = "<answer> Osk </answer>"
+		case strings.Contains(user, greyQuestion) && strings.Contains(user, "Grey Coast"):
+			reply = "The sailor was born in Brenn, a village on the coast.\nAnswer: Grey Coast"
+		default:
+			http.Error(w, "unexpected prompt", 400)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]string{"role": "assistant", "content": reply}}}})
+	}))
+	defer srv.Close()
+
+	cfg := testConfig()
+	cfg.Verify.RAGAnswerer = RAGAnswererJudge
+	cfg.Verify.JudgeURL, cfg.Verify.JudgeModel = srv.URL, "rag-model"
+	j, err := judge.New(judge.Config{BaseURL: srv.URL, Model: "rag-model", Backoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, policy, _, _ := testGame(cfg)
+	g.RAGAnswerer = func(ctx context.Context, system, user string) (string, error) {
+		return j.Chat(ctx, system, user, 64, 0)
+	}
+	ps, err := g.propose(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.filter(ps)
+	policy.Requests = nil
+	if n, err := g.verifyRAG(context.Background(), 1, newTestRand(), ps); err != nil || n != 2 {
+		t.Fatalf("verifyRAG = %d, %v", n, err)
+	}
+	if len(policy.Requests) != 0 || len(asked) != 2 {
+		t.Fatalf("policy asked %d times, endpoint %d times; want 0 and 2", len(policy.Requests), len(asked))
+	}
+	for _, answer := range []string{"Osk", "Grey Coast"} {
+		if v, ok := verdict(proposalFor(t, ps, answer), FilterRAG); !ok || !v.Pass {
+			t.Errorf("%s: RAG verdict %+v", answer, v)
+		}
+	}
+
+	// The endpoint refuses the Grey Coast prompt: that question fails closed.
+	g.RAGAnswerer = func(ctx context.Context, system, user string) (string, error) {
+		return j.Chat(ctx, system, strings.ReplaceAll(user, "Grey Coast", "Gray Coast"), 64, 0)
+	}
+	ps, _ = g.propose(context.Background(), 1)
+	g.filter(ps)
+	if _, err := g.verifyRAG(context.Background(), 1, newTestRand(), ps); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := verdict(proposalFor(t, ps, "Grey Coast"), FilterRAG); v.Pass || !strings.Contains(v.Detail, "fails closed") {
+		t.Errorf("failed request: verdict %+v", v)
+	}
+
+	g.RAGAnswerer = nil
+	if _, err := g.Step(context.Background(), 1); err == nil || !strings.Contains(err.Error(), "rag_answerer") {
+		t.Errorf("judge answerer without a client: err = %v", err)
+	}
+	bad := DefaultConfig()
+	bad.Verify.RAGAnswerer = RAGAnswererJudge
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "verify.rag_answerer") {
+		t.Errorf("judge answerer without verify.judge_url: %v", err)
+	}
+	bad.Verify.RAGAnswerer = "oracle"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "verify.rag_answerer") {
+		t.Errorf("unknown answerer: %v", err)
+	}
+}
+
+// TestPromptSets: game.prompts picks the wording of all three roles; the
+// "ssp" set carries the proposer's backward-chaining instructions with
+// example questions (the seed's own when it has one), the Search-R1 solver
+// instruction in the user message, and a brief-reasoning RAG prompt.
+func TestPromptSets(t *testing.T) {
+	cfg := testConfig()
+	cfg.Game.Prompts = PromptsSSP
+	cfg.Verify.NoiseBlocks = 0
+	g, policy, _, _ := testGame(cfg)
+	g.Seeds = []Seed{{Answers: []string{"Osk", "Osk town"}, Hops: 2, Example: "Which lake lies north of the harbour town?"}}
+	g.Config.Game.BatchSize = 2
+	if _, err := g.Step(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	var proposer, solver, rag string
+	for _, req := range policy.Requests {
+		text := agenttest.CharTokenizer{}.Decode(req.Prompts[0])
+		stops := strings.Join(req.StopStrings, " ")
+		switch {
+		case strings.Contains(stops, "</question>") && proposer == "":
+			proposer = text
+		case strings.Contains(stops, "</search>") && solver == "":
+			solver = text
+		}
+	}
+	for _, want := range []string{"Work backwards from the answer", "Which lake lies north of the harbour town?",
+		"Answer: Osk\n", "Other names for it (also forbidden in the question): Osk town", "takes 2 searches", "<question>"} {
+		if !strings.Contains(proposer, want) {
+			t.Errorf("ssp proposer prompt lacks %q:\n%s", want, proposer)
+		}
+	}
+	if strings.Contains(proposer, "You write quiz questions") {
+		t.Errorf("ssp proposer prompt uses the short wording")
+	}
+	if !strings.HasPrefix(solver, "You are a helpful assistant.") || !strings.Contains(solver, "<search> query </search>") {
+		t.Errorf("ssp solver prompt:\n%s", solver)
+	}
+	// The scripted policy writes no question for these prompts, so the RAG
+	// prompt is built directly.
+	prompt, _, _, err := g.encodeRAGPrompt(newTestRand(), oskQuestion, worldDocs[:2], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rag = agenttest.CharTokenizer{}.Decode(prompt.ids)
+	if !strings.Contains(rag, "at most about 50 words") || !strings.Contains(rag, "Materials:") || !strings.Contains(rag, "Lake Varn lies north") {
+		t.Errorf("ssp RAG prompt:\n%s", rag)
+	}
+	// Without an example on the seed, the set's own examples are shown.
+	system, _ := sspProposerMessages(Seed{Answers: []string{"Osk"}}, 3)
+	if !strings.Contains(system, sspExampleQuestions) {
+		t.Errorf("no example questions in the ssp proposer prompt")
+	}
+	short, err := Prompts(DefaultConfig().Game.Prompts)
+	if err != nil || short.Name != PromptsSSPShort {
+		t.Fatalf("default prompt set %q, %v", short.Name, err)
+	}
+	if s, _ := short.Proposer(worldSeeds[0], 2); s != proposerSystem {
+		t.Errorf("ssp-short proposer prompt changed")
+	}
+	bad := DefaultConfig()
+	bad.Game.Prompts = "verbose"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "game.prompts") {
+		t.Errorf("unknown prompt set: %v", err)
 	}
 }
