@@ -53,7 +53,13 @@ type PolicyBatch struct {
 type PolicyLossConfig struct {
 	ClipLow  float32 // ratio lower clip is 1-ClipLow (SSP: 0.2)
 	ClipHigh float32 // ratio upper clip is 1+ClipHigh (SSP: 0.28)
+	// DualClip > 1 bounds the loss of a token with a negative advantage A
+	// by −DualClip·A (dual-clip PPO, verl's clip_ratio_c = 3); 0 disables.
+	DualClip float32
 	KLCoef   float32 // weight of the k3 KL estimate to the reference policy (SSP: 0.01)
+	// KLClamp > 0 clamps each token's k3 estimate to ±KLClamp (verl: 10);
+	// 0 disables.
+	KLClamp float32
 }
 
 // StepStats reports one optimizer step.

@@ -176,21 +176,34 @@ type ppoParts struct {
 	Loss, Policy, KL, Clipped *Node // each [B, T], unmasked
 }
 
-// ppoTerms computes the PPO-clip surrogate with asymmetric clipping and the
-// k3 estimate of KL(π‖π_ref) per token:
+// ppoTerms computes the PPO-clip surrogate with asymmetric clipping and
+// dual clipping, and the k3 estimate of KL(π‖π_ref) per token, as verl's
+// compute_policy_loss and low_var_kl do:
 //
-//	ratio  = exp(logp − old)
+//	ratio  = exp(clamp(logp − old, ±20))
 //	policy = −min(ratio·A, clip(ratio, 1−clipLow, 1+clipHigh)·A)
-//	k3     = exp(ref − logp) − (ref − logp) − 1
+//	policy = min(policy, −dualClip·A)           where A < 0 (dualClip > 0)
+//	d      = clamp(ref − logp, ±20)
+//	k3     = clamp(exp(d) − d − 1, ±klClamp)    (klClamp > 0)
 //	loss   = policy + klCoef·k3
-func ppoTerms(logp, old, ref, adv, clipLow, clipHigh, klCoef *Node) ppoParts {
-	ratio := Exp(Sub(logp, old))
+//
+// Dual clipping bounds the loss of a token with a negative advantage whose
+// ratio has grown far above 1 (by −dualClip·A), so one such token cannot
+// dominate the update. The ±20 clamps only keep exp finite.
+func ppoTerms(logp, old, ref, adv, clipLow, clipHigh, dualClip, klCoef, klClamp *Node) ppoParts {
+	limit := func(x *Node, bound float64) *Node {
+		return Min(Max(x, MulScalar(OnesLike(x), -bound)), MulScalar(OnesLike(x), bound))
+	}
+	ratio := Exp(limit(Sub(logp, old), 20))
 	unclipped := Neg(Mul(ratio, adv))
 	clippedRatio := Min(Max(ratio, OneMinus(clipLow)), OnePlus(clipHigh))
 	clipped := Neg(Mul(clippedRatio, adv))
 	policy := Max(unclipped, clipped)
-	diff := Sub(ref, logp)
+	dual := LogicalAnd(IsNegative(adv), BroadcastToShape(IsPositive(dualClip), adv.Shape()))
+	policy = Where(dual, Min(policy, Neg(Mul(adv, dualClip))), policy)
+	diff := limit(Sub(ref, logp), 20)
 	k3 := Sub(Sub(Exp(diff), diff), OnesLike(diff))
+	k3 = Where(BroadcastToShape(IsPositive(klClamp), k3.Shape()), Min(Max(k3, Neg(klClamp)), klClamp), k3)
 	return ppoParts{
 		Loss:    Add(policy, Mul(klCoef, k3)),
 		Policy:  policy,
@@ -245,13 +258,13 @@ func (t *Trainer) wholeStepGraph(loss lossFunc) func(*mlctx.Context, []*Node) []
 }
 
 // policyLoss: inputs mask, adv, old, ref [B,T]; scalars invTokens, clipLow,
-// clipHigh, klCoef. Reports masked sums of the loss, policy term, KL,
+// clipHigh, dualClip, klCoef, klClamp. Reports masked sums of the loss, policy term, KL,
 // entropy and clip indicator (already divided by the whole batch's token
 // count).
 func policyLoss(logp, entropy *Node, in []*Node) (*Node, []*Node) {
 	mask, adv, old, ref := in[0], in[1], in[2], in[3]
-	invTokens, clipLow, clipHigh, klCoef := in[4], in[5], in[6], in[7]
-	terms := ppoTerms(logp, old, ref, adv, clipLow, clipHigh, klCoef)
+	invTokens, clipLow, clipHigh, dualClip, klCoef, klClamp := in[4], in[5], in[6], in[7], in[8], in[9]
+	terms := ppoTerms(logp, old, ref, adv, clipLow, clipHigh, dualClip, klCoef, klClamp)
 	sum := func(x *Node) *Node { return Mul(ReduceAllSum(Mul(x, mask)), invTokens) }
 	loss := sum(terms.Loss)
 	return loss, []*Node{loss, StopGradient(sum(terms.Policy)), StopGradient(sum(terms.KL)), sum(entropy),
@@ -398,6 +411,12 @@ func cleanMask(mask [][]float32) [][]float32 {
 // PolicyStep takes one PPO-clip step on batch (token mean of the loss over
 // the loss mask of the whole batch, accumulated over micro-batches).
 func (t *Trainer) PolicyStep(ctx context.Context, batch PolicyBatch, lossCfg PolicyLossConfig) (StepStats, error) {
+	if lossCfg.DualClip != 0 && !(lossCfg.DualClip > 1) {
+		return StepStats{}, fmt.Errorf("policy step: DualClip must be 0 (off) or above 1, got %g", lossCfg.DualClip)
+	}
+	if !(lossCfg.KLClamp >= 0) {
+		return StepStats{}, fmt.Errorf("policy step: KLClamp must not be negative, got %g", lossCfg.KLClamp)
+	}
 	fields := map[string][][]float32{
 		"LossMask": batch.LossMask, "Advantages": batch.Advantages, "OldLogProbs": batch.OldLogProbs,
 	}
@@ -436,7 +455,8 @@ func (t *Trainer) PolicyStep(ctx context.Context, batch PolicyBatch, lossCfg Pol
 			tensors.FromFlatDataAndDimensions(mb.perToken[2], dims...),
 			tensors.FromFlatDataAndDimensions(mb.perToken[3], dims...),
 			tensors.FromScalar(inv), tensors.FromScalar(lossCfg.ClipLow),
-			tensors.FromScalar(lossCfg.ClipHigh), tensors.FromScalar(lossCfg.KLCoef))
+			tensors.FromScalar(lossCfg.ClipHigh), tensors.FromScalar(lossCfg.DualClip),
+			tensors.FromScalar(lossCfg.KLCoef), tensors.FromScalar(lossCfg.KLClamp))
 		if err != nil {
 			return StepStats{}, t.discard(fmt.Errorf("policy step: %w", err))
 		}

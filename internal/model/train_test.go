@@ -45,7 +45,7 @@ func TestPPOTerms(t *testing.T) {
 	exec := graph.MustNewExec(backend, func(logp, old, ref, adv *graph.Node) []*graph.Node {
 		g := logp.Graph()
 		s := func(v float32) *graph.Node { return graph.Const(g, v) }
-		terms := ppoTerms(logp, old, ref, adv, s(0.2), s(0.28), s(0.1))
+		terms := ppoTerms(logp, old, ref, adv, s(0.2), s(0.28), s(0), s(0.1), s(0))
 		return []*graph.Node{terms.Loss, terms.Policy, terms.KL, terms.Clipped}
 	})
 	out, err := exec.Exec(logp, old, ref, adv)
@@ -75,6 +75,56 @@ func TestPPOTerms(t *testing.T) {
 			t.Errorf("token %d: clipped %g, want %g", i, clipped, wantClipped[i])
 		}
 	}
+}
+
+// Dual clipping and the KL clamp, by hand: with A < 0 the PPO term is
+// bounded by −c·A; k3 is bounded by the clamp; log-differences beyond ±20
+// are clamped before exp.
+func TestPPODualClipAndKLClamp(t *testing.T) {
+	backend, err := Backend("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rows: ratio e^1.5 with A = −1 (PPO term e^1.5 = 4.48, dual-clipped to
+	// 3); ratio e^0.5 with A = −1 (1.65, below the bound); ratio e^1.5 with
+	// A = +1 (clipped at −1.28, dual clip does not apply); ratio e^2 with
+	// A = −2 (2e^2 = 14.8, bounded by 6); log-ratio 25 with A = −1 (ratio
+	// e^20 after the ±20 clamp, bounded by 3).
+	logp := []float32{-1, -1, -1, -1, -1}
+	old := []float32{-2.5, -1.5, -2.5, -3, -26}
+	adv := []float32{-1, -1, 1, -2, -1}
+	// ref − logp: 3 (k3 = e^3 − 4 = 16.1, clamped to 10), 0.5, 0, −1
+	// (k3 = e^−1 = 0.37), 25 (clamped to 20 first: e^20 − 21).
+	ref := []float32{2, -0.5, -1, -2, 24}
+	run := func(dualClip, klClamp float32) (policy, kl []float32) {
+		exec := graph.MustNewExec(backend, func(logp, old, ref, adv *graph.Node) []*graph.Node {
+			g := logp.Graph()
+			s := func(v float32) *graph.Node { return graph.Const(g, v) }
+			terms := ppoTerms(logp, old, ref, adv, s(0.2), s(0.28), s(dualClip), s(0.01), s(klClamp))
+			return []*graph.Node{terms.Policy, terms.KL}
+		})
+		out, err := exec.Exec(logp, old, ref, adv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out[0].Value().([]float32), out[1].Value().([]float32)
+	}
+	e := math.Exp
+	k3 := func(d float64) float64 { return e(d) - d - 1 }
+	check := func(what string, got []float32, want []float64) {
+		t.Helper()
+		for i := range want {
+			if math.Abs(float64(got[i])-want[i]) > 1e-5*math.Max(1, math.Abs(want[i])) {
+				t.Errorf("%s, token %d: %g, want %g", what, i, got[i], want[i])
+			}
+		}
+	}
+	policy, kl := run(3, 10)
+	check("dual clip 3", policy, []float64{3, e(0.5), -1.28, 6, 3})
+	check("KL clamp 10", kl, []float64{10, k3(0.5), 0, k3(-1), 10})
+	policy, kl = run(0, 0)
+	check("no dual clip", policy, []float64{e(1.5), e(0.5), -1.28, 2 * e(2), e(20)})
+	check("no KL clamp", kl, []float64{k3(3), k3(0.5), 0, k3(-1), k3(20)})
 }
 
 // policyBatch builds a batch of variable-length sequences whose old

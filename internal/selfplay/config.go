@@ -139,7 +139,9 @@ type OptimConfig struct {
 	ActivationCheckpointing bool    `yaml:"activation_checkpointing" help:"keep only each decoder layer's input through the forward pass and recompute the layer in the backward pass: far less activation memory for about one more forward pass of compute"`
 	ClipLow                 float32 `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
 	ClipHigh                float32 `yaml:"clip_high" help:"PPO ratio upper clip 1+clip_high (clip-higher); SSP: 0.28"`
+	DualClip                float32 `yaml:"dual_clip" help:"dual-clip PPO: a token with negative advantage A contributes at most -dual_clip·A to the loss, however large its ratio (0 = off, else above 1); verl's clip_ratio_c: 3"`
 	KLCoef                  float32 `yaml:"kl_coef" help:"weight of the k3 KL penalty to the frozen initial policy (0 disables the reference model); SSP: 0.01"`
+	KLClamp                 float32 `yaml:"kl_clamp" help:"clamp each token's k3 KL estimate to ±kl_clamp (0 = off); verl: 10"`
 	AdvantageEps            float64 `yaml:"advantage_eps" help:"added to the standard deviation when whitening rewards"`
 }
 
@@ -160,7 +162,7 @@ func DefaultConfig() Config {
 		Pool:   PoolConfig{Reuse: true, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
 		Optim: OptimConfig{LR: 1e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MicroBatchSize: 4,
-			ClipLow: 0.2, ClipHigh: 0.28, KLCoef: 0.01, AdvantageEps: 1e-6},
+			ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3, KLCoef: 0.01, KLClamp: 10, AdvantageEps: 1e-6},
 	}
 }
 
@@ -285,8 +287,12 @@ func (c Config) Validate() error {
 		return bad("optim.clip_low", "must be in (0, 1), got %v", c.Optim.ClipLow)
 	case c.Optim.ClipHigh <= 0:
 		return bad("optim.clip_high", "must be positive, got %v", c.Optim.ClipHigh)
+	case c.Optim.DualClip != 0 && !(c.Optim.DualClip > 1):
+		return bad("optim.dual_clip", "must be 0 (off) or above 1, got %v", c.Optim.DualClip)
 	case c.Optim.KLCoef < 0:
 		return bad("optim.kl_coef", "must not be negative, got %v", c.Optim.KLCoef)
+	case !(c.Optim.KLClamp >= 0):
+		return bad("optim.kl_clamp", "must not be negative (0 disables it), got %v", c.Optim.KLClamp)
 	case !(c.Optim.AdvantageEps > 0):
 		return bad("optim.advantage_eps", "must be positive, got %v", c.Optim.AdvantageEps)
 	}

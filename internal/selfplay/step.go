@@ -621,7 +621,8 @@ func (g *Game) update(ctx context.Context, rng *rand.Rand, proposals []proposal,
 				return model.StepStats{}, err
 			}
 			stats, err := g.Learner.PolicyStep(ctx, batch, model.PolicyLossConfig{
-				ClipLow: cfg.Optim.ClipLow, ClipHigh: cfg.Optim.ClipHigh, KLCoef: cfg.Optim.KLCoef})
+				ClipLow: cfg.Optim.ClipLow, ClipHigh: cfg.Optim.ClipHigh, DualClip: cfg.Optim.DualClip,
+				KLCoef: cfg.Optim.KLCoef, KLClamp: cfg.Optim.KLClamp})
 			if err != nil {
 				return model.StepStats{}, err
 			}

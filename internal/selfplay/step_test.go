@@ -183,7 +183,7 @@ func TestStepEndToEnd(t *testing.T) {
 	if len(learner.batches) != 2 || len(learner.batches[0].Sequences) != 4 || len(learner.batches[1].Sequences) != 16 {
 		t.Fatalf("updates: %d batches", len(learner.batches))
 	}
-	if l := learner.losses[0]; l.ClipLow != 0.2 || l.ClipHigh != 0.28 || l.KLCoef != 0.01 {
+	if l := learner.losses[0]; l.ClipLow != 0.2 || l.ClipHigh != 0.28 || l.KLCoef != 0.01 || l.DualClip != 3 || l.KLClamp != 10 {
 		t.Fatalf("loss config %+v", l)
 	}
 	tok := agenttest.CharTokenizer{}
