@@ -134,7 +134,7 @@ type OptimConfig struct {
 	WarmupSteps             int     `yaml:"warmup_steps" help:"optimizer steps of linear learning-rate warm-up; SSP: 5"`
 	Schedule                string  `yaml:"schedule" help:"learning-rate schedule after warm-up: \"constant\" (SSP), \"linear\" or \"cosine\" (both decay to 0 at the last step)"`
 	MaxGradNorm             float64 `yaml:"max_grad_norm" help:"global gradient-norm clip; SSP: 1.0"`
-	MiniBatchSize           int     `yaml:"mini_batch_size" help:"trajectories per optimizer step within one update (0 = the whole update is one step)"`
+	MiniBatches             int     `yaml:"mini_batches" help:"optimizer steps per update (per role, or for both with game.combined_update): the update's trajectories, shuffled, are split into this many near-equal mini-batches (fewer when there are fewer trajectories); verl: train_batch_size / ppo_mini_batch_size, SSP: 2"`
 	MicroBatchSize          int     `yaml:"micro_batch_size" help:"trajectories per forward/backward pass (gradient accumulation); bounds memory"`
 	ActivationCheckpointing bool    `yaml:"activation_checkpointing" help:"keep only each decoder layer's input through the forward pass and recompute the layer in the backward pass: far less activation memory for about one more forward pass of compute"`
 	ClipLow                 float32 `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
@@ -161,9 +161,32 @@ func DefaultConfig() Config {
 		Verify: VerifyConfig{RAG: true, NoiseBlocks: 4},
 		Pool:   PoolConfig{Reuse: true, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
 		Optim: OptimConfig{LR: 1e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
-			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MicroBatchSize: 4,
+			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MiniBatches: 2, MicroBatchSize: 4,
 			ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3, KLCoef: 0.01, KLClamp: 10, AdvantageEps: 1e-6},
 	}
+}
+
+// removedKeys are keys earlier versions accepted, with what replaced them,
+// so that an old configuration fails with a pointer to the new key.
+var removedKeys = map[string]string{
+	"optim.mini_batch_size": "replaced by optim.mini_batches, the number of optimizer steps per update " +
+		"(SSP's ppo_mini_batch_size 128 of train_batch_size 256 is optim.mini_batches: 2)",
+}
+
+// checkRemovedKeys reports the first removed key the YAML document sets.
+func checkRemovedKeys(data []byte) error {
+	var doc map[string]map[string]any
+	if yaml.Unmarshal(data, &doc) != nil {
+		return nil // the strict decoder reports what is wrong with the file
+	}
+	for section, keys := range doc {
+		for key := range keys {
+			if why, ok := removedKeys[section+"."+key]; ok {
+				return fmt.Errorf("%s.%s: %s", section, key, why)
+			}
+		}
+	}
+	return nil
 }
 
 // LoadConfig reads a YAML file over the defaults. Unknown keys are errors,
@@ -179,6 +202,9 @@ func LoadConfigOver(base Config, path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := checkRemovedKeys(data); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -206,6 +232,7 @@ func (c Config) Validate() error {
 		{"agent.max_turns", c.Agent.MaxTurns}, {"agent.max_tokens_per_turn", c.Agent.MaxTokensPerTurn},
 		{"agent.max_response_tokens", c.Agent.MaxResponseTokens}, {"agent.max_prompt_tokens", c.Agent.MaxPromptTokens},
 		{"agent.top_k", c.Agent.TopK}, {"pool.max_size", c.Pool.MaxSize}, {"optim.micro_batch_size", c.Optim.MicroBatchSize},
+		{"optim.mini_batches", c.Optim.MiniBatches},
 	}
 	for _, p := range positive {
 		if p.value < 1 {
@@ -221,7 +248,6 @@ func (c Config) Validate() error {
 		{"filter.min_searches", c.Filter.MinSearches}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
 		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
 		{"run.eval_every", c.Run.EvalEvery}, {"run.eval_limit", c.Run.EvalLimit},
-		{"optim.mini_batch_size", c.Optim.MiniBatchSize},
 	}
 	for _, p := range nonNegative {
 		if p.value < 0 {
@@ -325,12 +351,7 @@ func (c Config) OptimizerConfig() model.OptimizerConfig {
 func (c Config) OptimizerStepsPerStep() int {
 	proposer := c.Game.BatchSize * c.Game.ProposerRollouts
 	solver := proposer * c.Game.SolverRollouts
-	steps := func(n int) int {
-		if c.Optim.MiniBatchSize <= 0 || n == 0 {
-			return min(n, 1)
-		}
-		return (n + c.Optim.MiniBatchSize - 1) / c.Optim.MiniBatchSize
-	}
+	steps := func(n int) int { return min(n, c.Optim.MiniBatches) }
 	if !c.Game.TrainProposer {
 		proposer = 0
 	}

@@ -611,12 +611,8 @@ func (g *Game) update(ctx context.Context, rng *rand.Rand, proposals []proposal,
 			continue
 		}
 		rng.Shuffle(len(u), func(a, b int) { u[a], u[b] = u[b], u[a] })
-		size := cfg.Optim.MiniBatchSize
-		if size <= 0 {
-			size = len(u)
-		}
-		for start := 0; start < len(u); start += size {
-			batch, err := g.policyBatch(ctx, u[start:min(start+size, len(u))])
+		for _, part := range miniBatches(len(u), cfg.Optim.MiniBatches) {
+			batch, err := g.policyBatch(ctx, u[part[0]:part[1]])
 			if err != nil {
 				return model.StepStats{}, err
 			}
@@ -630,6 +626,17 @@ func (g *Game) update(ctx context.Context, rng *rand.Rand, proposals []proposal,
 		}
 	}
 	return total.mean(), nil
+}
+
+// miniBatches splits n items into min(n, parts) contiguous ranges [lo, hi)
+// whose sizes differ by at most one.
+func miniBatches(n, parts int) [][2]int {
+	parts = max(1, min(n, parts))
+	out := make([][2]int, 0, parts)
+	for k := range parts {
+		out = append(out, [2]int{k * n / parts, (k + 1) * n / parts})
+	}
+	return out
 }
 
 // trained is a trajectory with its advantage.

@@ -3,6 +3,7 @@ package selfplay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -115,6 +116,7 @@ func testConfig() Config {
 	cfg.Agent = AgentConfig{MaxTurns: 4, MaxTokensPerTurn: 300, MaxResponseTokens: 4000, MaxPromptTokens: 8000,
 		TopK: 2, MaxInformationChars: 2000}
 	cfg.Run.SaveEvery = 1
+	cfg.Optim.MiniBatches = 1 // one optimizer step per role, so each test sees whole updates
 	return cfg
 }
 
@@ -390,15 +392,32 @@ func TestStepCombinedUpdateAndIntermediateReward(t *testing.T) {
 }
 
 func TestStepMiniBatches(t *testing.T) {
-	cfg := testConfig()
-	cfg.Optim.MiniBatchSize = 3
-	g, _, learner, _ := testGame(cfg)
-	if _, err := g.Step(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	// 4 proposer trajectories → 3+1; 16 solver trajectories → 3×5+1.
-	if len(learner.batches) != 2+6 {
-		t.Fatalf("%d optimizer steps, want 8", len(learner.batches))
+	for _, tc := range []struct {
+		miniBatches int
+		combined    bool
+		want        []int // trajectories per optimizer step
+	}{
+		// 4 proposer trajectories, then 16 solver trajectories.
+		{2, false, []int{2, 2, 8, 8}},
+		{3, false, []int{1, 1, 2, 5, 5, 6}},
+		{5, false, []int{1, 1, 1, 1, 3, 3, 3, 3, 4}},
+		{3, true, []int{6, 7, 7}},
+	} {
+		cfg := testConfig()
+		cfg.Optim.MiniBatches = tc.miniBatches
+		cfg.Game.CombinedUpdate = tc.combined
+		g, _, learner, _ := testGame(cfg)
+		if _, err := g.Step(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for _, b := range learner.batches {
+			got = append(got, len(b.Sequences))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("optim.mini_batches %d (combined %v): batches of %v trajectories, want %v",
+				tc.miniBatches, tc.combined, got, tc.want)
+		}
 	}
 }
 
