@@ -67,7 +67,7 @@ const (
 // AgentConfig bounds every multi-turn search rollout.
 type AgentConfig struct {
 	MaxTurns            int `yaml:"max_turns" help:"model turns per trajectory (each search call ends a turn); SSP: 10"`
-	MaxTokensPerTurn    int `yaml:"max_tokens_per_turn" help:"tokens sampled per turn"`
+	MaxTokensPerTurn    int `yaml:"max_tokens_per_turn" help:"most tokens sampled per turn (0 = no bound but agent.max_response_tokens, as in SSP); a turn cut at the bound is continued by the next turn, so the bound only splits long turns, each part counting against agent.max_turns"`
 	MaxResponseTokens   int `yaml:"max_response_tokens" help:"tokens after the prompt, generated and inserted; SSP: 8192"`
 	MaxPromptTokens     int `yaml:"max_prompt_tokens" help:"longest prompt; RAG prompts drop documents until they fit, longer role prompts are an error; SSP: 4096"`
 	TopK                int `yaml:"top_k" help:"documents returned per search call; Search-R1: 3"`
@@ -152,7 +152,7 @@ func DefaultConfig() Config {
 		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1, EvalFirst: true},
 		Game: GameConfig{BatchSize: 256, ProposerRollouts: 1, SolverRollouts: 5,
 			TrainProposer: true, TrainSolver: true, Problems: ProblemsSelfPlay},
-		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 512, MaxResponseTokens: 8192,
+		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 0, MaxResponseTokens: 8192,
 			MaxPromptTokens: 4096, TopK: 3, MaxInformationChars: 3000},
 		Proposer: ProposerConfig{Temperature: 0.8, TopP: 1, Reward: "1-acc", Advantage: "reinforce++", FormatPenalty: -1},
 		Solver:   SolverConfig{Temperature: 1, TopP: 1, MultiAnswerDivisor: 4},
@@ -229,7 +229,7 @@ func (c Config) Validate() error {
 		{"run.steps", c.Run.Steps}, {"run.save_every", c.Run.SaveEvery},
 		{"game.batch_size", c.Game.BatchSize}, {"game.proposer_rollouts", c.Game.ProposerRollouts},
 		{"game.solver_rollouts", c.Game.SolverRollouts},
-		{"agent.max_turns", c.Agent.MaxTurns}, {"agent.max_tokens_per_turn", c.Agent.MaxTokensPerTurn},
+		{"agent.max_turns", c.Agent.MaxTurns},
 		{"agent.max_response_tokens", c.Agent.MaxResponseTokens}, {"agent.max_prompt_tokens", c.Agent.MaxPromptTokens},
 		{"agent.top_k", c.Agent.TopK}, {"pool.max_size", c.Pool.MaxSize}, {"optim.micro_batch_size", c.Optim.MicroBatchSize},
 		{"optim.mini_batches", c.Optim.MiniBatches},
@@ -243,7 +243,7 @@ func (c Config) Validate() error {
 		field string
 		value int
 	}{
-		{"agent.max_information_chars", c.Agent.MaxInformationChars},
+		{"agent.max_information_chars", c.Agent.MaxInformationChars}, {"agent.max_tokens_per_turn", c.Agent.MaxTokensPerTurn},
 		{"filter.min_question_chars", c.Filter.MinQuestionChars}, {"filter.min_question_words", c.Filter.MinQuestionWords},
 		{"filter.min_searches", c.Filter.MinSearches}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
 		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
