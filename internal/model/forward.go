@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/ssp-project/ssp/internal/safetensors"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
@@ -108,39 +107,6 @@ func logSumExp(x *Node) *Node {
 	return Add(Log(ReduceAndKeep(Exp(Sub(x, maxX)), ReduceSum, -1)), maxX)
 }
 
-// nextTokenLogProbs returns logp [B, T] with logp[b, t] = log p(ids[b, t] |
-// ids[b, <t]) and logp[b, 0] = 0, and the entropy [B, T] of the
-// distribution that predicted token t (0 at t = 0).
-//
-// Differentiable tensors are never sliced (a slice's gradient is a Pad,
-// which the pure-Go backend lacks): position t scores target ids[t+1], and
-// a [T, T] shift matrix moves the results to the token they predict.
-func nextTokenLogProbs(logits, ids *Node) (logp, entropy *Node) {
-	g := logits.Graph()
-	dims := logits.Shape().Dimensions
-	batch, length, vocab := dims[0], dims[1], dims[2]
-	ids = ConvertDType(ids, dtypes.Int32)
-	targets := Concatenate([]*Node{SliceAxis(ids, 1, AxisRange(1, length)),
-		Zeros(g, shapeOf(dtypes.Int32, batch, 1))}, 1) // [B, T]: next token, 0 after the end
-	lse := logSumExp(logits) // [B, T, 1]
-	// Pick logits[row, target] with (row, target) index pairs: a flat
-	// row*vocab index would overflow int32 for large batches and vocabularies.
-	n := batch * length
-	rows := Reshape(logits, n, vocab)
-	pairs := Concatenate([]*Node{Iota(g, shapeOf(dtypes.Int32, n, 1), 0), Reshape(targets, n, 1)}, 1) // [N, 2]
-	picked := Reshape(Gather(rows, pairs), batch, length)
-	lp := Sub(picked, Reshape(lse, batch, length))
-
-	probs := StopGradient(Exp(Sub(logits, lse)))
-	ent := Sub(Reshape(StopGradient(lse), batch, length), ReduceSum(Mul(probs, StopGradient(logits)), -1))
-
-	// shift[t, t+1] = 1: the value computed at position t belongs to token t+1.
-	rowIdx := Iota(g, shapeOf(dtypes.Int32, length, length), 0)
-	colIdx := Iota(g, shapeOf(dtypes.Int32, length, length), 1)
-	shift := ConvertDType(Equal(AddScalar(rowIdx, 1), colIdx), dtypes.Float32)
-	return dot(lp, []int{1}, nil, shift, []int{0}, nil), dot(ent, []int{1}, nil, shift, []int{0}, nil)
-}
-
 // padRight lays sequences out as [rows, length] ids (pad 0) with a validity
 // mask; rows beyond len(seqs) are all padding.
 func padRight(seqs [][]int32, rows, length int) (ids []int32, valid []bool) {
@@ -220,6 +186,6 @@ func (m *Model) tokenLogProbsGraph(_ *mlctx.Context, ids, valid *Node) *Node {
 	d := m.decoderFor(ids.Graph())
 	positions := Iota(ids.Graph(), ids.Shape(), 1)
 	hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
-	logp, _ := nextTokenLogProbs(d.logits(hidden), ids)
+	logp, _ := d.scoreTokens(hidden, ids, m.logprobChunk)
 	return logp
 }

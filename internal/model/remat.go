@@ -106,9 +106,9 @@ func (t *Trainer) checkpointHeadGraph(loss lossFunc) func(*mlctx.Context, []*Nod
 		last, ids := in[0], in[1]
 		g := last.Graph()
 		d, used := t.trackedDecoder(g)
-		logp, entropy := nextTokenLogProbs(d.logits(d.rmsNorm(last, d.weight(wFinalNorm))), ids)
-		l, report := loss(logp, entropy, in[3:])
-		upstream := t.accumulate(g, l, used(), last)
+		hidden := d.rmsNorm(last, d.weight(wFinalNorm))
+		report, surrogate := d.headLoss(hidden, ids, in[3:], loss, t.m.logprobChunk)
+		upstream := t.accumulate(g, surrogate, used(), last)
 		return append(report, upstream[0])
 	}
 }

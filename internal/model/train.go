@@ -55,9 +55,12 @@ type Trainer struct {
 	checkpointed *checkpointedPrograms
 }
 
-// lossFunc turns the next-token log-probs and entropies [B, T] of a batch and
-// the step's further inputs into the loss to minimise and the values a step
-// reports (the loss first).
+// lossFunc turns the next-token log-probs and entropies [B, C] of a batch (or
+// of a chunk of its positions) and the step's further inputs (per-token ones
+// cut to the same positions) into the loss to minimise and the values a step
+// reports (the loss first). The loss and every reported value must be sums
+// over tokens, so that the chunks' values add up to the batch's (see
+// logprobs.go).
 type lossFunc func(logp, entropy *Node, in []*Node) (loss *Node, report []*Node)
 
 // objective is one kind of training step: the one-program step, and the
@@ -237,22 +240,17 @@ func (t *Trainer) paramNames() []string {
 	return names
 }
 
-// forwardLogProbs runs a right-padded training batch.
-func (t *Trainer) forwardLogProbs(ids, valid *Node) (logp, entropy *Node) {
-	d := t.m.decoderFor(ids.Graph())
-	positions := Iota(ids.Graph(), ids.Shape(), 1)
-	hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
-	return nextTokenLogProbs(d.logits(hidden), ids)
-}
-
 // wholeStepGraph is a step in one program: inputs ids, valid [B, T], then
 // the loss's inputs; accumulates every parameter's gradient and outputs the
 // loss's report.
 func (t *Trainer) wholeStepGraph(loss lossFunc) func(*mlctx.Context, []*Node) []*Node {
 	return func(_ *mlctx.Context, in []*Node) []*Node {
-		logp, entropy := t.forwardLogProbs(in[0], in[1])
-		l, report := loss(logp, entropy, in[2:])
-		t.accumulate(in[0].Graph(), l, t.paramNames())
+		ids, valid := in[0], in[1]
+		d := t.m.decoderFor(ids.Graph())
+		positions := Iota(ids.Graph(), ids.Shape(), 1)
+		hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
+		report, surrogate := d.headLoss(hidden, ids, in[2:], loss, t.m.logprobChunk)
+		t.accumulate(ids.Graph(), surrogate, t.paramNames())
 		return report
 	}
 }

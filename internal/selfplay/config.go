@@ -136,6 +136,7 @@ type OptimConfig struct {
 	MaxGradNorm             float64 `yaml:"max_grad_norm" help:"global gradient-norm clip; SSP: 1.0"`
 	MiniBatches             int     `yaml:"mini_batches" help:"optimizer steps per update (per role, or for both with game.combined_update): the update's trajectories, shuffled, are split into this many near-equal mini-batches (fewer when there are fewer trajectories); verl: train_batch_size / ppo_mini_batch_size, SSP: 2"`
 	MicroBatchSize          int     `yaml:"micro_batch_size" help:"trajectories per forward/backward pass (gradient accumulation); bounds memory"`
+	LogProbChunkTokens      int     `yaml:"logprob_chunk_tokens" help:"positions whose logits the LM head computes at once when scoring and training (0 = the whole sequence): peak memory holds a few [micro-batch, chunk, vocab] float32 tensors instead of [micro-batch, length, vocab] ones (5 GB per 8k-token sequence at a 152k vocabulary)"`
 	ActivationCheckpointing bool    `yaml:"activation_checkpointing" help:"keep only each decoder layer's input through the forward pass and recompute the layer in the backward pass: far less activation memory for about one more forward pass of compute"`
 	ClipLow                 float32 `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
 	ClipHigh                float32 `yaml:"clip_high" help:"PPO ratio upper clip 1+clip_high (clip-higher); SSP: 0.28"`
@@ -161,7 +162,7 @@ func DefaultConfig() Config {
 		Verify: VerifyConfig{RAG: true, NoiseBlocks: 4},
 		Pool:   PoolConfig{Reuse: true, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
 		Optim: OptimConfig{LR: 1e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
-			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MiniBatches: 2, MicroBatchSize: 4,
+			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MiniBatches: 2, MicroBatchSize: 4, LogProbChunkTokens: 512,
 			ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3, KLCoef: 0.01, KLClamp: 10, AdvantageEps: 1e-6},
 	}
 }
@@ -244,6 +245,7 @@ func (c Config) Validate() error {
 		value int
 	}{
 		{"agent.max_information_chars", c.Agent.MaxInformationChars}, {"agent.max_tokens_per_turn", c.Agent.MaxTokensPerTurn},
+		{"optim.logprob_chunk_tokens", c.Optim.LogProbChunkTokens},
 		{"filter.min_question_chars", c.Filter.MinQuestionChars}, {"filter.min_question_words", c.Filter.MinQuestionWords},
 		{"filter.min_searches", c.Filter.MinSearches}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
 		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
@@ -343,6 +345,15 @@ func (c Config) OptimizerConfig() model.OptimizerConfig {
 	return model.OptimizerConfig{LR: o.LR, WeightDecay: o.WeightDecay, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps,
 		WarmupSteps: o.WarmupSteps, TotalSteps: c.Run.Steps * c.OptimizerStepsPerStep(), Schedule: o.Schedule,
 		MaxGradNorm: o.MaxGradNorm, MicroBatchSize: o.MicroBatchSize, ActivationCheckpointing: o.ActivationCheckpointing}
+}
+
+// LoadOptions are the model options of the policy and the reference.
+func (c Config) LoadOptions() model.LoadOptions {
+	chunk := c.Optim.LogProbChunkTokens
+	if chunk == 0 {
+		chunk = -1 // the whole sequence
+	}
+	return model.LoadOptions{Backend: c.Run.Backend, LogProbChunkTokens: chunk}
 }
 
 // OptimizerStepsPerStep is the number of optimizer steps one game step

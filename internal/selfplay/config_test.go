@@ -140,3 +140,19 @@ func TestRemovedKeys(t *testing.T) {
 		t.Errorf("optim.mini_batch_size as a flag: %v", err)
 	}
 }
+
+func TestLoadOptions(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Run.Backend = "go"
+	if o := cfg.LoadOptions(); o.LogProbChunkTokens != 512 || o.Backend != "go" {
+		t.Errorf("default load options %+v", o)
+	}
+	cfg.Optim.LogProbChunkTokens = 0
+	if o := cfg.LoadOptions(); o.LogProbChunkTokens >= 0 {
+		t.Errorf("optim.logprob_chunk_tokens 0 gave LogProbChunkTokens %d, want the whole sequence (negative)", o.LogProbChunkTokens)
+	}
+	cfg.Optim.LogProbChunkTokens = -1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "optim.logprob_chunk_tokens") {
+		t.Errorf("negative optim.logprob_chunk_tokens: %v", err)
+	}
+}
