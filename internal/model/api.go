@@ -32,8 +32,11 @@ type GenerateRequest struct {
 // Generation is one finished continuation.
 type Generation struct {
 	Tokens []int32 // new tokens only
-	// LogProbs[i] is log p(Tokens[i] | prefix) under the sampling
-	// distribution's underlying model (before temperature/top-p/top-k).
+	// LogProbs[i] is log p(Tokens[i] | prefix) under the model's
+	// distribution at the sampling temperature, softmax(logits/T), before
+	// top-p/top-k: the PPO "old" log-probs, which TokenLogProbs and the
+	// training step reproduce given the same temperature. Greedy decoding
+	// (T <= 0) reports the distribution at T = 1.
 	LogProbs     []float32
 	FinishReason string // "stop" (stop string), "eos", or "length"
 }
@@ -47,6 +50,11 @@ type PolicyBatch struct {
 	Advantages  [][]float32
 	OldLogProbs [][]float32 // log-probs under the policy that sampled the rollouts
 	RefLogProbs [][]float32 // log-probs under the frozen initial policy; nil when KLCoef == 0
+	// Temperatures gives each sequence the temperature it was sampled at;
+	// the step's log-probs are those of softmax(logits/T), as the old and
+	// reference log-probs must be (verl divides the logits by the rollout
+	// temperature in all three). Nil, or T <= 0 (greedy), means T = 1.
+	Temperatures []float32
 }
 
 // PolicyLossConfig holds the PPO-clip surrogate's knobs.

@@ -122,11 +122,17 @@ func padRight(seqs [][]int32, rows, length int) (ids []int32, valid []bool) {
 }
 
 // TokenLogProbs scores sequences under the model: entry t of each result is
-// log p(token t | tokens < t), entry 0 is 0. Sequences may have different
-// lengths; they are batched and padded to a few bucketed shapes.
-func (m *Model) TokenLogProbs(ctx context.Context, sequences [][]int32) ([][]float32, error) {
+// log p(token t | tokens < t), entry 0 is 0. Sequence i is scored under
+// softmax(logits/temperatures[i]), the distribution it was sampled from
+// (nil, or a temperature <= 0 for greedy decoding, means 1), so that the
+// result matches Generation.LogProbs. Sequences may have different lengths;
+// they are batched and padded to a few bucketed shapes.
+func (m *Model) TokenLogProbs(ctx context.Context, sequences [][]int32, temperatures []float32) ([][]float32, error) {
 	if err := m.checkTokens("sequences", sequences); err != nil {
 		return nil, err
+	}
+	if temperatures != nil && len(temperatures) != len(sequences) {
+		return nil, fmt.Errorf("%d temperatures for %d sequences", len(temperatures), len(sequences))
 	}
 	for i, s := range sequences {
 		if len(s) == 0 {
@@ -145,7 +151,14 @@ func (m *Model) TokenLogProbs(ctx context.Context, sequences [][]int32) ([][]flo
 		}
 		rows, length := bucket(len(part), 1), bucket(maxLen, 16)
 		ids, valid := padRight(part, rows, length)
-		res, err := m.runTokenLogProbs(ids, valid, rows, length)
+		invTemp := make([]float32, rows)
+		for b := range invTemp {
+			invTemp[b] = 1
+			if i := lo + b; i < len(temperatures) && temperatures[i] > 0 {
+				invTemp[b] = 1 / temperatures[i]
+			}
+		}
+		res, err := m.runTokenLogProbs(ids, valid, invTemp, rows, length)
 		if err != nil {
 			return nil, err
 		}
@@ -156,12 +169,13 @@ func (m *Model) TokenLogProbs(ctx context.Context, sequences [][]int32) ([][]flo
 	return out, nil
 }
 
-func (m *Model) runTokenLogProbs(ids []int32, valid []bool, rows, length int) ([]float32, error) {
+func (m *Model) runTokenLogProbs(ids []int32, valid []bool, invTemp []float32, rows, length int) ([]float32, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out, err := m.tokenRun.run(shapeKey(rows, length),
 		tensors.FromFlatDataAndDimensions(ids, rows, length),
-		tensors.FromFlatDataAndDimensions(valid, rows, length))
+		tensors.FromFlatDataAndDimensions(valid, rows, length),
+		tensors.FromFlatDataAndDimensions(invTemp, rows))
 	if err != nil {
 		return nil, fmt.Errorf("token log-probs: %w", err)
 	}
@@ -181,11 +195,11 @@ func (l *Logits) WriteSafetensors(path string) error {
 	return nil
 }
 
-func (m *Model) tokenLogProbsGraph(_ *mlctx.Context, ids, valid *Node) *Node {
+func (m *Model) tokenLogProbsGraph(_ *mlctx.Context, ids, valid, invTemp *Node) *Node {
 	defer forgetDots(ids.Graph())
 	d := m.decoderFor(ids.Graph())
 	positions := Iota(ids.Graph(), ids.Shape(), 1)
 	hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
-	logp, _ := d.scoreTokens(hidden, ids, m.logprobChunk)
+	logp, _ := d.scoreTokens(hidden, ids, invTemp, m.logprobChunk)
 	return logp
 }

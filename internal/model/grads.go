@@ -49,7 +49,7 @@ func (m *Model) LMGradients(ctx context.Context, ids [][]int32) (*Gradients, err
 		g := ids.Graph()
 		d := m.decoderFor(g)
 		hidden, _, _ := d.forward(chunk{ids: ids, positions: Iota(g, ids.Shape(), 1), keyValid: valid})
-		report, surrogate := d.headLoss(hidden, ids, []*Node{mask, invTokens}, lmLoss, m.logprobChunk)
+		report, surrogate := d.headLoss(hidden, ids, nil, []*Node{mask, invTokens}, lmLoss, m.logprobChunk)
 		params := make([]*Node, len(m.specs))
 		for i, s := range m.specs {
 			params[i] = m.vars[s.name].ValueGraph(g)

@@ -23,10 +23,13 @@ import (
 // the [B, C] log-probabilities only) and writes the gradient of the logits
 // out by hand:
 //
-//	logp_t          = logit_t[target] − logsumexp(logit_t)
-//	∂logp_t/∂logits = onehot(target) − softmax(logit_t)
-//	∂loss/∂hidden   = Σ_t g_t·(onehot − softmax)·W      (per position)
-//	∂loss/∂W        = Σ_t (g_t·(onehot − softmax))ᵀ·hidden_t
+//	logp_t          = logit_t[target]/T − logsumexp(logit_t/T)
+//	∂logp_t/∂logits = (onehot(target) − softmax(logit_t/T))/T
+//	∂loss/∂hidden   = Σ_t g_t·(onehot − softmax)/T·W      (per position)
+//	∂loss/∂W        = Σ_t (g_t·(onehot − softmax)/T)ᵀ·hidden_t
+//
+// with T the temperature the sequence was sampled at (1 when scoring a
+// plain language-model loss).
 //
 // These enter the step's single Gradient call through the surrogate
 // Σ hidden·sg(∂loss/∂hidden) + Σ W·sg(∂loss/∂W), whose gradient with respect
@@ -86,13 +89,16 @@ func (d *decoder) headWeight() *Node {
 }
 
 // chunkScores scores the positions of one chunk: h [B, C, hidden] (compute
-// dtype), head [V, hidden] (compute dtype), targets [B, C] int32. It returns
-// logp and entropy [B, C] and the softmax [B, C, V], all float32 and without
-// gradient.
-func chunkScores(h, head, targets *Node) (logp, entropy, probs *Node) {
+// dtype), head [V, hidden] (compute dtype), targets [B, C] int32, invTemp
+// [B] float32 (nil: 1). It returns logp and entropy [B, C] and the softmax
+// [B, C, V] of logits·invTemp, all float32 and without gradient.
+func chunkScores(h, head, targets, invTemp *Node) (logp, entropy, probs *Node) {
 	g := h.Graph()
 	batch, length := h.Shape().Dimensions[0], h.Shape().Dimensions[1]
 	logits := StopGradient(ConvertDType(dot(h, []int{2}, nil, head, []int{1}, nil), dtypes.Float32))
+	if invTemp != nil {
+		logits = Mul(logits, Reshape(invTemp, batch, 1, 1))
+	}
 	vocab := logits.Shape().Dimensions[2]
 	lse := logSumExp(logits) // [B, C, 1]
 	// Pick logits[row, target] with (row, target) index pairs: a flat
@@ -120,14 +126,16 @@ type headInputs struct {
 	hidden  *Node // [B, T, hidden] final-norm output, without gradient
 	head    *Node // [V, hidden] in the compute dtype, without gradient
 	targets *Node // [B, T] int32: the token each position predicts (0 at the end)
+	invTemp *Node // [B] float32 inverse sampling temperatures; nil for 1
 	spans   [][2]int
 }
 
-func (d *decoder) headInputs(hidden, ids *Node, chunk int) headInputs {
+func (d *decoder) headInputs(hidden, ids, invTemp *Node, chunk int) headInputs {
 	return headInputs{
 		hidden:  StopGradient(hidden),
 		head:    StopGradient(ConvertDType(d.headWeight(), d.compute)),
 		targets: toPositions(ConvertDType(ids, dtypes.Int32)),
+		invTemp: invTemp,
 		spans:   positionSpans(ids.Shape().Dimensions[1], chunk),
 	}
 }
@@ -135,13 +143,14 @@ func (d *decoder) headInputs(hidden, ids *Node, chunk int) headInputs {
 // scoreTokens returns logp [B, T] with logp[b, t] = log p(ids[b, t] |
 // ids[b, <t]) and logp[b, 0] = 0, and the entropy [B, T] of the distribution
 // that predicted token t (0 at t = 0), from the final-norm output hidden
-// [B, T, hidden], chunk positions at a time (chunk <= 0: all at once).
-// Nothing is differentiable.
-func (d *decoder) scoreTokens(hidden, ids *Node, chunk int) (logp, entropy *Node) {
-	hi := d.headInputs(hidden, ids, chunk)
+// [B, T, hidden], chunk positions at a time (chunk <= 0: all at once). Row b
+// is scored under softmax(logits·invTemp[b]) (invTemp nil: 1). Nothing is
+// differentiable.
+func (d *decoder) scoreTokens(hidden, ids, invTemp *Node, chunk int) (logp, entropy *Node) {
+	hi := d.headInputs(hidden, ids, invTemp, chunk)
 	var lps, ents []*Node
 	for _, span := range hi.spans {
-		lp, ent, _ := chunkScores(chunkOf(hi.hidden, span), hi.head, chunkOf(hi.targets, span))
+		lp, ent, _ := chunkScores(chunkOf(hi.hidden, span), hi.head, chunkOf(hi.targets, span), hi.invTemp)
 		lps, ents = append(lps, lp), append(ents, ent)
 	}
 	return toTokens(concatPositions(lps)), toTokens(concatPositions(ents))
@@ -155,7 +164,8 @@ func concatPositions(parts []*Node) *Node {
 }
 
 // headLoss applies loss to the next-token log-probs and entropies of the
-// final-norm output hidden [B, T, hidden], chunk positions at a time. in are
+// final-norm output hidden [B, T, hidden] under softmax(logits·invTemp[b])
+// (invTemp [B], nil: 1), chunk positions at a time. in are
 // the loss's inputs: [B, T] ones are indexed by token, anything else (the
 // scalars) is passed to every chunk as is. The loss must be a sum over
 // tokens of a function of each token's log-prob (and its inputs), and its
@@ -164,8 +174,8 @@ func concatPositions(parts []*Node) *Node {
 // It returns the report and a surrogate scalar whose gradient with respect
 // to hidden and to the model's weights is the loss's (see the top of this
 // file); its value means nothing.
-func (d *decoder) headLoss(hidden, ids *Node, in []*Node, loss lossFunc, chunk int) (report []*Node, surrogate *Node) {
-	hi := d.headInputs(hidden, ids, chunk)
+func (d *decoder) headLoss(hidden, ids, invTemp *Node, in []*Node, loss lossFunc, chunk int) (report []*Node, surrogate *Node) {
+	hi := d.headInputs(hidden, ids, invTemp, chunk)
 	positions := make([]*Node, len(in))
 	for i, x := range in {
 		positions[i] = x
@@ -178,7 +188,7 @@ func (d *decoder) headLoss(hidden, ids *Node, in []*Node, loss lossFunc, chunk i
 	var dHead *Node
 	for _, span := range hi.spans {
 		h, targets := chunkOf(hi.hidden, span), chunkOf(hi.targets, span)
-		logp, entropy, probs := chunkScores(h, hi.head, targets)
+		logp, entropy, probs := chunkScores(h, hi.head, targets, hi.invTemp)
 		chunkIn := make([]*Node, len(positions))
 		for i, x := range positions {
 			chunkIn[i] = x
@@ -194,8 +204,11 @@ func (d *decoder) headLoss(hidden, ids *Node, in []*Node, loss lossFunc, chunk i
 				report[i] = Add(report[i], rep[i])
 			}
 		}
-		// ∂loss/∂logits = g·(onehot(target) − softmax), g = ∂loss/∂logp.
+		// ∂loss/∂logits = g·invTemp·(onehot(target) − softmax), g = ∂loss/∂logp.
 		gLogp := StopGradient(Gradient(l, logp)[0]) // [B, C]
+		if hi.invTemp != nil {
+			gLogp = Mul(gLogp, ExpandAxes(hi.invTemp, -1))
+		}
 		dims := probs.Shape().Dimensions
 		onehot := ConvertDType(Equal(Iota(g, shapeOf(dtypes.Int32, dims...), 2),
 			BroadcastToDims(ExpandAxes(targets, -1), dims...)), dtypes.Float32)

@@ -38,7 +38,7 @@ func TestLogProbChunks(t *testing.T) {
 				m, _ := loadFixtureModel(t, family)
 				defer m.Close()
 				m.logprobChunk = chunk
-				lp, err := m.TokenLogProbs(ctx, seqs)
+				lp, err := m.TokenLogProbs(ctx, seqs, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

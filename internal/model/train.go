@@ -240,16 +240,16 @@ func (t *Trainer) paramNames() []string {
 	return names
 }
 
-// wholeStepGraph is a step in one program: inputs ids, valid [B, T], then
-// the loss's inputs; accumulates every parameter's gradient and outputs the
-// loss's report.
+// wholeStepGraph is a step in one program: inputs ids, valid [B, T], the
+// inverse sampling temperatures [B], then the loss's inputs; accumulates
+// every parameter's gradient and outputs the loss's report.
 func (t *Trainer) wholeStepGraph(loss lossFunc) func(*mlctx.Context, []*Node) []*Node {
 	return func(_ *mlctx.Context, in []*Node) []*Node {
-		ids, valid := in[0], in[1]
+		ids, valid, invTemp := in[0], in[1], in[2]
 		d := t.m.decoderFor(ids.Graph())
 		positions := Iota(ids.Graph(), ids.Shape(), 1)
 		hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
-		report, surrogate := d.headLoss(hidden, ids, in[2:], loss, t.m.logprobChunk)
+		report, surrogate := d.headLoss(hidden, ids, invTemp, in[3:], loss, t.m.logprobChunk)
 		t.accumulate(ids.Graph(), surrogate, t.paramNames())
 		return report
 	}
@@ -278,8 +278,8 @@ func lmLoss(logp, entropy *Node, in []*Node) (*Node, []*Node) {
 	return loss, []*Node{loss, sum(entropy)}
 }
 
-// run executes one micro-batch of a step (args: ids, valid, then the loss's
-// inputs), in one program or checkpointed.
+// run executes one micro-batch of a step (args: ids, valid, the inverse
+// temperatures, then the loss's inputs), in one program or checkpointed.
 func (t *Trainer) run(obj *objective, key string, args ...*tensors.Tensor) ([]*tensors.Tensor, error) {
 	if t.checkpointed != nil {
 		return t.runCheckpointed(obj.head, key, args)
@@ -331,6 +331,7 @@ func (t *Trainer) applyGraph(_ *mlctx.Context, in []*Node) *Node {
 
 // microBatch is one padded slice of a step's batch.
 type microBatch struct {
+	lo           int // index of its first sequence in the batch
 	rows, length int
 	ids          []int32
 	valid        []bool
@@ -349,7 +350,7 @@ func (t *Trainer) microBatches(seqs [][]int32, perToken ...[][]float32) []microB
 		for _, s := range part {
 			maxLen = max(maxLen, len(s))
 		}
-		mb := microBatch{rows: bucket(len(part), 1), length: bucket(maxLen, 16)}
+		mb := microBatch{lo: lo, rows: bucket(len(part), 1), length: bucket(maxLen, 16)}
 		mb.ids, mb.valid = padRight(part, mb.rows, mb.length)
 		for _, field := range perToken {
 			flat := make([]float32, mb.rows*mb.length)
@@ -394,6 +395,20 @@ func checkPerToken(seqs [][]int32, fields map[string][][]float32) (tokens int, e
 	return tokens, nil
 }
 
+// inverseTemperatures are the [rows] inverse sampling temperatures of a
+// micro-batch: 1/T per sequence, 1 where T <= 0 (greedy) or temps is nil.
+// Padding rows get any value (their mask is 0).
+func inverseTemperatures(temps []float32, mb microBatch) []float32 {
+	out := make([]float32, mb.rows)
+	for b := range out {
+		out[b] = 1
+		if i := mb.lo + b; i < len(temps) && temps[i] > 0 {
+			out[b] = 1 / temps[i]
+		}
+	}
+	return out
+}
+
 // cleanMask zeroes entry 0 of each row: the first token has no prediction.
 func cleanMask(mask [][]float32) [][]float32 {
 	out := make([][]float32, len(mask))
@@ -429,6 +444,14 @@ func (t *Trainer) PolicyStep(ctx context.Context, batch PolicyBatch, lossCfg Pol
 	if err != nil {
 		return StepStats{}, fmt.Errorf("policy step: %w", err)
 	}
+	if batch.Temperatures != nil && len(batch.Temperatures) != len(batch.Sequences) {
+		return StepStats{}, fmt.Errorf("policy step: %d temperatures for %d sequences", len(batch.Temperatures), len(batch.Sequences))
+	}
+	for i, temp := range batch.Temperatures {
+		if math.IsNaN(float64(temp)) || math.IsInf(float64(temp), 0) {
+			return StepStats{}, fmt.Errorf("policy step: Temperatures[%d] is %g", i, temp)
+		}
+	}
 	if err := t.m.checkTokens("Sequences", batch.Sequences); err != nil {
 		return StepStats{}, fmt.Errorf("policy step: %w", err)
 	}
@@ -448,6 +471,7 @@ func (t *Trainer) PolicyStep(ctx context.Context, batch PolicyBatch, lossCfg Pol
 		out, err := t.run(&t.policy, shapeKey(dims...),
 			tensors.FromFlatDataAndDimensions(mb.ids, dims...),
 			tensors.FromFlatDataAndDimensions(mb.valid, dims...),
+			tensors.FromFlatDataAndDimensions(inverseTemperatures(batch.Temperatures, mb), mb.rows),
 			tensors.FromFlatDataAndDimensions(mb.perToken[0], dims...),
 			tensors.FromFlatDataAndDimensions(mb.perToken[1], dims...),
 			tensors.FromFlatDataAndDimensions(mb.perToken[2], dims...),
@@ -506,6 +530,7 @@ func (t *Trainer) LMStep(ctx context.Context, sequences [][]int32, lossMask [][]
 		out, err := t.run(&t.lm, shapeKey(dims...),
 			tensors.FromFlatDataAndDimensions(mb.ids, dims...),
 			tensors.FromFlatDataAndDimensions(mb.valid, dims...),
+			tensors.FromFlatDataAndDimensions(inverseTemperatures(nil, mb), mb.rows),
 			tensors.FromFlatDataAndDimensions(mb.perToken[0], dims...),
 			tensors.FromScalar(inv))
 		if err != nil {

@@ -24,11 +24,11 @@ import (
 	"github.com/ssp-project/ssp/internal/search"
 )
 
-// Policy samples rollouts and scores token sequences; *model.Model
-// implements it.
+// Policy samples rollouts and scores token sequences, each at the
+// temperature it was sampled at (nil: 1); *model.Model implements it.
 type Policy interface {
 	agent.Generator
-	TokenLogProbs(ctx context.Context, seqs [][]int32) ([][]float32, error)
+	TokenLogProbs(ctx context.Context, seqs [][]int32, temperatures []float32) ([][]float32, error)
 }
 
 // Learner applies one clipped policy-gradient optimizer step;
@@ -593,12 +593,12 @@ func (g *Game) update(ctx context.Context, rng *rand.Rand, proposals []proposal,
 	var proposer, solver []trained
 	if cfg.Game.TrainProposer {
 		for i := range proposals {
-			proposer = append(proposer, trained{&proposals[i].Traj, proposals[i].Advantage})
+			proposer = append(proposer, trained{&proposals[i].Traj, proposals[i].Advantage, cfg.Proposer.Temperature})
 		}
 	}
 	if cfg.Game.TrainSolver {
 		for i := range solutions {
-			solver = append(solver, trained{&solutions[i].Traj, solutions[i].Advantage})
+			solver = append(solver, trained{&solutions[i].Traj, solutions[i].Advantage, cfg.Solver.Temperature})
 		}
 	}
 	updates := [][]trained{proposer, solver}
@@ -639,14 +639,19 @@ func miniBatches(n, parts int) [][2]int {
 	return out
 }
 
-// trained is a trajectory with its advantage.
+// trained is a trajectory with its advantage and the temperature it was
+// sampled at.
 type trained struct {
-	traj      *agent.Trajectory
-	advantage float64
+	traj        *agent.Trajectory
+	advantage   float64
+	temperature float32
 }
 
 // policyBatch lays trajectories out for the learner, with reference
-// log-probs from the frozen policy when the KL penalty is on.
+// log-probs from the frozen policy when the KL penalty is on. Old, new and
+// reference log-probs are all taken at each trajectory's sampling
+// temperature, softmax(logits/T), as verl does: the rollout's log-probs are
+// recorded at T, and the learner and the reference score at T.
 func (g *Game) policyBatch(ctx context.Context, items []trained) (model.PolicyBatch, error) {
 	var b model.PolicyBatch
 	for _, it := range items {
@@ -654,9 +659,10 @@ func (g *Game) policyBatch(ctx context.Context, items []trained) (model.PolicyBa
 		b.LossMask = append(b.LossMask, it.traj.LossMask)
 		b.OldLogProbs = append(b.OldLogProbs, it.traj.LogProbs)
 		b.Advantages = append(b.Advantages, TokenAdvantages(it.advantage, it.traj.LossMask))
+		b.Temperatures = append(b.Temperatures, it.temperature)
 	}
 	if g.Config.Optim.KLCoef > 0 {
-		ref, err := g.Reference.TokenLogProbs(ctx, b.Sequences)
+		ref, err := g.Reference.TokenLogProbs(ctx, b.Sequences, b.Temperatures)
 		if err != nil {
 			return b, fmt.Errorf("reference log-probs: %w", err)
 		}

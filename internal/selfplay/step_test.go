@@ -517,3 +517,37 @@ func TestStepQAProblems(t *testing.T) {
 		t.Errorf("unknown game.problems: %v", err)
 	}
 }
+
+// Each trajectory is trained and scored by the reference at the temperature
+// its role sampled at, so that old, new and reference log-probs belong to
+// the same distribution.
+func TestStepScoresAtSamplingTemperature(t *testing.T) {
+	cfg := testConfig()
+	cfg.Proposer.Temperature, cfg.Solver.Temperature = 0.8, 0.9
+	for _, combined := range []bool{false, true} {
+		cfg.Game.CombinedUpdate = combined
+		g, _, learner, _ := testGame(cfg)
+		if _, err := g.Step(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		reference := g.Reference.(*agenttest.ScriptedPolicy)
+		if len(reference.ScoredTemperatures) != len(learner.batches) {
+			t.Fatalf("combined %v: %d reference calls for %d batches", combined, len(reference.ScoredTemperatures), len(learner.batches))
+		}
+		for k, b := range learner.batches {
+			if len(b.Temperatures) != len(b.Sequences) {
+				t.Fatalf("combined %v: batch %d has %d temperatures for %d sequences", combined, k, len(b.Temperatures), len(b.Sequences))
+			}
+			for i, seq := range b.Sequences {
+				want := float32(0.9)
+				if strings.Contains(agenttest.CharTokenizer{}.Decode(seq), "You write quiz questions") {
+					want = 0.8
+				}
+				if b.Temperatures[i] != want || reference.ScoredTemperatures[k][i] != want {
+					t.Errorf("combined %v: batch %d sequence %d trained at %v, scored by the reference at %v, sampled at %v",
+						combined, k, i, b.Temperatures[i], reference.ScoredTemperatures[k][i], want)
+				}
+			}
+		}
+	}
+}
