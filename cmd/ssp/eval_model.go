@@ -44,7 +44,7 @@ func modelSolverFlags(fs *flag.FlagSet) *modelSolverOptions {
 	fs.StringVar(&o.Retriever, "retriever", "", "URL of a Search-R1-compatible /retrieve server (instead of --index)")
 	fs.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cpu, xla:cuda (default: $GOMLX_BACKEND or go)")
 	fs.IntVar(&o.MaxTurns, "max-turns", agentDefaults.MaxTurns, "model turns per question (each search ends a turn)")
-	fs.IntVar(&o.MaxTokensPerTurn, "max-tokens-per-turn", agentDefaults.MaxTokensPerTurn, "tokens generated per turn")
+	fs.IntVar(&o.MaxTokensPerTurn, "max-tokens-per-turn", agentDefaults.MaxTokensPerTurn, "most tokens generated per turn; a cut turn is continued by the next (0 = no bound but --max-response-tokens)")
 	fs.IntVar(&o.MaxResponseTokens, "max-response-tokens", agentDefaults.MaxResponseTokens, "tokens after the prompt, generated and inserted")
 	fs.IntVar(&o.TopK, "topk", agentDefaults.TopK, "documents per search call")
 	fs.IntVar(&o.MaxInformationChars, "max-information-chars", agentDefaults.MaxInformationChars, "characters of search results inserted per call (0: no bound)")
@@ -164,7 +164,7 @@ func evalFinishReason(f agent.FinishReason) string {
 	switch f {
 	case agent.FinishAnswer:
 		return eval.FinishAnswer
-	case agent.FinishTurnLimit:
+	case agent.FinishTurnLimit, agent.FinishTurnLength:
 		return eval.FinishTurnLimit
 	case agent.FinishLength:
 		return eval.FinishLength

@@ -197,7 +197,7 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 	}
 	defer closeSearcher()
 
-	opts := model.LoadOptions{Backend: cfg.Run.Backend}
+	opts := cfg.LoadOptions()
 	policy, err := model.Load(policyDir, opts)
 	if err != nil {
 		return err

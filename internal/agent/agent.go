@@ -46,8 +46,11 @@ const (
 	FinishAnswer    FinishReason = "answer"     // closed an <answer> tag
 	FinishQuestion  FinishReason = "question"   // closed a <question> tag
 	FinishTurnLimit FinishReason = "turn_limit" // still searching after the last allowed turn
-	FinishLength    FinishReason = "length"     // ran out of tokens for the turn or the trajectory
-	FinishNoTag     FinishReason = "no_tag"     // stopped (EOS) without a search call or a final tag
+	// FinishTurnLength: the last allowed turn was cut at MaxTokensPerTurn
+	// while the policy was still writing (a cut turn before it continues).
+	FinishTurnLength FinishReason = "turn_length"
+	FinishLength     FinishReason = "length" // ran out of response tokens (MaxResponseTokens)
+	FinishNoTag      FinishReason = "no_tag" // stopped (EOS) without a search call or a final tag
 )
 
 // Config bounds one batch of trajectories.
@@ -60,7 +63,10 @@ type Config struct {
 	Search bool
 	// MaxTurns bounds the model turns (generate calls) per trajectory.
 	MaxTurns int
-	// MaxTokensPerTurn bounds each generate call.
+	// MaxTokensPerTurn bounds each generate call; 0 means no bound but the
+	// response budget. A turn cut at the bound is not an end: the next turn
+	// continues the text where it stopped (nothing is inserted), while
+	// turns and response tokens remain.
 	MaxTokensPerTurn int
 	// MaxResponseTokens bounds everything after the prompt: generated
 	// tokens plus inserted search results.
@@ -139,8 +145,8 @@ func (c Config) validate(searcher search.Searcher) error {
 		return fmt.Errorf("agent: FinalTag is empty")
 	case c.MaxTurns < 1:
 		return fmt.Errorf("agent: MaxTurns %d < 1", c.MaxTurns)
-	case c.MaxTokensPerTurn < 1:
-		return fmt.Errorf("agent: MaxTokensPerTurn %d < 1", c.MaxTokensPerTurn)
+	case c.MaxTokensPerTurn < 0:
+		return fmt.Errorf("agent: MaxTokensPerTurn %d < 0", c.MaxTokensPerTurn)
 	case c.MaxResponseTokens < 1:
 		return fmt.Errorf("agent: MaxResponseTokens %d < 1", c.MaxResponseTokens)
 	case c.Search && searcher == nil:
@@ -173,6 +179,10 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 	}
 
 	trajs := make([]Trajectory, len(prompts))
+	// segment[i] is the text trajectory i generated since its last inserted
+	// results: one turn, or several when turns were cut at MaxTokensPerTurn
+	// (a stop string may straddle the cut).
+	segment := make([]string, len(prompts))
 	active := make([]int, 0, len(prompts))
 	for i, p := range prompts {
 		trajs[i] = Trajectory{
@@ -201,7 +211,7 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 		}
 		for j, i := range active {
 			req.Prompts[j] = trajs[i].Tokens
-			req.MaxNewTokens = max(req.MaxNewTokens, min(cfg.MaxTokensPerTurn, trajs[i].remaining(cfg)))
+			req.MaxNewTokens = max(req.MaxNewTokens, trajs[i].turnBudget(cfg))
 		}
 		gens, err := gen.Generate(ctx, req)
 		if err != nil {
@@ -220,22 +230,34 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 			if len(g.LogProbs) != len(g.Tokens) {
 				return nil, fmt.Errorf("agent: turn %d: %d log-probs for %d tokens", turn, len(g.LogProbs), len(g.Tokens))
 			}
-			budget := min(cfg.MaxTokensPerTurn, t.remaining(cfg))
+			budget := t.turnBudget(cfg)
 			truncated := len(g.Tokens) > budget
 			tokens, logProbs := g.Tokens, g.LogProbs
 			if truncated {
 				tokens, logProbs = tokens[:budget], logProbs[:budget]
 			}
+			text := tok.Decode(tokens)
+			if prev := segment[i]; prev != "" && firstStop(text, stops) == "" && firstStop(prev+text, stops) != "" {
+				// A stop string straddles the cut, so generation ran past
+				// it: keep the turn up to the stop, where an uncut turn
+				// would have ended.
+				for k := 1; k <= len(tokens); k++ {
+					if firstStop(prev+tok.Decode(tokens[:k]), stops) != "" {
+						tokens, logProbs = tokens[:k], logProbs[:k]
+						text = tok.Decode(tokens)
+						break
+					}
+				}
+			}
 			t.appendGenerated(tokens, logProbs)
 			t.Turns = turn
-
-			text := tok.Decode(tokens)
 			t.Generated += text
-			switch stop := firstStop(text, stops); {
+			segment[i] += text
+			switch stop := firstStop(segment[i], stops); {
 			case stop == finalStop:
 				t.Finish = FinishReason(cfg.FinalTag)
 			case stop == "</search>":
-				query, ok := LastTagBody(text, "search")
+				query, ok := LastTagBody(segment[i], "search")
 				switch {
 				case !ok || query == "":
 					t.Finish = FinishNoTag
@@ -245,10 +267,14 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 					searching = append(searching, i)
 					queries = append(queries, query)
 				}
-			case truncated || g.FinishReason == "length":
+			case !truncated && g.FinishReason != model.FinishLength:
+				t.Finish = FinishNoTag // EOS
+			case t.remaining(cfg) == 0:
 				t.Finish = FinishLength
+			case turn >= cfg.MaxTurns:
+				t.Finish = FinishTurnLength
 			default:
-				t.Finish = FinishNoTag
+				// Cut at MaxTokensPerTurn: the next turn continues the text.
 			}
 		}
 
@@ -277,6 +303,7 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 				}
 				t.Searches = append(t.Searches, call)
 				t.appendInserted(ids)
+				segment[i] = ""
 			}
 		}
 
@@ -302,6 +329,14 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 // documents this text shows.
 func InformationText(hits []search.Hit, maxChars int) string {
 	return "\n\n<information>" + search.TruncateInformation(search.FormatHits(hits), maxChars) + "</information>\n\n"
+}
+
+// turnBudget is the most tokens the next turn may sample.
+func (t *Trajectory) turnBudget(cfg Config) int {
+	if cfg.MaxTokensPerTurn > 0 {
+		return min(cfg.MaxTokensPerTurn, t.remaining(cfg))
+	}
+	return t.remaining(cfg)
 }
 
 // remaining is the response token budget left.

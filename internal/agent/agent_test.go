@@ -114,7 +114,10 @@ func TestRunFinishReasons(t *testing.T) {
 		{"eos without tag", "I give up", nil, FinishNoTag, 1},
 		{"empty search", "<search> </search>", nil, FinishNoTag, 1},
 		{"turn limit", "<search>osk</search>", func(c *Config) { c.MaxTurns = 3 }, FinishTurnLimit, 3},
-		{"turn length", "<think>" + strings.Repeat("a", 100), func(c *Config) { c.MaxTokensPerTurn = 20 }, FinishLength, 1},
+		{"turn length", "<think>" + strings.Repeat("a", 100), func(c *Config) { c.MaxTokensPerTurn = 20 }, FinishTurnLength, 4},
+		{"cut turns fill the response", "<think>" + strings.Repeat("a", 100), func(c *Config) {
+			c.MaxTokensPerTurn, c.MaxResponseTokens = 20, 50
+		}, FinishLength, 3},
 		{"response length", "<search>osk</search>", func(c *Config) { c.MaxResponseTokens = 60 }, FinishLength, 1},
 		{"search disabled", "<search>osk</search><answer>x</answer>", func(c *Config) { c.Search = false }, FinishAnswer, 1},
 	}
@@ -140,6 +143,67 @@ func TestRunFinishReasons(t *testing.T) {
 				t.Fatalf("response has %d tokens, budget %d", n, cfg.MaxResponseTokens)
 			}
 		})
+	}
+}
+
+// continuing plays a script of turns (one per inserted information block)
+// the way a model continues its text: each call returns what is left of
+// the current turn after what the prompt already holds of it.
+func continuing(turns ...string) func(string) string {
+	return func(prompt string) string {
+		n := strings.Count(prompt, "<information>")
+		written := strings.TrimPrefix(prompt, "p")
+		if i := strings.LastIndex(prompt, "</information>\n\n"); i >= 0 {
+			written = prompt[i+len("</information>\n\n"):]
+		}
+		if n >= len(turns) || !strings.HasPrefix(turns[n], written) {
+			return "off script"
+		}
+		return turns[n][len(written):]
+	}
+}
+
+// A turn cut at MaxTokensPerTurn is continued by the next turn, which
+// counts against MaxTurns; a stop string cut in two is still found, and
+// the trajectory's text is the uncut script.
+func TestRunContinuesCutTurns(t *testing.T) {
+	tok := agenttest.CharTokenizer{}
+	think := "<think>" + strings.Repeat("a", 48) + "</think>" // 63 characters
+	turns := []string{think + "<search>osk</search>", "<answer>Osk</answer>"}
+	// With 20 tokens per turn, turns 1-4 write the first 80 characters,
+	// ending inside "</search>" (characters 75-83); turn 5 writes the rest,
+	// which the model's stop check misses (the model runs on to its EOS),
+	// turn 6 answers.
+	policy := &agenttest.ScriptedPolicy{LogProb: -0.5, Reply: continuing(turns...)}
+	searcher := &agenttest.MemorySearcher{Docs: testDocs}
+	cfg := baseConfig()
+	cfg.MaxTurns, cfg.MaxTokensPerTurn = 10, 20
+	trajs, err := Run(context.Background(), policy, tok, searcher, [][]int32{tok.Encode("p")}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := trajs[0]
+	if tr.Finish != FinishAnswer || tr.Turns != 6 {
+		t.Fatalf("finish=%s turns=%d, want answer after 6 turns (response %q)", tr.Finish, tr.Turns, tr.Response)
+	}
+	if q := tr.Queries(); len(q) != 1 || q[0] != "osk" {
+		t.Fatalf("queries %q, want [osk]", q)
+	}
+	if want := turns[0] + turns[1]; tr.Generated != want || tr.GeneratedTokens != len(want) {
+		t.Fatalf("generated %q (%d tokens), want %q", tr.Generated, tr.GeneratedTokens, want)
+	}
+	if !strings.HasPrefix(tr.Response, turns[0]+"\n\n<information>") {
+		t.Fatalf("response %q", tr.Response)
+	}
+
+	// The same trajectory with too few turns ends in the cut turn.
+	cfg.MaxTurns = 3
+	trajs, err = Run(context.Background(), policy, tok, searcher, [][]int32{tok.Encode("p")}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := trajs[0]; tr.Finish != FinishTurnLength || tr.Turns != 3 || tr.GeneratedTokens != 60 {
+		t.Fatalf("finish=%s turns=%d tokens=%d, want turn_length after 3 turns of 20", tr.Finish, tr.Turns, tr.GeneratedTokens)
 	}
 }
 

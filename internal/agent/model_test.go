@@ -25,7 +25,7 @@ func TestRunWithTinyModel(t *testing.T) {
 	// Random weights rarely write tags; a searcher is still wired in.
 	searcher := &agenttest.MemorySearcher{Docs: testDocs}
 	cfg := Config{FinalTag: "answer", Search: true, MaxTurns: 2, MaxTokensPerTurn: 12, MaxResponseTokens: 20,
-		TopK: 1, MaxInformationChars: 100, Temperature: 1, Seed: 7, EOSTokenIDs: []int32{agenttest.ByteEOS}}
+		TopK: 1, MaxInformationChars: 100, Temperature: 0.7, Seed: 7, EOSTokenIDs: []int32{agenttest.ByteEOS}}
 	prompts := [][]int32{tok.Encode("Q: where is Osk?"), tok.Encode("Q: who?")}
 	trajs, err := Run(context.Background(), m, tok, searcher, prompts, cfg)
 	if err != nil {
@@ -38,7 +38,8 @@ func TestRunWithTinyModel(t *testing.T) {
 			t.Fatalf("trajectory %d: %d tokens, finish %q", i, tr.GeneratedTokens, tr.Finish)
 		}
 	}
-	scored, err := m.TokenLogProbs(context.Background(), seqs)
+	// The rollout's log-probs are those of the sampling distribution (T = 0.7).
+	scored, err := m.TokenLogProbs(context.Background(), seqs, []float32{0.7, 0.7})
 	if err != nil {
 		t.Fatal(err)
 	}

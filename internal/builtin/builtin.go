@@ -186,5 +186,6 @@ func TrainConfig(cfg *selfplay.Config) {
 	cfg.Agent.MaxTokensPerTurn = 48
 	cfg.Agent.MaxResponseTokens = 1200
 	cfg.Optim.LR = 3e-4
+	cfg.Optim.MiniBatches = 1 // a batch of 4 seeds is small enough for one step per role
 	cfg.Optim.WarmupSteps = 0
 }

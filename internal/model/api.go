@@ -32,8 +32,11 @@ type GenerateRequest struct {
 // Generation is one finished continuation.
 type Generation struct {
 	Tokens []int32 // new tokens only
-	// LogProbs[i] is log p(Tokens[i] | prefix) under the sampling
-	// distribution's underlying model (before temperature/top-p/top-k).
+	// LogProbs[i] is log p(Tokens[i] | prefix) under the model's
+	// distribution at the sampling temperature, softmax(logits/T), before
+	// top-p/top-k: the PPO "old" log-probs, which TokenLogProbs and the
+	// training step reproduce given the same temperature. Greedy decoding
+	// (T <= 0) reports the distribution at T = 1.
 	LogProbs     []float32
 	FinishReason string // "stop" (stop string), "eos", or "length"
 }
@@ -47,13 +50,24 @@ type PolicyBatch struct {
 	Advantages  [][]float32
 	OldLogProbs [][]float32 // log-probs under the policy that sampled the rollouts
 	RefLogProbs [][]float32 // log-probs under the frozen initial policy; nil when KLCoef == 0
+	// Temperatures gives each sequence the temperature it was sampled at;
+	// the step's log-probs are those of softmax(logits/T), as the old and
+	// reference log-probs must be (verl divides the logits by the rollout
+	// temperature in all three). Nil, or T <= 0 (greedy), means T = 1.
+	Temperatures []float32
 }
 
 // PolicyLossConfig holds the PPO-clip surrogate's knobs.
 type PolicyLossConfig struct {
 	ClipLow  float32 // ratio lower clip is 1-ClipLow (SSP: 0.2)
 	ClipHigh float32 // ratio upper clip is 1+ClipHigh (SSP: 0.28)
+	// DualClip > 1 bounds the loss of a token with a negative advantage A
+	// by −DualClip·A (dual-clip PPO, verl's clip_ratio_c = 3); 0 disables.
+	DualClip float32
 	KLCoef   float32 // weight of the k3 KL estimate to the reference policy (SSP: 0.01)
+	// KLClamp > 0 clamps each token's k3 estimate to ±KLClamp (verl: 10);
+	// 0 disables.
+	KLClamp float32
 }
 
 // StepStats reports one optimizer step.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/ssp-project/ssp/internal/safetensors"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
@@ -108,39 +107,6 @@ func logSumExp(x *Node) *Node {
 	return Add(Log(ReduceAndKeep(Exp(Sub(x, maxX)), ReduceSum, -1)), maxX)
 }
 
-// nextTokenLogProbs returns logp [B, T] with logp[b, t] = log p(ids[b, t] |
-// ids[b, <t]) and logp[b, 0] = 0, and the entropy [B, T] of the
-// distribution that predicted token t (0 at t = 0).
-//
-// Differentiable tensors are never sliced (a slice's gradient is a Pad,
-// which the pure-Go backend lacks): position t scores target ids[t+1], and
-// a [T, T] shift matrix moves the results to the token they predict.
-func nextTokenLogProbs(logits, ids *Node) (logp, entropy *Node) {
-	g := logits.Graph()
-	dims := logits.Shape().Dimensions
-	batch, length, vocab := dims[0], dims[1], dims[2]
-	ids = ConvertDType(ids, dtypes.Int32)
-	targets := Concatenate([]*Node{SliceAxis(ids, 1, AxisRange(1, length)),
-		Zeros(g, shapeOf(dtypes.Int32, batch, 1))}, 1) // [B, T]: next token, 0 after the end
-	lse := logSumExp(logits) // [B, T, 1]
-	// Pick logits[row, target] with (row, target) index pairs: a flat
-	// row*vocab index would overflow int32 for large batches and vocabularies.
-	n := batch * length
-	rows := Reshape(logits, n, vocab)
-	pairs := Concatenate([]*Node{Iota(g, shapeOf(dtypes.Int32, n, 1), 0), Reshape(targets, n, 1)}, 1) // [N, 2]
-	picked := Reshape(Gather(rows, pairs), batch, length)
-	lp := Sub(picked, Reshape(lse, batch, length))
-
-	probs := StopGradient(Exp(Sub(logits, lse)))
-	ent := Sub(Reshape(StopGradient(lse), batch, length), ReduceSum(Mul(probs, StopGradient(logits)), -1))
-
-	// shift[t, t+1] = 1: the value computed at position t belongs to token t+1.
-	rowIdx := Iota(g, shapeOf(dtypes.Int32, length, length), 0)
-	colIdx := Iota(g, shapeOf(dtypes.Int32, length, length), 1)
-	shift := ConvertDType(Equal(AddScalar(rowIdx, 1), colIdx), dtypes.Float32)
-	return dot(lp, []int{1}, nil, shift, []int{0}, nil), dot(ent, []int{1}, nil, shift, []int{0}, nil)
-}
-
 // padRight lays sequences out as [rows, length] ids (pad 0) with a validity
 // mask; rows beyond len(seqs) are all padding.
 func padRight(seqs [][]int32, rows, length int) (ids []int32, valid []bool) {
@@ -156,11 +122,17 @@ func padRight(seqs [][]int32, rows, length int) (ids []int32, valid []bool) {
 }
 
 // TokenLogProbs scores sequences under the model: entry t of each result is
-// log p(token t | tokens < t), entry 0 is 0. Sequences may have different
-// lengths; they are batched and padded to a few bucketed shapes.
-func (m *Model) TokenLogProbs(ctx context.Context, sequences [][]int32) ([][]float32, error) {
+// log p(token t | tokens < t), entry 0 is 0. Sequence i is scored under
+// softmax(logits/temperatures[i]), the distribution it was sampled from
+// (nil, or a temperature <= 0 for greedy decoding, means 1), so that the
+// result matches Generation.LogProbs. Sequences may have different lengths;
+// they are batched and padded to a few bucketed shapes.
+func (m *Model) TokenLogProbs(ctx context.Context, sequences [][]int32, temperatures []float32) ([][]float32, error) {
 	if err := m.checkTokens("sequences", sequences); err != nil {
 		return nil, err
+	}
+	if temperatures != nil && len(temperatures) != len(sequences) {
+		return nil, fmt.Errorf("%d temperatures for %d sequences", len(temperatures), len(sequences))
 	}
 	for i, s := range sequences {
 		if len(s) == 0 {
@@ -179,7 +151,14 @@ func (m *Model) TokenLogProbs(ctx context.Context, sequences [][]int32) ([][]flo
 		}
 		rows, length := bucket(len(part), 1), bucket(maxLen, 16)
 		ids, valid := padRight(part, rows, length)
-		res, err := m.runTokenLogProbs(ids, valid, rows, length)
+		invTemp := make([]float32, rows)
+		for b := range invTemp {
+			invTemp[b] = 1
+			if i := lo + b; i < len(temperatures) && temperatures[i] > 0 {
+				invTemp[b] = 1 / temperatures[i]
+			}
+		}
+		res, err := m.runTokenLogProbs(ids, valid, invTemp, rows, length)
 		if err != nil {
 			return nil, err
 		}
@@ -190,12 +169,13 @@ func (m *Model) TokenLogProbs(ctx context.Context, sequences [][]int32) ([][]flo
 	return out, nil
 }
 
-func (m *Model) runTokenLogProbs(ids []int32, valid []bool, rows, length int) ([]float32, error) {
+func (m *Model) runTokenLogProbs(ids []int32, valid []bool, invTemp []float32, rows, length int) ([]float32, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out, err := m.tokenRun.run(shapeKey(rows, length),
 		tensors.FromFlatDataAndDimensions(ids, rows, length),
-		tensors.FromFlatDataAndDimensions(valid, rows, length))
+		tensors.FromFlatDataAndDimensions(valid, rows, length),
+		tensors.FromFlatDataAndDimensions(invTemp, rows))
 	if err != nil {
 		return nil, fmt.Errorf("token log-probs: %w", err)
 	}
@@ -215,11 +195,11 @@ func (l *Logits) WriteSafetensors(path string) error {
 	return nil
 }
 
-func (m *Model) tokenLogProbsGraph(_ *mlctx.Context, ids, valid *Node) *Node {
+func (m *Model) tokenLogProbsGraph(_ *mlctx.Context, ids, valid, invTemp *Node) *Node {
 	defer forgetDots(ids.Graph())
 	d := m.decoderFor(ids.Graph())
 	positions := Iota(ids.Graph(), ids.Shape(), 1)
 	hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
-	logp, _ := nextTokenLogProbs(d.logits(hidden), ids)
+	logp, _ := d.scoreTokens(hidden, ids, invTemp, m.logprobChunk)
 	return logp
 }

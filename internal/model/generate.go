@@ -249,7 +249,9 @@ func hasStop(decode func([]int32) string, tokens []int32, stops []string, maxSto
 }
 
 // sampleToken picks the next token from raw logits and returns it with its
-// log-probability under the unmodified model distribution.
+// log-probability under the model's distribution at the sampling
+// temperature, softmax(logits/T), before top-k and top-p (as verl scores
+// rollouts); greedy decoding (T <= 0) reports the distribution at T = 1.
 func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32, float32) {
 	maxL := float32(math.Inf(-1))
 	argmax := 0
@@ -258,19 +260,22 @@ func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32,
 			maxL, argmax = v, i
 		}
 	}
+	invT := 1.0
+	if req.Temperature > 0 {
+		invT = 1 / float64(req.Temperature)
+	}
 	var sum float64
 	for _, v := range logits {
-		sum += math.Exp(float64(v - maxL))
+		sum += math.Exp(float64(v-maxL) * invT)
 	}
-	lse := float64(maxL) + math.Log(sum)
-	logp := func(i int) float32 { return float32(float64(logits[i]) - lse) }
+	lse := math.Log(sum)
+	logp := func(i int) float32 { return float32(float64(logits[i]-maxL)*invT - lse) }
 	if req.Temperature <= 0 {
 		return int32(argmax), logp(argmax)
 	}
 
 	// Temperature, then top-k, then top-p, as transformers orders its
 	// logits processors.
-	invT := 1 / float64(req.Temperature)
 	weight := func(i int) float64 { return math.Exp((float64(logits[i]) - float64(maxL)) * invT) }
 	var cand []int
 	switch {

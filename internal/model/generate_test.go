@@ -61,9 +61,10 @@ func TestGenerateSampling(t *testing.T) {
 	if slices.Equal(a[0].Tokens, c[0].Tokens) {
 		t.Errorf("different seeds gave the same sample %v", a[0].Tokens)
 	}
-	// Reported log-probs are those of the unmodified model.
+	// Reported log-probs are those of the model at the sampling temperature,
+	// before top-k and top-p.
 	for i, g := range a {
-		scored, err := m.TokenLogProbs(ctx, [][]int32{append(append([]int32(nil), prompts[i]...), g.Tokens...)})
+		scored, err := m.TokenLogProbs(ctx, [][]int32{append(append([]int32(nil), prompts[i]...), g.Tokens...)}, []float32{1.5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +164,7 @@ func TestTokenLogProbsMatchLogits(t *testing.T) {
 	m := tinyModel(t, "llama", 4)
 	ctx := context.Background()
 	seqs := [][]int32{{1, 2, 3, 4, 5}, {7, 8}}
-	lps, err := m.TokenLogProbs(ctx, seqs)
+	lps, err := m.TokenLogProbs(ctx, seqs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +212,8 @@ func TestGenerateSplitsLargeRequests(t *testing.T) {
 			t.Errorf("prompt %d: %v in one batch, %v split", i, a[i].Tokens, b[i].Tokens)
 		}
 	}
-	la, _ := whole.TokenLogProbs(ctx, prompts)
-	lb, err := split.TokenLogProbs(ctx, prompts)
+	la, _ := whole.TokenLogProbs(ctx, prompts, nil)
+	lb, err := split.TokenLogProbs(ctx, prompts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

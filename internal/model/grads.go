@@ -37,21 +37,26 @@ func (m *Model) LMGradients(ctx context.Context, ids [][]int32) (*Gradients, err
 		return nil, err
 	}
 	flat, valid := padRight(ids, batch, length)
+	mask := make([]float32, batch*length)
+	for b := range batch {
+		for t := 1; t < length; t++ {
+			mask[b*length+t] = 1
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	exec, err := mlctx.NewExec(m.backend, m.ctx, func(_ *mlctx.Context, ids, valid *Node) []*Node {
+	exec, err := mlctx.NewExec(m.backend, m.ctx, func(_ *mlctx.Context, ids, valid, mask, invTokens *Node) []*Node {
 		g := ids.Graph()
 		d := m.decoderFor(g)
 		hidden, _, _ := d.forward(chunk{ids: ids, positions: Iota(g, ids.Shape(), 1), keyValid: valid})
-		logp, _ := nextTokenLogProbs(d.logits(hidden), ids)
-		loss := DivScalar(Neg(ReduceAllSum(logp)), float64(batch*(length-1)))
+		report, surrogate := d.headLoss(hidden, ids, nil, []*Node{mask, invTokens}, lmLoss, m.logprobChunk)
 		params := make([]*Node, len(m.specs))
 		for i, s := range m.specs {
 			params[i] = m.vars[s.name].ValueGraph(g)
 		}
-		grads := Gradient(loss, params...)
+		grads := Gradient(surrogate, params...)
 		forgetDots(g)
-		return append([]*Node{loss}, grads...)
+		return append([]*Node{report[0]}, grads...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gradients: %w", err)
@@ -59,7 +64,9 @@ func (m *Model) LMGradients(ctx context.Context, ids [][]int32) (*Gradients, err
 	defer exec.Finalize()
 	out, err := catch(func() ([]*tensors.Tensor, error) {
 		return exec.Exec(tensors.FromFlatDataAndDimensions(flat, batch, length),
-			tensors.FromFlatDataAndDimensions(valid, batch, length))
+			tensors.FromFlatDataAndDimensions(valid, batch, length),
+			tensors.FromFlatDataAndDimensions(mask, batch, length),
+			tensors.FromScalar(float32(1/float64(batch*(length-1)))))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gradients: %w", err)

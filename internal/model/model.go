@@ -42,6 +42,12 @@ type LoadOptions struct {
 	// MaxBatch bounds how many sequences one generation or scoring pass
 	// holds; larger requests are split. 0 means 64.
 	MaxBatch int
+	// LogProbChunkTokens is how many positions' logits scoring
+	// (TokenLogProbs) and training steps compute at once: their peak memory
+	// holds a few [batch, chunk, vocab] float32 tensors instead of
+	// [batch, length, vocab] ones (see logprobs.go). 0 means 512; negative
+	// means the whole sequence at once.
+	LogProbChunkTokens int
 }
 
 // Model is a loaded causal language model.
@@ -58,6 +64,9 @@ type Model struct {
 	compute  dtypes.DType
 	invFreq  []float32
 	maxBatch int
+	// logprobChunk is LoadOptions.LogProbChunkTokens resolved: positions per
+	// chunk of the LM head when scoring and training, <= 0 for all at once.
+	logprobChunk int
 	// sourceDir is where the checkpoint came from; Save copies its
 	// tokenizer and generation files.
 	sourceDir string
@@ -173,6 +182,12 @@ func newModel(cfg Config, opts LoadOptions) (*Model, error) {
 	}
 	if m.maxBatch <= 0 {
 		m.maxBatch = 64
+	}
+	switch {
+	case opts.LogProbChunkTokens == 0:
+		m.logprobChunk = defaultLogProbChunk
+	case opts.LogProbChunkTokens > 0:
+		m.logprobChunk = opts.LogProbChunkTokens
 	}
 	m.logitsRun = newPrograms(backend, m.ctx, m.logitsGraph)
 	m.tokenRun = newPrograms(backend, m.ctx, m.tokenLogProbsGraph)

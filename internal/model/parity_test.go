@@ -188,7 +188,7 @@ func TestParityGreedyGeneration(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			scores, err := m.TokenLogProbs(context.Background(), [][]int32{append(append([]int32(nil), prompts[0]...), gens[0].Tokens...)})
+			scores, err := m.TokenLogProbs(context.Background(), [][]int32{append(append([]int32(nil), prompts[0]...), gens[0].Tokens...)}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -99,16 +99,16 @@ func (t *Trainer) checkpointForwardGraph(_ *mlctx.Context, in []*Node) []*Node {
 }
 
 // checkpointHeadGraph: inputs the last layer's output, then the inputs of the
-// one-program step (ids, valid, then the loss's). Outputs the loss's report
-// and d(loss)/d(last layer's output).
+// one-program step (ids, valid, inverse temperatures, then the loss's).
+// Outputs the loss's report and d(loss)/d(last layer's output).
 func (t *Trainer) checkpointHeadGraph(loss lossFunc) func(*mlctx.Context, []*Node) []*Node {
 	return func(_ *mlctx.Context, in []*Node) []*Node {
-		last, ids := in[0], in[1]
+		last, ids, invTemp := in[0], in[1], in[3]
 		g := last.Graph()
 		d, used := t.trackedDecoder(g)
-		logp, entropy := nextTokenLogProbs(d.logits(d.rmsNorm(last, d.weight(wFinalNorm))), ids)
-		l, report := loss(logp, entropy, in[3:])
-		upstream := t.accumulate(g, l, used(), last)
+		hidden := d.rmsNorm(last, d.weight(wFinalNorm))
+		report, surrogate := d.headLoss(hidden, ids, invTemp, in[4:], loss, t.m.logprobChunk)
+		upstream := t.accumulate(g, surrogate, used(), last)
 		return append(report, upstream[0])
 	}
 }

@@ -55,9 +55,12 @@ type Trainer struct {
 	checkpointed *checkpointedPrograms
 }
 
-// lossFunc turns the next-token log-probs and entropies [B, T] of a batch and
-// the step's further inputs into the loss to minimise and the values a step
-// reports (the loss first).
+// lossFunc turns the next-token log-probs and entropies [B, C] of a batch (or
+// of a chunk of its positions) and the step's further inputs (per-token ones
+// cut to the same positions) into the loss to minimise and the values a step
+// reports (the loss first). The loss and every reported value must be sums
+// over tokens, so that the chunks' values add up to the batch's (see
+// logprobs.go).
 type lossFunc func(logp, entropy *Node, in []*Node) (loss *Node, report []*Node)
 
 // objective is one kind of training step: the one-program step, and the
@@ -176,21 +179,34 @@ type ppoParts struct {
 	Loss, Policy, KL, Clipped *Node // each [B, T], unmasked
 }
 
-// ppoTerms computes the PPO-clip surrogate with asymmetric clipping and the
-// k3 estimate of KL(π‖π_ref) per token:
+// ppoTerms computes the PPO-clip surrogate with asymmetric clipping and
+// dual clipping, and the k3 estimate of KL(π‖π_ref) per token, as verl's
+// compute_policy_loss and low_var_kl do:
 //
-//	ratio  = exp(logp − old)
+//	ratio  = exp(clamp(logp − old, ±20))
 //	policy = −min(ratio·A, clip(ratio, 1−clipLow, 1+clipHigh)·A)
-//	k3     = exp(ref − logp) − (ref − logp) − 1
+//	policy = min(policy, −dualClip·A)           where A < 0 (dualClip > 0)
+//	d      = clamp(ref − logp, ±20)
+//	k3     = clamp(exp(d) − d − 1, ±klClamp)    (klClamp > 0)
 //	loss   = policy + klCoef·k3
-func ppoTerms(logp, old, ref, adv, clipLow, clipHigh, klCoef *Node) ppoParts {
-	ratio := Exp(Sub(logp, old))
+//
+// Dual clipping bounds the loss of a token with a negative advantage whose
+// ratio has grown far above 1 (by −dualClip·A), so one such token cannot
+// dominate the update. The ±20 clamps only keep exp finite.
+func ppoTerms(logp, old, ref, adv, clipLow, clipHigh, dualClip, klCoef, klClamp *Node) ppoParts {
+	limit := func(x *Node, bound float64) *Node {
+		return Min(Max(x, MulScalar(OnesLike(x), -bound)), MulScalar(OnesLike(x), bound))
+	}
+	ratio := Exp(limit(Sub(logp, old), 20))
 	unclipped := Neg(Mul(ratio, adv))
 	clippedRatio := Min(Max(ratio, OneMinus(clipLow)), OnePlus(clipHigh))
 	clipped := Neg(Mul(clippedRatio, adv))
 	policy := Max(unclipped, clipped)
-	diff := Sub(ref, logp)
+	dual := LogicalAnd(IsNegative(adv), BroadcastToShape(IsPositive(dualClip), adv.Shape()))
+	policy = Where(dual, Min(policy, Neg(Mul(adv, dualClip))), policy)
+	diff := limit(Sub(ref, logp), 20)
 	k3 := Sub(Sub(Exp(diff), diff), OnesLike(diff))
+	k3 = Where(BroadcastToShape(IsPositive(klClamp), k3.Shape()), Min(Max(k3, Neg(klClamp)), klClamp), k3)
 	return ppoParts{
 		Loss:    Add(policy, Mul(klCoef, k3)),
 		Policy:  policy,
@@ -224,34 +240,29 @@ func (t *Trainer) paramNames() []string {
 	return names
 }
 
-// forwardLogProbs runs a right-padded training batch.
-func (t *Trainer) forwardLogProbs(ids, valid *Node) (logp, entropy *Node) {
-	d := t.m.decoderFor(ids.Graph())
-	positions := Iota(ids.Graph(), ids.Shape(), 1)
-	hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
-	return nextTokenLogProbs(d.logits(hidden), ids)
-}
-
-// wholeStepGraph is a step in one program: inputs ids, valid [B, T], then
-// the loss's inputs; accumulates every parameter's gradient and outputs the
-// loss's report.
+// wholeStepGraph is a step in one program: inputs ids, valid [B, T], the
+// inverse sampling temperatures [B], then the loss's inputs; accumulates
+// every parameter's gradient and outputs the loss's report.
 func (t *Trainer) wholeStepGraph(loss lossFunc) func(*mlctx.Context, []*Node) []*Node {
 	return func(_ *mlctx.Context, in []*Node) []*Node {
-		logp, entropy := t.forwardLogProbs(in[0], in[1])
-		l, report := loss(logp, entropy, in[2:])
-		t.accumulate(in[0].Graph(), l, t.paramNames())
+		ids, valid, invTemp := in[0], in[1], in[2]
+		d := t.m.decoderFor(ids.Graph())
+		positions := Iota(ids.Graph(), ids.Shape(), 1)
+		hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
+		report, surrogate := d.headLoss(hidden, ids, invTemp, in[3:], loss, t.m.logprobChunk)
+		t.accumulate(ids.Graph(), surrogate, t.paramNames())
 		return report
 	}
 }
 
 // policyLoss: inputs mask, adv, old, ref [B,T]; scalars invTokens, clipLow,
-// clipHigh, klCoef. Reports masked sums of the loss, policy term, KL,
+// clipHigh, dualClip, klCoef, klClamp. Reports masked sums of the loss, policy term, KL,
 // entropy and clip indicator (already divided by the whole batch's token
 // count).
 func policyLoss(logp, entropy *Node, in []*Node) (*Node, []*Node) {
 	mask, adv, old, ref := in[0], in[1], in[2], in[3]
-	invTokens, clipLow, clipHigh, klCoef := in[4], in[5], in[6], in[7]
-	terms := ppoTerms(logp, old, ref, adv, clipLow, clipHigh, klCoef)
+	invTokens, clipLow, clipHigh, dualClip, klCoef, klClamp := in[4], in[5], in[6], in[7], in[8], in[9]
+	terms := ppoTerms(logp, old, ref, adv, clipLow, clipHigh, dualClip, klCoef, klClamp)
 	sum := func(x *Node) *Node { return Mul(ReduceAllSum(Mul(x, mask)), invTokens) }
 	loss := sum(terms.Loss)
 	return loss, []*Node{loss, StopGradient(sum(terms.Policy)), StopGradient(sum(terms.KL)), sum(entropy),
@@ -267,8 +278,8 @@ func lmLoss(logp, entropy *Node, in []*Node) (*Node, []*Node) {
 	return loss, []*Node{loss, sum(entropy)}
 }
 
-// run executes one micro-batch of a step (args: ids, valid, then the loss's
-// inputs), in one program or checkpointed.
+// run executes one micro-batch of a step (args: ids, valid, the inverse
+// temperatures, then the loss's inputs), in one program or checkpointed.
 func (t *Trainer) run(obj *objective, key string, args ...*tensors.Tensor) ([]*tensors.Tensor, error) {
 	if t.checkpointed != nil {
 		return t.runCheckpointed(obj.head, key, args)
@@ -320,6 +331,7 @@ func (t *Trainer) applyGraph(_ *mlctx.Context, in []*Node) *Node {
 
 // microBatch is one padded slice of a step's batch.
 type microBatch struct {
+	lo           int // index of its first sequence in the batch
 	rows, length int
 	ids          []int32
 	valid        []bool
@@ -338,7 +350,7 @@ func (t *Trainer) microBatches(seqs [][]int32, perToken ...[][]float32) []microB
 		for _, s := range part {
 			maxLen = max(maxLen, len(s))
 		}
-		mb := microBatch{rows: bucket(len(part), 1), length: bucket(maxLen, 16)}
+		mb := microBatch{lo: lo, rows: bucket(len(part), 1), length: bucket(maxLen, 16)}
 		mb.ids, mb.valid = padRight(part, mb.rows, mb.length)
 		for _, field := range perToken {
 			flat := make([]float32, mb.rows*mb.length)
@@ -383,6 +395,20 @@ func checkPerToken(seqs [][]int32, fields map[string][][]float32) (tokens int, e
 	return tokens, nil
 }
 
+// inverseTemperatures are the [rows] inverse sampling temperatures of a
+// micro-batch: 1/T per sequence, 1 where T <= 0 (greedy) or temps is nil.
+// Padding rows get any value (their mask is 0).
+func inverseTemperatures(temps []float32, mb microBatch) []float32 {
+	out := make([]float32, mb.rows)
+	for b := range out {
+		out[b] = 1
+		if i := mb.lo + b; i < len(temps) && temps[i] > 0 {
+			out[b] = 1 / temps[i]
+		}
+	}
+	return out
+}
+
 // cleanMask zeroes entry 0 of each row: the first token has no prediction.
 func cleanMask(mask [][]float32) [][]float32 {
 	out := make([][]float32, len(mask))
@@ -398,6 +424,12 @@ func cleanMask(mask [][]float32) [][]float32 {
 // PolicyStep takes one PPO-clip step on batch (token mean of the loss over
 // the loss mask of the whole batch, accumulated over micro-batches).
 func (t *Trainer) PolicyStep(ctx context.Context, batch PolicyBatch, lossCfg PolicyLossConfig) (StepStats, error) {
+	if lossCfg.DualClip != 0 && !(lossCfg.DualClip > 1) {
+		return StepStats{}, fmt.Errorf("policy step: DualClip must be 0 (off) or above 1, got %g", lossCfg.DualClip)
+	}
+	if !(lossCfg.KLClamp >= 0) {
+		return StepStats{}, fmt.Errorf("policy step: KLClamp must not be negative, got %g", lossCfg.KLClamp)
+	}
 	fields := map[string][][]float32{
 		"LossMask": batch.LossMask, "Advantages": batch.Advantages, "OldLogProbs": batch.OldLogProbs,
 	}
@@ -411,6 +443,14 @@ func (t *Trainer) PolicyStep(ctx context.Context, batch PolicyBatch, lossCfg Pol
 	tokens, err := checkPerToken(batch.Sequences, fields)
 	if err != nil {
 		return StepStats{}, fmt.Errorf("policy step: %w", err)
+	}
+	if batch.Temperatures != nil && len(batch.Temperatures) != len(batch.Sequences) {
+		return StepStats{}, fmt.Errorf("policy step: %d temperatures for %d sequences", len(batch.Temperatures), len(batch.Sequences))
+	}
+	for i, temp := range batch.Temperatures {
+		if math.IsNaN(float64(temp)) || math.IsInf(float64(temp), 0) {
+			return StepStats{}, fmt.Errorf("policy step: Temperatures[%d] is %g", i, temp)
+		}
 	}
 	if err := t.m.checkTokens("Sequences", batch.Sequences); err != nil {
 		return StepStats{}, fmt.Errorf("policy step: %w", err)
@@ -431,12 +471,14 @@ func (t *Trainer) PolicyStep(ctx context.Context, batch PolicyBatch, lossCfg Pol
 		out, err := t.run(&t.policy, shapeKey(dims...),
 			tensors.FromFlatDataAndDimensions(mb.ids, dims...),
 			tensors.FromFlatDataAndDimensions(mb.valid, dims...),
+			tensors.FromFlatDataAndDimensions(inverseTemperatures(batch.Temperatures, mb), mb.rows),
 			tensors.FromFlatDataAndDimensions(mb.perToken[0], dims...),
 			tensors.FromFlatDataAndDimensions(mb.perToken[1], dims...),
 			tensors.FromFlatDataAndDimensions(mb.perToken[2], dims...),
 			tensors.FromFlatDataAndDimensions(mb.perToken[3], dims...),
 			tensors.FromScalar(inv), tensors.FromScalar(lossCfg.ClipLow),
-			tensors.FromScalar(lossCfg.ClipHigh), tensors.FromScalar(lossCfg.KLCoef))
+			tensors.FromScalar(lossCfg.ClipHigh), tensors.FromScalar(lossCfg.DualClip),
+			tensors.FromScalar(lossCfg.KLCoef), tensors.FromScalar(lossCfg.KLClamp))
 		if err != nil {
 			return StepStats{}, t.discard(fmt.Errorf("policy step: %w", err))
 		}
@@ -488,6 +530,7 @@ func (t *Trainer) LMStep(ctx context.Context, sequences [][]int32, lossMask [][]
 		out, err := t.run(&t.lm, shapeKey(dims...),
 			tensors.FromFlatDataAndDimensions(mb.ids, dims...),
 			tensors.FromFlatDataAndDimensions(mb.valid, dims...),
+			tensors.FromFlatDataAndDimensions(inverseTemperatures(nil, mb), mb.rows),
 			tensors.FromFlatDataAndDimensions(mb.perToken[0], dims...),
 			tensors.FromScalar(inv))
 		if err != nil {

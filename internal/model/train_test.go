@@ -45,7 +45,7 @@ func TestPPOTerms(t *testing.T) {
 	exec := graph.MustNewExec(backend, func(logp, old, ref, adv *graph.Node) []*graph.Node {
 		g := logp.Graph()
 		s := func(v float32) *graph.Node { return graph.Const(g, v) }
-		terms := ppoTerms(logp, old, ref, adv, s(0.2), s(0.28), s(0.1))
+		terms := ppoTerms(logp, old, ref, adv, s(0.2), s(0.28), s(0), s(0.1), s(0))
 		return []*graph.Node{terms.Loss, terms.Policy, terms.KL, terms.Clipped}
 	})
 	out, err := exec.Exec(logp, old, ref, adv)
@@ -77,12 +77,62 @@ func TestPPOTerms(t *testing.T) {
 	}
 }
 
+// Dual clipping and the KL clamp, by hand: with A < 0 the PPO term is
+// bounded by −c·A; k3 is bounded by the clamp; log-differences beyond ±20
+// are clamped before exp.
+func TestPPODualClipAndKLClamp(t *testing.T) {
+	backend, err := Backend("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rows: ratio e^1.5 with A = −1 (PPO term e^1.5 = 4.48, dual-clipped to
+	// 3); ratio e^0.5 with A = −1 (1.65, below the bound); ratio e^1.5 with
+	// A = +1 (clipped at −1.28, dual clip does not apply); ratio e^2 with
+	// A = −2 (2e^2 = 14.8, bounded by 6); log-ratio 25 with A = −1 (ratio
+	// e^20 after the ±20 clamp, bounded by 3).
+	logp := []float32{-1, -1, -1, -1, -1}
+	old := []float32{-2.5, -1.5, -2.5, -3, -26}
+	adv := []float32{-1, -1, 1, -2, -1}
+	// ref − logp: 3 (k3 = e^3 − 4 = 16.1, clamped to 10), 0.5, 0, −1
+	// (k3 = e^−1 = 0.37), 25 (clamped to 20 first: e^20 − 21).
+	ref := []float32{2, -0.5, -1, -2, 24}
+	run := func(dualClip, klClamp float32) (policy, kl []float32) {
+		exec := graph.MustNewExec(backend, func(logp, old, ref, adv *graph.Node) []*graph.Node {
+			g := logp.Graph()
+			s := func(v float32) *graph.Node { return graph.Const(g, v) }
+			terms := ppoTerms(logp, old, ref, adv, s(0.2), s(0.28), s(dualClip), s(0.01), s(klClamp))
+			return []*graph.Node{terms.Policy, terms.KL}
+		})
+		out, err := exec.Exec(logp, old, ref, adv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out[0].Value().([]float32), out[1].Value().([]float32)
+	}
+	e := math.Exp
+	k3 := func(d float64) float64 { return e(d) - d - 1 }
+	check := func(what string, got []float32, want []float64) {
+		t.Helper()
+		for i := range want {
+			if math.Abs(float64(got[i])-want[i]) > 1e-5*math.Max(1, math.Abs(want[i])) {
+				t.Errorf("%s, token %d: %g, want %g", what, i, got[i], want[i])
+			}
+		}
+	}
+	policy, kl := run(3, 10)
+	check("dual clip 3", policy, []float64{3, e(0.5), -1.28, 6, 3})
+	check("KL clamp 10", kl, []float64{10, k3(0.5), 0, k3(-1), 10})
+	policy, kl = run(0, 0)
+	check("no dual clip", policy, []float64{e(1.5), e(0.5), -1.28, 2 * e(2), e(20)})
+	check("no KL clamp", kl, []float64{k3(3), k3(0.5), 0, k3(-1), k3(20)})
+}
+
 // policyBatch builds a batch of variable-length sequences whose old
 // log-probs are the current ones shifted, so the ratios differ from 1.
 func policyBatch(t *testing.T, m *Model) PolicyBatch {
 	t.Helper()
 	seqs := [][]int32{{1, 2, 3, 4, 5, 6, 7}, {9, 8, 7}, {3, 3, 3, 3, 3}}
-	logps, err := m.TokenLogProbs(context.Background(), seqs)
+	logps, err := m.TokenLogProbs(context.Background(), seqs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +158,7 @@ func TestPolicyStepLoss(t *testing.T) {
 	for _, micro := range []int{0, 1} {
 		m := tinyModel(t, "llama", 1)
 		batch := policyBatch(t, m)
-		logps, err := m.TokenLogProbs(context.Background(), batch.Sequences)
+		logps, err := m.TokenLogProbs(context.Background(), batch.Sequences, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +193,7 @@ func TestPolicyStepLoss(t *testing.T) {
 		if !(stats.GradNorm > 0) || !(stats.Entropy > 0) || stats.LR != 1e-3 {
 			t.Errorf("stats %+v", stats)
 		}
-		after, err := m.TokenLogProbs(context.Background(), batch.Sequences)
+		after, err := m.TokenLogProbs(context.Background(), batch.Sequences, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,5 +361,89 @@ func TestPolicyStepRejectsBadBatches(t *testing.T) {
 	}
 	if tr.Step() != 1 {
 		t.Errorf("%d optimizer steps, want 1", tr.Step())
+	}
+}
+
+// Rollouts sampled at temperature T record log-probs of softmax(logits/T)
+// (greedy ones of softmax(logits)), TokenLogProbs reproduces them given T,
+// and a PPO step told each sequence's temperature starts from ratio 1: the
+// policy term of its first step is exactly −mean(A). Scored at T = 1 instead,
+// the ratios are not 1.
+func TestTemperatureLogProbs(t *testing.T) {
+	ctx := context.Background()
+	prompts := [][]int32{{1, 2, 3}, {4, 5, 6, 7, 8}}
+	const temp = 0.8
+	m := tinyModel(t, "qwen2", 5)
+	gens, err := m.Generate(ctx, GenerateRequest{Prompts: prompts, MaxNewTokens: 12, Temperature: temp, TopP: 0.9, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	greedy, err := m.Generate(ctx, GenerateRequest{Prompts: prompts[:1], MaxNewTokens: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Host reference: log_softmax(logits/T) of the finished sequence.
+	hostLogProb := func(seq []int32, pos int, temp float64) float64 {
+		logits, err := m.Logits(ctx, [][]int32{seq}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := logits.At(0, pos-1)
+		var z float64
+		for _, v := range row {
+			z += math.Exp(float64(v) / temp)
+		}
+		return float64(row[seq[pos]])/temp - math.Log(z)
+	}
+	batch := PolicyBatch{}
+	for i, g := range gens {
+		seq := append(append([]int32(nil), prompts[i]...), g.Tokens...)
+		scored, err := m.TokenLogProbs(ctx, [][]int32{seq}, []float32{temp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mask, adv, old := make([]float32, len(seq)), make([]float32, len(seq)), make([]float32, len(seq))
+		for j, lp := range g.LogProbs {
+			pos := len(prompts[i]) + j
+			if want := hostLogProb(seq, pos, temp); math.Abs(float64(lp)-want) > 1e-4 {
+				t.Errorf("row %d token %d: sampled log-prob %g, log_softmax(logits/%g) %g", i, j, lp, temp, want)
+			}
+			if d := math.Abs(float64(lp - scored[0][pos])); d > 1e-4 {
+				t.Errorf("row %d token %d: sampled log-prob %g, scored at T=%g %g", i, j, lp, temp, scored[0][pos])
+			}
+			mask[pos], adv[pos], old[pos] = 1, 1, lp
+		}
+		batch.Sequences = append(batch.Sequences, seq)
+		batch.LossMask, batch.Advantages, batch.OldLogProbs = append(batch.LossMask, mask), append(batch.Advantages, adv), append(batch.OldLogProbs, old)
+		batch.Temperatures = append(batch.Temperatures, temp)
+	}
+	gseq := append(append([]int32(nil), prompts[0]...), greedy[0].Tokens...)
+	for j, lp := range greedy[0].LogProbs {
+		if want := hostLogProb(gseq, len(prompts[0])+j, 1); math.Abs(float64(lp)-want) > 1e-4 {
+			t.Errorf("greedy token %d: log-prob %g, log_softmax(logits) %g", j, lp, want)
+		}
+	}
+
+	lossCfg := PolicyLossConfig{ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3}
+	step := func(temps []float32) StepStats {
+		m := tinyModel(t, "qwen2", 5) // the weights that sampled the batch
+		defer m.Close()
+		tr, err := NewTrainer(m, OptimizerConfig{LR: 1e-3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := batch
+		b.Temperatures = temps
+		stats, err := tr.PolicyStep(ctx, b, lossCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stats
+	}
+	if st := step(batch.Temperatures); math.Abs(st.PolicyLoss+1) > 1e-5 || st.ClipFraction != 0 {
+		t.Errorf("at the sampling temperature: policy loss %g (want −1: every ratio 1), clip fraction %g", st.PolicyLoss, st.ClipFraction)
+	}
+	if st := step(nil); math.Abs(st.PolicyLoss+1) < 1e-3 {
+		t.Errorf("at T = 1: policy loss %g; ratios against the T = 0.8 log-probs should not all be 1", st.PolicyLoss)
 	}
 }

@@ -68,7 +68,7 @@ const (
 // AgentConfig bounds every multi-turn search rollout.
 type AgentConfig struct {
 	MaxTurns            int `yaml:"max_turns" help:"model turns per trajectory (each search call ends a turn); SSP: 10"`
-	MaxTokensPerTurn    int `yaml:"max_tokens_per_turn" help:"tokens sampled per turn"`
+	MaxTokensPerTurn    int `yaml:"max_tokens_per_turn" help:"most tokens sampled per turn (0 = no bound but agent.max_response_tokens, as in SSP); a turn cut at the bound is continued by the next turn, so the bound only splits long turns, each part counting against agent.max_turns"`
 	MaxResponseTokens   int `yaml:"max_response_tokens" help:"tokens after the prompt, generated and inserted; SSP: 8192"`
 	MaxPromptTokens     int `yaml:"max_prompt_tokens" help:"longest proposer or solver prompt (a longer one is an error; the RAG prompt has its own budget, verify.max_prompt_tokens); SSP: 4096"`
 	TopK                int `yaml:"top_k" help:"documents returned per search call; Search-R1: 3"`
@@ -154,12 +154,15 @@ type OptimConfig struct {
 	WarmupSteps             int     `yaml:"warmup_steps" help:"optimizer steps of linear learning-rate warm-up; SSP: 5"`
 	Schedule                string  `yaml:"schedule" help:"learning-rate schedule after warm-up: \"constant\" (SSP), \"linear\" or \"cosine\" (both decay to 0 at the last step)"`
 	MaxGradNorm             float64 `yaml:"max_grad_norm" help:"global gradient-norm clip; SSP: 1.0"`
-	MiniBatchSize           int     `yaml:"mini_batch_size" help:"trajectories per optimizer step within one update (0 = the whole update is one step)"`
+	MiniBatches             int     `yaml:"mini_batches" help:"optimizer steps per update (per role, or for both with game.combined_update): the update's trajectories, shuffled, are split into this many near-equal mini-batches (fewer when there are fewer trajectories); verl: train_batch_size / ppo_mini_batch_size, SSP: 2"`
 	MicroBatchSize          int     `yaml:"micro_batch_size" help:"trajectories per forward/backward pass (gradient accumulation); bounds memory"`
+	LogProbChunkTokens      int     `yaml:"logprob_chunk_tokens" help:"positions whose logits the LM head computes at once when scoring and training (0 = the whole sequence): peak memory holds a few [micro-batch, chunk, vocab] float32 tensors instead of [micro-batch, length, vocab] ones (5 GB per 8k-token sequence at a 152k vocabulary)"`
 	ActivationCheckpointing bool    `yaml:"activation_checkpointing" help:"keep only each decoder layer's input through the forward pass and recompute the layer in the backward pass: far less activation memory for about one more forward pass of compute"`
 	ClipLow                 float32 `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
 	ClipHigh                float32 `yaml:"clip_high" help:"PPO ratio upper clip 1+clip_high (clip-higher); SSP: 0.28"`
+	DualClip                float32 `yaml:"dual_clip" help:"dual-clip PPO: a token with negative advantage A contributes at most -dual_clip·A to the loss, however large its ratio (0 = off, else above 1); verl's clip_ratio_c: 3"`
 	KLCoef                  float32 `yaml:"kl_coef" help:"weight of the k3 KL penalty to the frozen initial policy (0 disables the reference model); SSP: 0.01"`
+	KLClamp                 float32 `yaml:"kl_clamp" help:"clamp each token's k3 KL estimate to ±kl_clamp (0 = off); verl: 10"`
 	AdvantageEps            float64 `yaml:"advantage_eps" help:"added to the standard deviation when whitening rewards"`
 }
 
@@ -170,7 +173,7 @@ func DefaultConfig() Config {
 		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1, EvalFirst: true},
 		Game: GameConfig{BatchSize: 256, ProposerRollouts: 1, SolverRollouts: 5,
 			TrainProposer: true, TrainSolver: true, Prompts: PromptsSSPShort, Problems: ProblemsSelfPlay},
-		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 512, MaxResponseTokens: 8192,
+		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 0, MaxResponseTokens: 8192,
 			MaxPromptTokens: 4096, TopK: 3, MaxInformationChars: 3000},
 		Proposer: ProposerConfig{Temperature: 0.8, TopP: 1, Reward: "1-acc", Advantage: "reinforce++", FormatPenalty: -1},
 		Solver:   SolverConfig{Temperature: 1, TopP: 1, MaxAnswerTags: 10, MultiAnswerDivisor: 4},
@@ -179,9 +182,32 @@ func DefaultConfig() Config {
 		Verify: VerifyConfig{RAG: true, NoiseBlocks: 4, RAGAnswerer: RAGAnswererPolicy},
 		Pool:   PoolConfig{Reuse: true, Order: PoolOrderInformative, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
 		Optim: OptimConfig{LR: 1e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
-			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MicroBatchSize: 4,
-			ClipLow: 0.2, ClipHigh: 0.28, KLCoef: 0.01, AdvantageEps: 1e-6},
+			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MiniBatches: 2, MicroBatchSize: 4, LogProbChunkTokens: 512,
+			ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3, KLCoef: 0.01, KLClamp: 10, AdvantageEps: 1e-6},
 	}
+}
+
+// removedKeys are keys earlier versions accepted, with what replaced them,
+// so that an old configuration fails with a pointer to the new key.
+var removedKeys = map[string]string{
+	"optim.mini_batch_size": "replaced by optim.mini_batches, the number of optimizer steps per update " +
+		"(SSP's ppo_mini_batch_size 128 of train_batch_size 256 is optim.mini_batches: 2)",
+}
+
+// checkRemovedKeys reports the first removed key the YAML document sets.
+func checkRemovedKeys(data []byte) error {
+	var doc map[string]map[string]any
+	if yaml.Unmarshal(data, &doc) != nil {
+		return nil // the strict decoder reports what is wrong with the file
+	}
+	for section, keys := range doc {
+		for key := range keys {
+			if why, ok := removedKeys[section+"."+key]; ok {
+				return fmt.Errorf("%s.%s: %s", section, key, why)
+			}
+		}
+	}
+	return nil
 }
 
 // LoadConfig reads a YAML file over the defaults. Unknown keys are errors,
@@ -197,6 +223,9 @@ func LoadConfigOver(base Config, path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := checkRemovedKeys(data); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -221,9 +250,10 @@ func (c Config) Validate() error {
 		{"run.steps", c.Run.Steps}, {"run.save_every", c.Run.SaveEvery},
 		{"game.batch_size", c.Game.BatchSize}, {"game.proposer_rollouts", c.Game.ProposerRollouts},
 		{"game.solver_rollouts", c.Game.SolverRollouts},
-		{"agent.max_turns", c.Agent.MaxTurns}, {"agent.max_tokens_per_turn", c.Agent.MaxTokensPerTurn},
+		{"agent.max_turns", c.Agent.MaxTurns},
 		{"agent.max_response_tokens", c.Agent.MaxResponseTokens}, {"agent.max_prompt_tokens", c.Agent.MaxPromptTokens},
 		{"agent.top_k", c.Agent.TopK}, {"pool.max_size", c.Pool.MaxSize}, {"optim.micro_batch_size", c.Optim.MicroBatchSize},
+		{"optim.mini_batches", c.Optim.MiniBatches},
 	}
 	for _, p := range positive {
 		if p.value < 1 {
@@ -234,13 +264,13 @@ func (c Config) Validate() error {
 		field string
 		value int
 	}{
-		{"agent.max_information_chars", c.Agent.MaxInformationChars},
+		{"agent.max_information_chars", c.Agent.MaxInformationChars}, {"agent.max_tokens_per_turn", c.Agent.MaxTokensPerTurn},
+		{"optim.logprob_chunk_tokens", c.Optim.LogProbChunkTokens},
 		{"filter.min_question_chars", c.Filter.MinQuestionChars}, {"filter.min_question_words", c.Filter.MinQuestionWords},
 		{"filter.min_searches", c.Filter.MinSearches}, {"solver.max_answer_tags", c.Solver.MaxAnswerTags}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
 		{"verify.max_prompt_tokens", c.Verify.MaxPromptTokens},
 		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
 		{"run.eval_every", c.Run.EvalEvery}, {"run.eval_limit", c.Run.EvalLimit},
-		{"optim.mini_batch_size", c.Optim.MiniBatchSize},
 	}
 	for _, p := range nonNegative {
 		if p.value < 0 {
@@ -318,8 +348,12 @@ func (c Config) Validate() error {
 		return bad("optim.clip_low", "must be in (0, 1), got %v", c.Optim.ClipLow)
 	case c.Optim.ClipHigh <= 0:
 		return bad("optim.clip_high", "must be positive, got %v", c.Optim.ClipHigh)
+	case c.Optim.DualClip != 0 && !(c.Optim.DualClip > 1):
+		return bad("optim.dual_clip", "must be 0 (off) or above 1, got %v", c.Optim.DualClip)
 	case c.Optim.KLCoef < 0:
 		return bad("optim.kl_coef", "must not be negative, got %v", c.Optim.KLCoef)
+	case !(c.Optim.KLClamp >= 0):
+		return bad("optim.kl_clamp", "must not be negative (0 disables it), got %v", c.Optim.KLClamp)
 	case !(c.Optim.AdvantageEps > 0):
 		return bad("optim.advantage_eps", "must be positive, got %v", c.Optim.AdvantageEps)
 	}
@@ -346,18 +380,22 @@ func (c Config) OptimizerConfig() model.OptimizerConfig {
 		MaxGradNorm: o.MaxGradNorm, MicroBatchSize: o.MicroBatchSize, ActivationCheckpointing: o.ActivationCheckpointing}
 }
 
+// LoadOptions are the model options of the policy and the reference.
+func (c Config) LoadOptions() model.LoadOptions {
+	chunk := c.Optim.LogProbChunkTokens
+	if chunk == 0 {
+		chunk = -1 // the whole sequence
+	}
+	return model.LoadOptions{Backend: c.Run.Backend, LogProbChunkTokens: chunk}
+}
+
 // OptimizerStepsPerStep is the number of optimizer steps one game step
 // takes when every slot yields a question (an upper bound otherwise); it
 // sets the length of decaying learning-rate schedules.
 func (c Config) OptimizerStepsPerStep() int {
 	proposer := c.Game.BatchSize * c.Game.ProposerRollouts
 	solver := proposer * c.Game.SolverRollouts
-	steps := func(n int) int {
-		if c.Optim.MiniBatchSize <= 0 || n == 0 {
-			return min(n, 1)
-		}
-		return (n + c.Optim.MiniBatchSize - 1) / c.Optim.MiniBatchSize
-	}
+	steps := func(n int) int { return min(n, c.Optim.MiniBatches) }
 	if !c.Game.TrainProposer {
 		proposer = 0
 	}

@@ -2,6 +2,7 @@ package selfplay
 
 import (
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,20 +99,63 @@ func TestConfigReference(t *testing.T) {
 }
 
 func TestOptimizerStepsPerStep(t *testing.T) {
-	cfg := DefaultConfig() // 256 proposals, 1280 solver rollouts
+	cfg := DefaultConfig() // 256 proposals, 1280 solver rollouts, 2 mini-batches each
+	if got := cfg.OptimizerStepsPerStep(); got != 2+2 {
+		t.Fatalf("two mini-batches per role: %d, want 4", got)
+	}
+	cfg.Optim.MiniBatches = 1
 	if got := cfg.OptimizerStepsPerStep(); got != 2 {
 		t.Fatalf("whole-batch updates: %d, want 2", got)
 	}
-	cfg.Optim.MiniBatchSize = 128
-	if got := cfg.OptimizerStepsPerStep(); got != 2+10 {
-		t.Fatalf("mini-batches of 128: %d, want 12", got)
+	cfg.Optim.MiniBatches = 300
+	if got := cfg.OptimizerStepsPerStep(); got != 256+300 {
+		t.Fatalf("300 mini-batches: %d, want 556 (one per proposer trajectory)", got)
 	}
+	cfg.Optim.MiniBatches = 12
 	cfg.Game.CombinedUpdate = true
-	if got := cfg.OptimizerStepsPerStep(); got != 12 { // ceil(1536/128)
+	if got := cfg.OptimizerStepsPerStep(); got != 12 {
 		t.Fatalf("combined: %d, want 12", got)
 	}
 	cfg.Run.Steps = 10
 	if oc := cfg.OptimizerConfig(); oc.TotalSteps != 120 || oc.LR != 1e-6 || oc.MaxGradNorm != 1 {
 		t.Fatalf("OptimizerConfig = %+v", oc)
+	}
+}
+
+// The replaced mini-batch size key fails with a pointer to its successor,
+// in a file and on the command line.
+func TestRemovedKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("optim:\n  mini_batch_size: 128\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), "optim.mini_batches") {
+		t.Errorf("optim.mini_batch_size in a file: %v", err)
+	}
+	cfg := DefaultConfig()
+	if err := SetConfigValue(&cfg, "optim.mini_batch_size", "128"); err == nil || !strings.Contains(err.Error(), "optim.mini_batches") {
+		t.Errorf("optim.mini_batch_size as a config value: %v", err)
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	ConfigFlags(fs)
+	if err := fs.Parse([]string{"-optim.mini_batch_size", "128"}); err == nil || !strings.Contains(err.Error(), "optim.mini_batches") {
+		t.Errorf("optim.mini_batch_size as a flag: %v", err)
+	}
+}
+
+func TestLoadOptions(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Run.Backend = "go"
+	if o := cfg.LoadOptions(); o.LogProbChunkTokens != 512 || o.Backend != "go" {
+		t.Errorf("default load options %+v", o)
+	}
+	cfg.Optim.LogProbChunkTokens = 0
+	if o := cfg.LoadOptions(); o.LogProbChunkTokens >= 0 {
+		t.Errorf("optim.logprob_chunk_tokens 0 gave LogProbChunkTokens %d, want the whole sequence (negative)", o.LogProbChunkTokens)
+	}
+	cfg.Optim.LogProbChunkTokens = -1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "optim.logprob_chunk_tokens") {
+		t.Errorf("negative optim.logprob_chunk_tokens: %v", err)
 	}
 }

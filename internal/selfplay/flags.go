@@ -24,6 +24,9 @@ func ConfigFlags(fs *flag.FlagSet) (apply func(*Config) error) {
 			return nil
 		})
 	}
+	for path, why := range removedKeys {
+		fs.Func(path, "removed: "+why, func(string) error { return fmt.Errorf("%s", why) })
+	}
 	return func(cfg *Config) error {
 		for _, s := range settings {
 			if err := SetConfigValue(cfg, s.path, s.value); err != nil {
@@ -40,6 +43,9 @@ func SetConfigValue(cfg *Config, path, value string) error {
 	sectionName, fieldName, ok := strings.Cut(path, ".")
 	if !ok {
 		return fmt.Errorf("config key %q: want section.key", path)
+	}
+	if why, ok := removedKeys[path]; ok {
+		return fmt.Errorf("%s: %s", path, why)
 	}
 	field, err := fieldByPath(reflect.ValueOf(cfg).Elem(), sectionName, fieldName)
 	if err != nil {

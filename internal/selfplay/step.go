@@ -25,11 +25,11 @@ import (
 	"github.com/ssp-project/ssp/internal/search"
 )
 
-// Policy samples rollouts and scores token sequences; *model.Model
-// implements it.
+// Policy samples rollouts and scores token sequences, each at the
+// temperature it was sampled at (nil: 1); *model.Model implements it.
 type Policy interface {
 	agent.Generator
-	TokenLogProbs(ctx context.Context, seqs [][]int32) ([][]float32, error)
+	TokenLogProbs(ctx context.Context, seqs [][]int32, temperatures []float32) ([][]float32, error)
 }
 
 // Learner applies one clipped policy-gradient optimizer step;
@@ -669,12 +669,12 @@ func (g *Game) update(ctx context.Context, rng *rand.Rand, proposals []proposal,
 	var proposer, solver []trained
 	if cfg.Game.TrainProposer {
 		for i := range proposals {
-			proposer = append(proposer, trained{&proposals[i].Traj, proposals[i].Advantage})
+			proposer = append(proposer, trained{&proposals[i].Traj, proposals[i].Advantage, cfg.Proposer.Temperature})
 		}
 	}
 	if cfg.Game.TrainSolver {
 		for i := range solutions {
-			solver = append(solver, trained{&solutions[i].Traj, solutions[i].Advantage})
+			solver = append(solver, trained{&solutions[i].Traj, solutions[i].Advantage, cfg.Solver.Temperature})
 		}
 	}
 	updates := [][]trained{proposer, solver}
@@ -687,17 +687,14 @@ func (g *Game) update(ctx context.Context, rng *rand.Rand, proposals []proposal,
 			continue
 		}
 		rng.Shuffle(len(u), func(a, b int) { u[a], u[b] = u[b], u[a] })
-		size := cfg.Optim.MiniBatchSize
-		if size <= 0 {
-			size = len(u)
-		}
-		for start := 0; start < len(u); start += size {
-			batch, err := g.policyBatch(ctx, u[start:min(start+size, len(u))])
+		for _, part := range miniBatches(len(u), cfg.Optim.MiniBatches) {
+			batch, err := g.policyBatch(ctx, u[part[0]:part[1]])
 			if err != nil {
 				return model.StepStats{}, err
 			}
 			stats, err := g.Learner.PolicyStep(ctx, batch, model.PolicyLossConfig{
-				ClipLow: cfg.Optim.ClipLow, ClipHigh: cfg.Optim.ClipHigh, KLCoef: cfg.Optim.KLCoef})
+				ClipLow: cfg.Optim.ClipLow, ClipHigh: cfg.Optim.ClipHigh, DualClip: cfg.Optim.DualClip,
+				KLCoef: cfg.Optim.KLCoef, KLClamp: cfg.Optim.KLClamp})
 			if err != nil {
 				return model.StepStats{}, err
 			}
@@ -707,14 +704,30 @@ func (g *Game) update(ctx context.Context, rng *rand.Rand, proposals []proposal,
 	return total.mean(), nil
 }
 
-// trained is a trajectory with its advantage.
+// miniBatches splits n items into min(n, parts) contiguous ranges [lo, hi)
+// whose sizes differ by at most one.
+func miniBatches(n, parts int) [][2]int {
+	parts = max(1, min(n, parts))
+	out := make([][2]int, 0, parts)
+	for k := range parts {
+		out = append(out, [2]int{k * n / parts, (k + 1) * n / parts})
+	}
+	return out
+}
+
+// trained is a trajectory with its advantage and the temperature it was
+// sampled at.
 type trained struct {
-	traj      *agent.Trajectory
-	advantage float64
+	traj        *agent.Trajectory
+	advantage   float64
+	temperature float32
 }
 
 // policyBatch lays trajectories out for the learner, with reference
-// log-probs from the frozen policy when the KL penalty is on.
+// log-probs from the frozen policy when the KL penalty is on. Old, new and
+// reference log-probs are all taken at each trajectory's sampling
+// temperature, softmax(logits/T), as verl does: the rollout's log-probs are
+// recorded at T, and the learner and the reference score at T.
 func (g *Game) policyBatch(ctx context.Context, items []trained) (model.PolicyBatch, error) {
 	var b model.PolicyBatch
 	for _, it := range items {
@@ -722,9 +735,10 @@ func (g *Game) policyBatch(ctx context.Context, items []trained) (model.PolicyBa
 		b.LossMask = append(b.LossMask, it.traj.LossMask)
 		b.OldLogProbs = append(b.OldLogProbs, it.traj.LogProbs)
 		b.Advantages = append(b.Advantages, TokenAdvantages(it.advantage, it.traj.LossMask))
+		b.Temperatures = append(b.Temperatures, it.temperature)
 	}
 	if g.Config.Optim.KLCoef > 0 {
-		ref, err := g.Reference.TokenLogProbs(ctx, b.Sequences)
+		ref, err := g.Reference.TokenLogProbs(ctx, b.Sequences, b.Temperatures)
 		if err != nil {
 			return b, fmt.Errorf("reference log-probs: %w", err)
 		}

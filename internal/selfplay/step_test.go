@@ -124,6 +124,7 @@ func testConfig() Config {
 	// The scripted solver's spam writes two answer tags; a threshold of one
 	// makes it pay the penalty (TestSolverAnswerTagThreshold covers SSP's 10).
 	cfg.Solver.MaxAnswerTags = 1
+	cfg.Optim.MiniBatches = 1 // one optimizer step per role, so each test sees whole updates
 	return cfg
 }
 
@@ -192,7 +193,7 @@ func TestStepEndToEnd(t *testing.T) {
 	if len(learner.batches) != 2 || len(learner.batches[0].Sequences) != 4 || len(learner.batches[1].Sequences) != 16 {
 		t.Fatalf("updates: %d batches", len(learner.batches))
 	}
-	if l := learner.losses[0]; l.ClipLow != 0.2 || l.ClipHigh != 0.28 || l.KLCoef != 0.01 {
+	if l := learner.losses[0]; l.ClipLow != 0.2 || l.ClipHigh != 0.28 || l.KLCoef != 0.01 || l.DualClip != 3 || l.KLClamp != 10 {
 		t.Fatalf("loss config %+v", l)
 	}
 	tok := agenttest.CharTokenizer{}
@@ -399,15 +400,32 @@ func TestStepCombinedUpdateAndIntermediateReward(t *testing.T) {
 }
 
 func TestStepMiniBatches(t *testing.T) {
-	cfg := testConfig()
-	cfg.Optim.MiniBatchSize = 3
-	g, _, learner, _ := testGame(cfg)
-	if _, err := g.Step(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	// 4 proposer trajectories → 3+1; 16 solver trajectories → 3×5+1.
-	if len(learner.batches) != 2+6 {
-		t.Fatalf("%d optimizer steps, want 8", len(learner.batches))
+	for _, tc := range []struct {
+		miniBatches int
+		combined    bool
+		want        []int // trajectories per optimizer step
+	}{
+		// 4 proposer trajectories, then 16 solver trajectories.
+		{2, false, []int{2, 2, 8, 8}},
+		{3, false, []int{1, 1, 2, 5, 5, 6}},
+		{5, false, []int{1, 1, 1, 1, 3, 3, 3, 3, 4}},
+		{3, true, []int{6, 7, 7}},
+	} {
+		cfg := testConfig()
+		cfg.Optim.MiniBatches = tc.miniBatches
+		cfg.Game.CombinedUpdate = tc.combined
+		g, _, learner, _ := testGame(cfg)
+		if _, err := g.Step(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for _, b := range learner.batches {
+			got = append(got, len(b.Sequences))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("optim.mini_batches %d (combined %v): batches of %v trajectories, want %v",
+				tc.miniBatches, tc.combined, got, tc.want)
+		}
 	}
 }
 
@@ -868,5 +886,39 @@ func TestPromptSets(t *testing.T) {
 	bad.Game.Prompts = "verbose"
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "game.prompts") {
 		t.Errorf("unknown prompt set: %v", err)
+	}
+}
+
+// Each trajectory is trained and scored by the reference at the temperature
+// its role sampled at, so that old, new and reference log-probs belong to
+// the same distribution.
+func TestStepScoresAtSamplingTemperature(t *testing.T) {
+	cfg := testConfig()
+	cfg.Proposer.Temperature, cfg.Solver.Temperature = 0.8, 0.9
+	for _, combined := range []bool{false, true} {
+		cfg.Game.CombinedUpdate = combined
+		g, _, learner, _ := testGame(cfg)
+		if _, err := g.Step(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		reference := g.Reference.(*agenttest.ScriptedPolicy)
+		if len(reference.ScoredTemperatures) != len(learner.batches) {
+			t.Fatalf("combined %v: %d reference calls for %d batches", combined, len(reference.ScoredTemperatures), len(learner.batches))
+		}
+		for k, b := range learner.batches {
+			if len(b.Temperatures) != len(b.Sequences) {
+				t.Fatalf("combined %v: batch %d has %d temperatures for %d sequences", combined, k, len(b.Temperatures), len(b.Sequences))
+			}
+			for i, seq := range b.Sequences {
+				want := float32(0.9)
+				if strings.Contains(agenttest.CharTokenizer{}.Decode(seq), "You write quiz questions") {
+					want = 0.8
+				}
+				if b.Temperatures[i] != want || reference.ScoredTemperatures[k][i] != want {
+					t.Errorf("combined %v: batch %d sequence %d trained at %v, scored by the reference at %v, sampled at %v",
+						combined, k, i, b.Temperatures[i], reference.ScoredTemperatures[k][i], want)
+				}
+			}
+		}
 	}
 }

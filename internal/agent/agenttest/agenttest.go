@@ -56,6 +56,8 @@ type ScriptedPolicy struct {
 
 	mu       sync.Mutex
 	Requests []model.GenerateRequest // every request, for inspection
+	// ScoredTemperatures holds the temperatures of every TokenLogProbs call.
+	ScoredTemperatures [][]float32
 }
 
 // Generate implements the policy's sampling contract.
@@ -93,11 +95,15 @@ func (p *ScriptedPolicy) Generate(ctx context.Context, req model.GenerateRequest
 	return out, nil
 }
 
-// TokenLogProbs reports LogProb for every token but the first.
-func (p *ScriptedPolicy) TokenLogProbs(ctx context.Context, seqs [][]int32) ([][]float32, error) {
+// TokenLogProbs reports LogProb for every token but the first, and records
+// the temperatures it was asked to score at.
+func (p *ScriptedPolicy) TokenLogProbs(ctx context.Context, seqs [][]int32, temperatures []float32) ([][]float32, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	p.mu.Lock()
+	p.ScoredTemperatures = append(p.ScoredTemperatures, temperatures)
+	p.mu.Unlock()
 	out := make([][]float32, len(seqs))
 	for i, s := range seqs {
 		out[i] = make([]float32, len(s))
