@@ -48,7 +48,7 @@ func modelSolverFlags(fs *flag.FlagSet) *modelSolverOptions {
 	fs.IntVar(&o.MaxResponseTokens, "max-response-tokens", agentDefaults.MaxResponseTokens, "tokens after the prompt, generated and inserted")
 	fs.IntVar(&o.TopK, "topk", agentDefaults.TopK, "documents per search call")
 	fs.IntVar(&o.MaxInformationChars, "max-information-chars", agentDefaults.MaxInformationChars, "characters of search results inserted per call (0: no bound)")
-	fs.StringVar(&o.Prompts, "prompts", selfplay.DefaultConfig().Game.Prompts, "solver prompt wording: ssp-short or ssp (match the training run's game.prompts)")
+	fs.StringVar(&o.Prompts, "prompts", selfplay.DefaultConfig().Game.Prompts, "solver prompt wording: ssp-short, ssp or minimal (match the training run's game.prompts)")
 	return o
 }
 
@@ -71,6 +71,7 @@ func builtinEvalDefaults(ctx context.Context, o *modelSolverOptions) (evalDefaul
 	o.Model, o.Index = p.Model, p.Index
 	o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens = cfg.Agent.MaxTurns, cfg.Agent.MaxTokensPerTurn, cfg.Agent.MaxResponseTokens
 	o.MaxInformationChars, o.TopK = cfg.Agent.MaxInformationChars, cfg.Agent.TopK
+	o.Prompts = cfg.Game.Prompts
 	out := filepath.Join("runs", "eval-"+time.Now().UTC().Format("20060102-150405"))
 	return evalDefaults{out: out, benchmark: p.Benchmark}, nil
 }

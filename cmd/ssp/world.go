@@ -79,6 +79,7 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fs.IntVar(&o.ProbeQuestions, "probe-questions", d.ProbeQuestions, "questions in each probe (about entities no episode mentions)")
 	fs.Float64Var(&o.LR, "lr", d.LR, "peak learning rate (warm-up, then cosine decay, per phase)")
 	fs.IntVar(&o.WarmupSteps, "warmup-steps", d.WarmupSteps, "learning-rate warm-up steps per phase")
+	fs.StringVar(&o.Prompts, "prompts", d.Prompts, "prompt set of the episodes: minimal, ssp-short or ssp (match game.prompts)")
 	fs.IntVar(&o.TopK, "top-k", d.TopK, "documents per search in the episodes (match agent.top_k of self-play and eval)")
 	fs.IntVar(&o.MaxInformationChars, "max-information-chars", d.MaxInformationChars, "characters of search results per call (match agent.max_information_chars)")
 	fs.IntVar(&o.NoiseBlocks, "noise-blocks", d.NoiseBlocks, "noise blocks in RAG-verification episodes (match verify.noise_blocks)")

@@ -67,6 +67,7 @@ type Options struct {
 
 	// The agent settings the episodes imitate. They must match the
 	// self-play and evaluation settings the model will be used with.
+	Prompts                                                 string // prompt set (game.prompts)
 	TopK, MaxInformationChars, NoiseBlocks, MaxPromptTokens int
 	MaxTurns, MaxTokensPerTurn, MaxResponseTokens           int
 
@@ -80,9 +81,9 @@ func DefaultOptions() Options {
 	return Options{
 		Seed: 1, VocabSize: 1024,
 		Hidden: 64, Layers: 3, Heads: 4, KVHeads: 2, Intermediate: 192,
-		LMSteps: 100, ProtocolSteps: 1500, BatchSize: 4, SeqLen: 256, PackLen: 1024, MaxHops: 2,
-		LR: 3e-3, WarmupSteps: 30, ProbeEvery: 100, ProbeQuestions: 48,
-		TopK: 2, MaxInformationChars: 700, NoiseBlocks: 1, MaxPromptTokens: 1024,
+		LMSteps: 150, ProtocolSteps: 400, BatchSize: 8, SeqLen: 256, PackLen: 512, MaxHops: 2,
+		LR: 3e-3, WarmupSteps: 30, ProbeEvery: 50, ProbeQuestions: 48,
+		Prompts: selfplay.PromptsMinimal, TopK: 1, MaxInformationChars: 500, NoiseBlocks: 1, MaxPromptTokens: 1024,
 		MaxTurns: 5, MaxTokensPerTurn: 48, MaxResponseTokens: 1200,
 	}
 }
@@ -105,6 +106,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("bootstrap: top-k must be >= 1 and max prompt tokens >= 64")
 	case o.PackLen < 64 || o.MaxHops < 1 || o.MaxHops > 4:
 		return fmt.Errorf("bootstrap: --pack-len must be >= 64 and --max-hops between 1 and 4")
+	case !validPrompts(o.Prompts):
+		return fmt.Errorf("bootstrap: --prompts %q is not a prompt set (ssp-short, ssp, minimal)", o.Prompts)
 	case o.ProbeEvery < 0 || o.ProbeQuestions < 0:
 		return fmt.Errorf("bootstrap: --probe-every and --probe-questions must be >= 0")
 	case o.MaxTurns < 1 || o.MaxTokensPerTurn < 1 || o.MaxResponseTokens < 1:
@@ -170,6 +173,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	prompts, err := selfplay.Prompts(o.Prompts)
+	if err != nil {
+		return rep, fmt.Errorf("bootstrap: --prompts: %w", err)
+	}
 	corpusPath := filepath.Join(o.World, world.Files.Corpus)
 	texts, err := readCorpus(ctx, corpusPath)
 	if err != nil {
@@ -198,7 +205,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	} else {
 		// 1. Tokenizer: learnt from the corpus and the protocol's prompts.
 		t0 := time.Now()
-		bpe, err := tokenizer.TrainBPE(ctx, trainingTexts(texts), tokenizer.TrainOptions{
+		bpe, err := tokenizer.TrainBPE(ctx, trainingTexts(texts, prompts), tokenizer.TrainOptions{
 			VocabSize: o.VocabSize, AddedTokens: AddedTokens, SpecialCount: 3,
 			EOSToken: "<|im_end|>", PadToken: "<|endoftext|>", ChatTemplate: ChatMLTemplate,
 			SplitPiece: splitNamePiece, InitialMerges: syllableMerges(),
@@ -263,7 +270,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if n := searcher.NumDocs(); n != len(texts) {
 		return rep, fmt.Errorf("bootstrap: --index %s holds %d documents but %s has %d passages: index the world's corpus", o.Index, n, corpusPath, len(texts))
 	}
-	maker := &episodeMaker{tok: tok, searcher: searcher, opts: o, rng: rng}
+	maker := &episodeMaker{tok: tok, searcher: searcher, opts: o, prompts: prompts, rng: rng}
 	// Entities of the probe never appear in an episode, so the probe
 	// measures copying of unseen names, not recall.
 	probeEntity := func(e *world.Entity) bool { return e.ID%probeEvery == probeEvery-1 }
@@ -294,7 +301,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		if len(probe) == 0 {
 			return nil
 		}
-		pt, err := probeSolver(ctx, m, tok, searcher, o, probe)
+		pt, err := probeSolver(ctx, m, tok, searcher, o, prompts, probe)
 		if err != nil {
 			return err
 		}
@@ -397,11 +404,11 @@ func readCorpus(ctx context.Context, path string) ([]string, error) {
 
 // trainingTexts is the tokenizer's training text: the corpus and the role
 // prompts, so that the protocol's fixed wording costs few tokens.
-func trainingTexts(corpusTexts []string) iter.Seq[string] {
+func trainingTexts(corpusTexts []string, prompts selfplay.PromptSet) iter.Seq[string] {
 	return func(yield func(string) bool) {
-		ps, pu := selfplay.ProposerMessages(selfplay.Seed{Answers: []string{"x"}}, 2)
-		ss, su := selfplay.SolverMessages("x")
-		rs, ru := selfplay.RAGMessages("x", nil)
+		ps, pu := prompts.Proposer(selfplay.Seed{Answers: []string{"x"}}, 2)
+		ss, su := prompts.Solver("x")
+		rs, ru := prompts.RAG("x", nil)
 		for _, p := range []string{ps, pu, ss, su, rs, ru} {
 			for range 50 { // weigh the prompts like a few dozen passages
 				if !yield(p) {
@@ -519,6 +526,11 @@ func trainPhaseWith(ctx context.Context, m *model.Model, o Options, steps int, n
 	return curve, nil
 }
 
+func validPrompts(name string) bool {
+	_, err := selfplay.Prompts(name)
+	return err == nil
+}
+
 // probeEvery keeps one entity in probeEvery out of every protocol episode,
 // for the probe.
 const probeEvery = 16
@@ -574,17 +586,17 @@ func nameParts(g *world.Graph) [][]string {
 
 // probeSolver runs the greedy solver, with the agent settings of the
 // options, on questions and scores exact match by hop count.
-func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, searcher *index.Index, o Options, qs []world.Question) (ProbePoint, error) {
-	prompts := make([][]int32, len(qs))
+func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, searcher *index.Index, o Options, prompts selfplay.PromptSet, qs []world.Question) (ProbePoint, error) {
+	ids := make([][]int32, len(qs))
 	for i, q := range qs {
-		system, user := selfplay.SolverMessages(q.Question)
+		system, user := prompts.Solver(q.Question)
 		text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
 		if err != nil {
 			return ProbePoint{}, err
 		}
-		prompts[i] = tok.Encode(text)
+		ids[i] = tok.Encode(text)
 	}
-	trajs, err := agent.Run(ctx, m, tok, searcher, prompts, agent.Config{
+	trajs, err := agent.Run(ctx, m, tok, searcher, ids, agent.Config{
 		FinalTag: "answer", Search: true, MaxTurns: o.MaxTurns, MaxTokensPerTurn: o.MaxTokensPerTurn,
 		MaxResponseTokens: o.MaxResponseTokens, TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
 		Temperature: 0, TopP: 1, EOSTokenIDs: tok.EOSTokenIDs(),

@@ -14,6 +14,7 @@ import (
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/score"
+	"github.com/ssp-project/ssp/internal/selfplay"
 	"github.com/ssp-project/ssp/internal/tokenizer"
 	"github.com/ssp-project/ssp/internal/world"
 )
@@ -42,7 +43,7 @@ func TestEpisodes(t *testing.T) {
 	}
 	tokDir := t.TempDir()
 	o := DefaultOptions()
-	bpe, err := tokenizer.TrainBPE(context.Background(), trainingTexts(texts), tokenizer.TrainOptions{
+	bpe, err := tokenizer.TrainBPE(context.Background(), trainingTexts(texts, mustPrompts(t, selfplay.PromptsMinimal)), tokenizer.TrainOptions{
 		VocabSize: 600, AddedTokens: AddedTokens, SpecialCount: 3, EOSToken: "<|im_end|>", PadToken: "<|endoftext|>", ChatTemplate: ChatMLTemplate})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +70,7 @@ func TestEpisodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	qs := g.WarmUpQuestions(1, 40, 2, nil)
-	maker := &episodeMaker{tok: tok, searcher: ix, opts: o, rng: rand.New(rand.NewPCG(1, 2))}
+	maker := &episodeMaker{tok: tok, searcher: ix, opts: o, prompts: mustPrompts(t, o.Prompts), rng: rand.New(rand.NewPCG(1, 2))}
 	eps, dropped, err := maker.make(context.Background(), qs)
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +238,7 @@ func TestNamesAreSyllableTokens(t *testing.T) {
 	for _, p := range g.Passages() {
 		texts = append(texts, p.Contents)
 	}
-	bpe, err := tokenizer.TrainBPE(context.Background(), trainingTexts(texts), tokenizer.TrainOptions{
+	bpe, err := tokenizer.TrainBPE(context.Background(), trainingTexts(texts, mustPrompts(t, selfplay.PromptsMinimal)), tokenizer.TrainOptions{
 		VocabSize: 1024, AddedTokens: AddedTokens, SpecialCount: 3, EOSToken: "<|im_end|>",
 		SplitPiece: splitNamePiece, InitialMerges: syllableMerges(),
 	})
@@ -311,4 +312,13 @@ func TestPackRows(t *testing.T) {
 	if want := []int32{3, 3, 3, 4, 4, 4, 4}; !slices.Equal(rows[0], want) {
 		t.Errorf("row 0 = %v, want %v", rows[0], want)
 	}
+}
+
+func mustPrompts(t *testing.T, name string) selfplay.PromptSet {
+	t.Helper()
+	p, err := selfplay.Prompts(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -51,6 +51,7 @@ type episodeMaker struct {
 	tok      *tokenizer.Tokenizer
 	searcher search.Searcher
 	opts     Options
+	prompts  selfplay.PromptSet
 	rng      *rand.Rand
 }
 
@@ -107,6 +108,8 @@ func (e *episodeMaker) information(hits []search.Hit) string {
 //   - RAG verification: answer the question from the proposer's documents
 //     shuffled with noise blocks from other searches, without searching.
 //
+// Every question gets a solver episode, one in two a proposer and a RAG one.
+//
 // An episode whose searches do not surface the next entity of the chain is
 // dropped rather than teaching the model to guess, and so is one longer than
 // the agent settings allow.
@@ -139,7 +142,7 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 		}
 
 		// Solver.
-		system, user := selfplay.SolverMessages(q.Question)
+		system, user := e.prompts.Solver(q.Question)
 		t, err := e.prompt("solver", k, system, user)
 		if err != nil {
 			return nil, nil, err
@@ -161,8 +164,15 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 			out = append(out, t.ep)
 		}
 
+		// Proposer and RAG episodes for half the questions: they are two to
+		// three times as long as a solver episode, and the solver's copying
+		// is what the base most needs.
+		if e.rng.IntN(2) == 1 {
+			continue
+		}
+
 		// Proposer: from the target back to the anchor.
-		system, user = selfplay.ProposerMessages(selfplay.Seed{Answers: q.Answers}, k)
+		system, user = e.prompts.Proposer(selfplay.Seed{Answers: q.Answers}, k)
 		t, err = e.prompt("proposer", k, system, user)
 		if err != nil {
 			return nil, nil, err
@@ -202,7 +212,7 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 		}
 		ragDocs := documents(docs)
 		e.rng.Shuffle(len(ragDocs), func(a, b int) { ragDocs[a], ragDocs[b] = ragDocs[b], ragDocs[a] })
-		system, user = selfplay.RAGMessages(q.Question, ragDocs)
+		system, user = e.prompts.RAG(q.Question, ragDocs)
 		t, err = e.prompt("rag", k, system, user)
 		if err != nil {
 			return nil, nil, err

@@ -55,7 +55,7 @@ type GameConfig struct {
 	CombinedUpdate   bool   `yaml:"combined_update" help:"one optimizer update over proposer and solver trajectories together instead of proposer then solver; SSP: false"`
 	TrainProposer    bool   `yaml:"train_proposer" help:"update the policy on proposer trajectories"`
 	TrainSolver      bool   `yaml:"train_solver" help:"update the policy on solver trajectories"`
-	Prompts          string `yaml:"prompts" help:"prompt wording for the proposer, solver and RAG check: \"ssp-short\" (compact; the built-in model was bootstrapped on it) or \"ssp\" (the structure of SSP's released prompts: the proposer builds its question backwards from the answer, with example questions; the Search-R1 solver instruction); validation during training uses the same solver prompt"`
+	Prompts          string `yaml:"prompts" help:"prompt wording for the proposer, solver and RAG check: \"ssp-short\" (compact instructions), \"ssp\" (the structure of SSP's released prompts: the proposer builds its question backwards from the answer, with example questions; the Search-R1 solver instruction) or \"minimal\" (one line per role, for small models trained from scratch; the built-in model was bootstrapped on it); validation during training uses the same solver prompt"`
 	Problems         string `yaml:"problems" help:"where the solver's questions come from: \"selfplay\" (the proposer writes them from seed answers; no labels) or \"qa\" (questions and gold answers from run.qa_data: the supervised Search-R1-style baseline)"`
 }
 
@@ -322,8 +322,8 @@ func (c Config) Validate() error {
 		return bad("verify.judge_model", "is required when verify.judge_url is set")
 	case c.Run.EvalEvery > 0 && c.Run.EvalData == "":
 		return bad("run.eval_data", "is required when run.eval_every is set")
-	case c.Game.Prompts != PromptsSSP && c.Game.Prompts != PromptsSSPShort:
-		return bad("game.prompts", "must be %q or %q, got %q", PromptsSSP, PromptsSSPShort, c.Game.Prompts)
+	case c.Game.Prompts != PromptsSSP && c.Game.Prompts != PromptsSSPShort && c.Game.Prompts != PromptsMinimal:
+		return bad("game.prompts", "must be %q, %q or %q, got %q", PromptsSSPShort, PromptsSSP, PromptsMinimal, c.Game.Prompts)
 	case c.Game.Problems != ProblemsSelfPlay && c.Game.Problems != ProblemsQA:
 		return bad("game.problems", "must be %q or %q, got %q", ProblemsSelfPlay, ProblemsQA, c.Game.Problems)
 	case c.Game.Problems == ProblemsQA && !c.Game.TrainSolver:

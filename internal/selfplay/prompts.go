@@ -69,8 +69,7 @@ func RAGMessages(question string, docs []search.Document) (system, user string) 
 
 // Prompt sets (game.prompts).
 const (
-	// PromptsSSPShort is the compact wording above, the one the built-in
-	// model was bootstrapped on.
+	// PromptsSSPShort is the compact wording above, for instruct models.
 	PromptsSSPShort = "ssp-short"
 	// PromptsSSP follows the structure of SSP's released prompts (in this
 	// project's own words): the proposer is walked through building the
@@ -78,6 +77,11 @@ const (
 	// solver gets the Search-R1 instruction in its user message, and the RAG
 	// check asks for brief reasoning, then the answer.
 	PromptsSSP = "ssp"
+	// PromptsMinimal states the protocol in one line per role, for small
+	// models trained from scratch on scripted episodes (the built-in
+	// model): such a model learns the protocol from examples, not from
+	// instructions, and every prompt token costs it training time.
+	PromptsMinimal = "minimal"
 )
 
 // PromptSet renders the three roles' messages in one wording.
@@ -95,8 +99,10 @@ func Prompts(name string) (PromptSet, error) {
 		return PromptSet{Name: name, Proposer: ProposerMessages, Solver: SolverMessages, RAG: RAGMessages}, nil
 	case PromptsSSP:
 		return PromptSet{Name: name, Proposer: sspProposerMessages, Solver: sspSolverMessages, RAG: sspRAGMessages}, nil
+	case PromptsMinimal:
+		return PromptSet{Name: name, Proposer: minimalProposerMessages, Solver: minimalSolverMessages, RAG: minimalRAGMessages}, nil
 	}
-	return PromptSet{}, fmt.Errorf("unknown prompt set %q (want %q or %q)", name, PromptsSSP, PromptsSSPShort)
+	return PromptSet{}, fmt.Errorf("unknown prompt set %q (want %q, %q or %q)", name, PromptsSSPShort, PromptsSSP, PromptsMinimal)
 }
 
 const sspProposerSystem = `You are a question designer. You are given an answer and a number n, and you build a hard question whose single correct answer is that answer and which takes a solver n searches, one after another, to answer.
@@ -157,6 +163,34 @@ func sspRAGMessages(question string, docs []search.Document) (system, user strin
 	}
 	return sspSolverSystem, "Answer the question from the materials below; do not search. First reason very briefly, in at most about 50 words, " +
 		"then give only the final answer between <answer> and </answer>.\n\nMaterials:\n" + search.FormatHits(hits) + "\nQuestion: " + question + "\n"
+}
+
+const (
+	minimalProposerSystem = "Search with <search> query </search>, then write a question whose answer is the given answer as <question> question </question>."
+	minimalSolverSystem   = "Search with <search> query </search>, then answer as <answer> name </answer>."
+	minimalRAGSystem      = "Answer from the documents as <answer> name </answer>."
+)
+
+func minimalProposerMessages(seed Seed, hops int) (system, user string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Answer: %s\n", seed.Answers[0])
+	if len(seed.Answers) > 1 {
+		fmt.Fprintf(&b, "Also: %s\n", strings.Join(seed.Answers[1:], "; "))
+	}
+	fmt.Fprintf(&b, "Hops: %d\n", hops)
+	return minimalProposerSystem, b.String()
+}
+
+func minimalSolverMessages(question string) (system, user string) {
+	return minimalSolverSystem, "Question: " + question + "\n"
+}
+
+func minimalRAGMessages(question string, docs []search.Document) (system, user string) {
+	hits := make([]search.Hit, len(docs))
+	for i, d := range docs {
+		hits[i] = search.Hit{Document: d}
+	}
+	return minimalRAGSystem, "Documents:\n" + search.FormatHits(hits) + "\nQuestion: " + question + "\n"
 }
 
 // PlainChat renders messages without a chat template, for base models and

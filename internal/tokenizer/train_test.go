@@ -372,3 +372,103 @@ func FuzzTrainedRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// encodePieces encodes text with a tokenizer written from m and returns the
+// tokens as text.
+func encodePieces(t *testing.T, m *BPEModel, text string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := m.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, id := range tok.Encode(text) {
+		out = append(out, tok.Decode([]int32{id}))
+	}
+	return out
+}
+
+// TestSyllableMerges trains on made-up names ("Bakota", "Tabo") and an
+// English word that shares letters with them ("kotaro"): initial merges put
+// the syllables first, SplitPiece keeps names from teaching merges across
+// syllables, and DropCrossingMerges removes the merge "kotaro" teaches
+// ("ko"+"ta"), which would join two syllables of "Bakota".
+func TestSyllableMerges(t *testing.T) {
+	var texts []string
+	for range 50 {
+		texts = append(texts, "kotaro kotaro kotaro", "Bakota Tabo")
+	}
+	syllables := func(piece string) []string {
+		switch strings.TrimSpace(piece) {
+		case "Bakota":
+			return []string{piece[:len(piece)-4], "ko", "ta"}
+		case "Tabo":
+			return []string{piece[:len(piece)-2], "bo"}
+		}
+		return nil
+	}
+	opts := TrainOptions{VocabSize: 300, SplitPiece: syllables,
+		InitialMerges: [][2]string{{"B", "a"}, {"k", "o"}, {"t", "a"}, {"T", "a"}, {"b", "o"}}}
+	m, err := TrainBPE(context.Background(), slices.Values(texts), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.merges[:3]; !slices.Equal(got, [][2]string{{"B", "a"}, {"k", "o"}, {"t", "a"}}) {
+		t.Fatalf("first merges %q, want the initial merges in order", got)
+	}
+	if got := encodePieces(t, m, "Bakota"); slices.Equal(got, []string{"Ba", "ko", "ta"}) {
+		t.Fatalf("before DropCrossingMerges %q is already cut into syllables: the test teaches no crossing merge", got)
+	}
+	words := [][]string{{"Ba", "ko", "ta"}, {" Ba", "ko", "ta"}, {"Ta", "bo"}, {" Ta", "bo"}}
+	if dropped := m.DropCrossingMerges(words); dropped == 0 {
+		t.Errorf("no merge dropped")
+	}
+	for _, w := range words {
+		// Each part may be several tokens, but no token spans two parts.
+		got := encodePieces(t, m, strings.Join(w, ""))
+		at, cuts := 0, map[int]bool{}
+		for _, part := range w {
+			cuts[at] = true
+			at += len(part)
+		}
+		at = 0
+		for _, tok := range got {
+			for i := at + 1; i < at+len(tok); i++ {
+				if cuts[i] {
+					t.Errorf("%q is tokenised as %q: %q spans two syllables", strings.Join(w, ""), got, tok)
+				}
+			}
+			at += len(tok)
+		}
+	}
+	if got := encodePieces(t, m, " kotaro"); len(got) > 3 {
+		t.Logf("kotaro is now %q", got)
+	}
+	if again := m.DropCrossingMerges(words); again != 0 {
+		t.Errorf("a second pass dropped %d more merges", again)
+	}
+	// Every merge uses tokens made by bytes or earlier merges.
+	have := map[string]bool{}
+	for _, tok := range m.tokens[:256] {
+		have[tok] = true
+	}
+	for _, mg := range m.merges {
+		if !have[mg[0]] || !have[mg[1]] {
+			t.Fatalf("merge %q uses a token no earlier merge makes", mg)
+		}
+		have[mg[0]+mg[1]] = true
+	}
+	if len(have) != len(m.tokens) {
+		t.Errorf("%d tokens, %d made by bytes and merges", len(m.tokens), len(have))
+	}
+
+	bad := opts
+	bad.InitialMerges = [][2]string{{"ko", "n"}}
+	if _, err := TrainBPE(context.Background(), slices.Values(texts), bad); err == nil || !strings.Contains(err.Error(), "initial merge") {
+		t.Errorf("an initial merge of an unknown token: %v", err)
+	}
+}
