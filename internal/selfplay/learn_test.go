@@ -131,9 +131,13 @@ func learnQuestion(name string) string { return "The passage says: the name is "
 // "flipped" updates on negated advantages.
 func learnArm(t *testing.T, arm string, steps int) learnResult {
 	t.Helper()
-	tok := learnTokenizer()
-	policy, reference := learnModel(t, len(tok.pieces)), learnModel(t, len(tok.pieces))
 	cfg := DefaultConfig()
+	prompts, err := Prompts(cfg.Game.Prompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := learnTokenizer(prompts)
+	policy, reference := learnModel(t, len(tok.pieces)), learnModel(t, len(tok.pieces))
 	cfg.Game.Problems = ProblemsQA
 	cfg.Game.BatchSize, cfg.Game.SolverRollouts = len(learnNames), 8
 	cfg.Agent = AgentConfig{MaxTurns: 3, MaxResponseTokens: 12, MaxPromptTokens: 16, TopK: 1}
@@ -210,15 +214,15 @@ func learnModel(t *testing.T, vocab int) *model.Model {
 const learnNote = "note\nThe passage is in the question."
 
 // learnTokenizer has one piece per unit of the task: the end of sequence
-// (id 0), the search call, an answer per name, the solver prompt before the
-// name, the name with the rest of the prompt, the inserted search results,
-// and "?" for anything else.
-func learnTokenizer() pieceTokenizer {
+// (id 0), the search call, an answer per name, the solver prompt (of the
+// given set, rendered by PlainChat) before the name, the name with the rest
+// of the prompt, the inserted search results, and "?" for anything else.
+func learnTokenizer(set PromptSet) pieceTokenizer {
 	pieces := []string{"", "<search> passage </search>"}
 	for _, n := range learnNames {
 		pieces = append(pieces, "<answer> "+n+" </answer>")
 	}
-	system, user := SolverMessages(learnQuestion(learnNames[0]))
+	system, user := set.Solver(learnQuestion(learnNames[0]))
 	prompt, err := PlainChat(system, user)
 	if err != nil {
 		panic(err)
