@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/outdir"
 )
 
 func init() {
@@ -278,7 +279,8 @@ func runModelInit(ctx context.Context, args []string) error {
 	fs := newFlags("model init", "--config config.json --out DIR [--tokenizer DIR] [--seed N]")
 	mf := addModelFlags(fs, false)
 	configPath := fs.String("config", "", "Hugging Face config.json of the architecture")
-	out := fs.String("out", "", "checkpoint directory to write")
+	out := fs.String("out", "", "checkpoint directory to create, or an ssp checkpoint to replace")
+	force := fs.Bool("force", false, "replace --out even when it is a directory that ssp did not write (never a file)")
 	tokDir := fs.String("tokenizer", "", "directory whose tokenizer files are copied into the checkpoint")
 	seed := fs.Int64("seed", 0, "initialisation seed")
 	if err := parseFlags(fs, args); err != nil {
@@ -286,6 +288,10 @@ func runModelInit(ctx context.Context, args []string) error {
 	}
 	if *configPath == "" || *out == "" {
 		return fmt.Errorf("%w: --config and --out are required", errUsage)
+	}
+	outOpts := outdir.Options{Force: *force, ForceFlag: "--force"}
+	if err := outdir.Check(*out, outdir.Model, outOpts); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -304,7 +310,7 @@ func runModelInit(ctx context.Context, args []string) error {
 		}
 		m.SetSourceDir(*tokDir)
 	}
-	if err := m.Save(*out); err != nil {
+	if err := m.SaveTo(*out, outOpts); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s (%s, %d parameters)\n", *out, cfg.ModelType, m.NumParameters())
