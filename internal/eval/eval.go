@@ -47,11 +47,11 @@ type SolveFunc func(ctx context.Context, batch []dataset.Example) ([]Trajectory,
 
 // Config controls a run.
 type Config struct {
-	OutDir    string       // run directory; must not hold an eval run yet (see ReplaceRun and Force)
+	OutDir string // run directory; must not hold an eval run yet (see ReplaceRun and Force)
 	// ReplaceRun replaces an earlier eval run at OutDir.
 	ReplaceRun bool
 	// Force replaces whatever directory is at OutDir (never a file).
-	Force bool
+	Force     bool
 	BatchSize int          // examples per solver call; 0 means 32
 	Judge     *judge.Judge // optional LLM judge
 	Progress  io.Writer    // progress lines with ETA; nil for none

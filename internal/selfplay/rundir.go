@@ -283,7 +283,6 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-
 // Runner plays and trains steps, writing the run directory and checkpoints.
 type Runner struct {
 	Game      *Game
