@@ -9,9 +9,11 @@
 package outdir
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -227,3 +229,41 @@ type tempHidden struct {
 
 func (e *tempHidden) Error() string { return e.msg }
 func (e *tempHidden) Unwrap() error { return e.err }
+
+// WriteFile writes the file path through a temporary sibling that is synced
+// and renamed over path, so path holds either its old or its new content.
+// A directory at path is refused; an existing file is replaced. Errors
+// speak of path, never of the temporary name.
+func WriteFile(path string, fill func(w io.Writer) error) error {
+	path = filepath.Clean(path)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("output %s is a directory; give the path of a file to write", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("output %s: cannot create a file in %s: %w", path, filepath.Dir(path), unwrapPath(err))
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once renamed
+	w := bufio.NewWriterSize(f, 1<<20)
+	err = fill(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return hideTemp(fmt.Errorf("output %s: %w", path, err), tmp, path)
+	}
+	return nil
+}
