@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 // captureStdout runs fn and returns what it printed.
@@ -110,10 +112,10 @@ func TestLoadDecoderByteLevel(t *testing.T) {
 }
 
 func TestLoadDecoderQwen3(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "fixtures", "tokenizers", "qwen3")
-	data, err := os.ReadFile(filepath.Join(dir, "cases.jsonl"))
+	dir := fixtures.Shared(t, "tokenizers", "qwen3")
+	data, err := os.ReadFile(fixtures.Shared(t, "tokenizers", "qwen3", "cases.jsonl"))
 	if err != nil {
-		t.Skipf("tokenizer fixtures not found: %v", err)
+		t.Fatal(err)
 	}
 	decode, err := loadDecoder(dir)
 	if err != nil {

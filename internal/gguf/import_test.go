@@ -9,13 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/ssp-project/ssp/internal/safetensors"
 	"github.com/ssp-project/ssp/internal/tokenizer"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 // quiet discards the progress log of imports run by tests.
@@ -23,12 +24,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // sharedFixtures locates the read-only reference checkpoints beside the checkout.
 func sharedFixtures(t *testing.T) string {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "hf")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("shared fixtures not found at %s: %v", dir, err)
-	}
-	return dir
+	t.Helper()
+	return fixtures.Shared(t, "hf")
 }
 
 // byteLevelAlphabet is GPT-2's bytes_to_unicode: printable Latin-1 bytes

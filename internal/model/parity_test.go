@@ -4,21 +4,16 @@ import (
 	"context"
 	"github.com/ssp-project/ssp/internal/safetensors"
 	"math"
-	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 // fixturesDir is the shared reference fixtures beside the checkout.
 func fixturesDir(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "hf")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("reference fixtures not found at %s: %v", dir, err)
-	}
-	return dir
+	return fixtures.Shared(t, "hf")
 }
 
 var families = []string{"qwen2", "qwen3", "llama3"}
