@@ -13,6 +13,7 @@ import (
 
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/outdir"
+	"github.com/ssp-project/ssp/internal/tokenizer"
 )
 
 func init() {
@@ -317,67 +318,12 @@ func runModelInit(ctx context.Context, args []string) error {
 	return nil
 }
 
-// loadDecoder returns a decoder of token ids for matching stop strings,
-// read from the checkpoint's tokenizer.json. It handles byte-level BPE
-// vocabularies (GPT-2 style, as Llama 3 and Qwen use), whose tokens spell
-// bytes with printable stand-in characters.
+// loadDecoder returns a decoder of token ids for matching stop strings:
+// the checkpoint's own tokenizer (package tokenizer).
 func loadDecoder(dir string) (func([]int32) string, error) {
-	path := filepath.Join(dir, "tokenizer.json")
-	data, err := os.ReadFile(path)
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
-		return nil, fmt.Errorf("--stop needs the tokenizer: %w", err)
+		return nil, fmt.Errorf("--stop needs the checkpoint's tokenizer: %w", err)
 	}
-	var tok struct {
-		Model struct {
-			Vocab map[string]int32 `json:"vocab"`
-		} `json:"model"`
-		AddedTokens []struct {
-			ID      int32  `json:"id"`
-			Content string `json:"content"`
-		} `json:"added_tokens"`
-		Decoder *struct {
-			Type string `json:"type"`
-		} `json:"decoder"`
-	}
-	if err := json.Unmarshal(data, &tok); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if tok.Decoder == nil || tok.Decoder.Type != "ByteLevel" {
-		return nil, fmt.Errorf("%s: --stop supports byte-level BPE tokenizers (decoder type ByteLevel)", path)
-	}
-	// GPT-2's bytes_to_unicode: printable bytes stand for themselves, the
-	// others are shifted to code points from 256 up.
-	runeToByte := map[rune]byte{}
-	next := rune(256)
-	for b := 0; b < 256; b++ {
-		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
-			runeToByte[rune(b)] = byte(b)
-		} else {
-			runeToByte[next] = byte(b)
-			next++
-		}
-	}
-	pieces := map[int32][]byte{}
-	for s, id := range tok.Model.Vocab {
-		var bs []byte
-		for _, r := range s {
-			b, ok := runeToByte[r]
-			if !ok {
-				bs = []byte(s)
-				break
-			}
-			bs = append(bs, b)
-		}
-		pieces[id] = bs
-	}
-	for _, a := range tok.AddedTokens {
-		pieces[a.ID] = []byte(a.Content)
-	}
-	return func(ids []int32) string {
-		var out []byte
-		for _, id := range ids {
-			out = append(out, pieces[id]...)
-		}
-		return string(out)
-	}, nil
+	return tok.Decode, nil
 }

@@ -96,8 +96,9 @@ func TestModelCommands(t *testing.T) {
 func TestLoadDecoderByteLevel(t *testing.T) {
 	dir := t.TempDir()
 	// "Ġ" is the byte-level stand-in for a space, "Ċ" for a newline.
-	os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(`{"model": {"vocab": {"Hello": 0, "Ġworld": 1, "Ċ": 2, "Ã©": 3}},
-		"added_tokens": [{"id": 4, "content": "</answer>"}], "decoder": {"type": "ByteLevel"}}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(`{"model": {"type": "BPE", "merges": [], "vocab": {"Hello": 0, "Ġworld": 1, "Ċ": 2, "Ã©": 3}},
+		"added_tokens": [{"id": 4, "content": "</answer>", "special": true}], "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+		"decoder": {"type": "ByteLevel"}}`), 0o644)
 	decode, err := loadDecoder(dir)
 	if err != nil {
 		t.Fatal(err)
