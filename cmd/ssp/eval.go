@@ -10,6 +10,7 @@ import (
 	"github.com/ssp-project/ssp/internal/dataset"
 	"github.com/ssp-project/ssp/internal/eval"
 	"github.com/ssp-project/ssp/internal/judge"
+	"github.com/ssp-project/ssp/internal/outdir"
 )
 
 func init() {
@@ -28,6 +29,7 @@ func runEval(ctx context.Context, args []string) error {
 	preds := fs.String("predictions", "", "predictions JSONL ({id, prediction|response, turns, searches, tokens, finish_reason})")
 	model := fs.String("model", "", "policy checkpoint directory to solve the questions with")
 	out := fs.String("out", "", "run directory to create")
+	force := fs.Bool("force", false, "replace --out when it already holds an eval run or another directory (never a file)")
 	batch := fs.Int("batch", 32, "examples per solver batch")
 	limit := fs.Int("limit", 0, "evaluate only the first N examples (0: all)")
 	judgeURL := fs.String("judge-url", "", "OpenAI-compatible endpoint base URL for the LLM judge (empty: no judge)")
@@ -64,6 +66,13 @@ func runEval(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: give exactly one of --predictions and --model", errUsage)
 	case *judgeURL != "" && *judgeModel == "":
 		return fmt.Errorf("%w: --judge-url needs --judge-model", errUsage)
+	case *batch <= 0:
+		return fmt.Errorf("%w: --batch %d: want a positive number of examples per batch", errUsage, *batch)
+	case *limit < 0:
+		return fmt.Errorf("%w: --limit %d: want a number of examples >= 0 (0: all)", errUsage, *limit)
+	}
+	if err := outdir.Check(*out, outdir.EvalRun, outdir.Options{Force: *force, ForceFlag: "--force", Fresh: true}); err != nil {
+		return err
 	}
 	var examples []dataset.Example
 	for _, f := range data {
@@ -77,7 +86,7 @@ func runEval(ctx context.Context, args []string) error {
 		examples = examples[:*limit]
 	}
 	var solve eval.SolveFunc
-	cfg := eval.Config{OutDir: *out, BatchSize: *batch}
+	cfg := eval.Config{OutDir: *out, BatchSize: *batch, Force: *force}
 	if *preds != "" {
 		p, err := eval.ReadPredictions(*preds)
 		if err != nil {

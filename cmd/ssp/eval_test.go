@@ -50,6 +50,8 @@ func TestEvalUsage(t *testing.T) {
 		{"--predictions", "p", "--model", "m", "--data", "x", "--out", "r"},
 		{"--predictions", "p", "--data", "x"},
 		{"--predictions", "p", "--data", "x", "--out", "r", "--judge-url", "http://x"},
+		{"--predictions", "p", "--data", "x", "--out", "r", "--limit", "-3"},
+		{"--predictions", "p", "--data", "x", "--out", "r", "--batch", "0"},
 	} {
 		if err := runEval(ctx, args); !errors.Is(err, errUsage) {
 			t.Errorf("%q: err = %v, want usage error", args, err)

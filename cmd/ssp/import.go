@@ -16,7 +16,8 @@ func init() {
 func runModelImport(ctx context.Context, args []string) error {
 	fs := newFlags("model import", "--gguf FILE --out DIR [--dtype f32|bf16|f16] [--max-shard-mb N]")
 	in := fs.String("gguf", "", "GGUF file to convert")
-	out := fs.String("out", "", "checkpoint directory to create (must not exist)")
+	out := fs.String("out", "", "checkpoint directory to create, or an ssp checkpoint to replace")
+	force := fs.Bool("force", false, "replace --out even when it is a directory that ssp did not write (never a file)")
 	dtype := fs.String("dtype", "f32", "weight dtype of the written safetensors: f32, bf16 or f16")
 	shardMB := fs.Int64("max-shard-mb", 0, "split the weights into shards of at most this many MiB (0: one file)")
 	if err := parseFlags(fs, args); err != nil {
@@ -45,7 +46,7 @@ func runModelImport(ctx context.Context, args []string) error {
 	if *shardMB < 0 {
 		return fmt.Errorf("%w: --max-shard-mb must not be negative", errUsage)
 	}
-	if err := gguf.Import(ctx, *in, *out, gguf.ImportOptions{DType: dt, MaxShardBytes: *shardMB << 20}); err != nil {
+	if err := gguf.Import(ctx, *in, *out, gguf.ImportOptions{DType: dt, MaxShardBytes: *shardMB << 20, Force: *force}); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s\n", *out)

@@ -32,7 +32,8 @@ func runIndexBuild(ctx context.Context, args []string) error {
 	fs := newFlags("index build", "--corpus FILE_OR_DIR [--corpus ...] --out DIR [flags] [MORE_CORPORA...]")
 	var corpora listFlag
 	fs.Var(&corpora, "corpus", "corpus file (.jsonl, .jsonl.gz, .json), directory of .txt/.md files, or dictd .index; repeatable")
-	out := fs.String("out", "", "index directory to create or replace")
+	out := fs.String("out", "", "index directory to create, or an index to replace")
+	force := fs.Bool("force", false, "replace --out even when it is a directory that is not an index (never a file)")
 	format := fs.String("format", "", "force the corpus format: "+strings.Join(corpus.Formats, ", "))
 	defaults := index.DefaultOptions()
 	k1 := fs.Float64("k1", defaults.K1, "BM25 k1")
@@ -57,7 +58,7 @@ func runIndexBuild(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: --format %q: want one of %s", errUsage, *format, strings.Join(corpus.Formats, ", "))
 	}
 	opts := defaults
-	opts.K1, opts.B = *k1, *b
+	opts.K1, opts.B, opts.Force = *k1, *b, *force
 	opts.Analyzer.Stem = !*noStem
 	opts.Analyzer.Stopwords = !*noStop
 	opts.Analyzer.Lowercase = !*noLower

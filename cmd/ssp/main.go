@@ -64,6 +64,15 @@ func dispatch(ctx context.Context, args []string) int {
 			}
 		}
 	}
+	if len(args) > 0 && isGroup(args[0]) {
+		if len(args) > 1 && args[1] != "-h" && args[1] != "--help" && args[1] != "help" {
+			fmt.Fprintf(os.Stderr, "ssp %s: unknown command %q\n\n", args[0], args[1])
+			groupUsage(args[0])
+			return 2
+		}
+		groupUsage(args[0])
+		return 0
+	}
 	if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
 		fmt.Fprintf(os.Stderr, "ssp: unknown command %q\n\n", strings.Join(args, " "))
 		usage()
@@ -81,6 +90,30 @@ func usage() {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-18s %s\n", n, commands[n].summary)
+	}
+}
+
+// groupCommands returns the commands of the group name ("index build" and
+// "index verify" for "index"), sorted.
+func groupCommands(name string) []string {
+	var names []string
+	for n := range commands {
+		if strings.HasPrefix(n, name+" ") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func isGroup(name string) bool { return len(groupCommands(name)) > 0 }
+
+// groupUsage prints the commands of the group name.
+func groupUsage(name string) {
+	names := groupCommands(name)
+	fmt.Fprintf(os.Stderr, "usage: ssp %s <command> [flags]   (ssp %s <command> -h for a command's flags)\n\n", name, name)
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-18s %s\n", n, commands[n].summary)
 	}

@@ -12,6 +12,8 @@ import (
 	"slices"
 
 	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/outdir"
+	"github.com/ssp-project/ssp/internal/tokenizer"
 )
 
 func init() {
@@ -278,7 +280,8 @@ func runModelInit(ctx context.Context, args []string) error {
 	fs := newFlags("model init", "--config config.json --out DIR [--tokenizer DIR] [--seed N]")
 	mf := addModelFlags(fs, false)
 	configPath := fs.String("config", "", "Hugging Face config.json of the architecture")
-	out := fs.String("out", "", "checkpoint directory to write")
+	out := fs.String("out", "", "checkpoint directory to create, or an ssp checkpoint to replace")
+	force := fs.Bool("force", false, "replace --out even when it is a directory that ssp did not write (never a file)")
 	tokDir := fs.String("tokenizer", "", "directory whose tokenizer files are copied into the checkpoint")
 	seed := fs.Int64("seed", 0, "initialisation seed")
 	if err := parseFlags(fs, args); err != nil {
@@ -286,6 +289,10 @@ func runModelInit(ctx context.Context, args []string) error {
 	}
 	if *configPath == "" || *out == "" {
 		return fmt.Errorf("%w: --config and --out are required", errUsage)
+	}
+	outOpts := outdir.Options{Force: *force, ForceFlag: "--force"}
+	if err := outdir.Check(*out, outdir.Model, outOpts); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -304,74 +311,19 @@ func runModelInit(ctx context.Context, args []string) error {
 		}
 		m.SetSourceDir(*tokDir)
 	}
-	if err := m.Save(*out); err != nil {
+	if err := m.SaveTo(*out, outOpts); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s (%s, %d parameters)\n", *out, cfg.ModelType, m.NumParameters())
 	return nil
 }
 
-// loadDecoder returns a decoder of token ids for matching stop strings,
-// read from the checkpoint's tokenizer.json. It handles byte-level BPE
-// vocabularies (GPT-2 style, as Llama 3 and Qwen use), whose tokens spell
-// bytes with printable stand-in characters.
+// loadDecoder returns a decoder of token ids for matching stop strings:
+// the checkpoint's own tokenizer (package tokenizer).
 func loadDecoder(dir string) (func([]int32) string, error) {
-	path := filepath.Join(dir, "tokenizer.json")
-	data, err := os.ReadFile(path)
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
-		return nil, fmt.Errorf("--stop needs the tokenizer: %w", err)
+		return nil, fmt.Errorf("--stop needs the checkpoint's tokenizer: %w", err)
 	}
-	var tok struct {
-		Model struct {
-			Vocab map[string]int32 `json:"vocab"`
-		} `json:"model"`
-		AddedTokens []struct {
-			ID      int32  `json:"id"`
-			Content string `json:"content"`
-		} `json:"added_tokens"`
-		Decoder *struct {
-			Type string `json:"type"`
-		} `json:"decoder"`
-	}
-	if err := json.Unmarshal(data, &tok); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if tok.Decoder == nil || tok.Decoder.Type != "ByteLevel" {
-		return nil, fmt.Errorf("%s: --stop supports byte-level BPE tokenizers (decoder type ByteLevel)", path)
-	}
-	// GPT-2's bytes_to_unicode: printable bytes stand for themselves, the
-	// others are shifted to code points from 256 up.
-	runeToByte := map[rune]byte{}
-	next := rune(256)
-	for b := 0; b < 256; b++ {
-		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
-			runeToByte[rune(b)] = byte(b)
-		} else {
-			runeToByte[next] = byte(b)
-			next++
-		}
-	}
-	pieces := map[int32][]byte{}
-	for s, id := range tok.Model.Vocab {
-		var bs []byte
-		for _, r := range s {
-			b, ok := runeToByte[r]
-			if !ok {
-				bs = []byte(s)
-				break
-			}
-			bs = append(bs, b)
-		}
-		pieces[id] = bs
-	}
-	for _, a := range tok.AddedTokens {
-		pieces[a.ID] = []byte(a.Content)
-	}
-	return func(ids []int32) string {
-		var out []byte
-		for _, id := range ids {
-			out = append(out, pieces[id]...)
-		}
-		return string(out)
-	}, nil
+	return tok.Decode, nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 // captureStdout runs fn and returns what it printed.
@@ -94,8 +96,9 @@ func TestModelCommands(t *testing.T) {
 func TestLoadDecoderByteLevel(t *testing.T) {
 	dir := t.TempDir()
 	// "Ġ" is the byte-level stand-in for a space, "Ċ" for a newline.
-	os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(`{"model": {"vocab": {"Hello": 0, "Ġworld": 1, "Ċ": 2, "Ã©": 3}},
-		"added_tokens": [{"id": 4, "content": "</answer>"}], "decoder": {"type": "ByteLevel"}}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(`{"model": {"type": "BPE", "merges": [], "vocab": {"Hello": 0, "Ġworld": 1, "Ċ": 2, "Ã©": 3}},
+		"added_tokens": [{"id": 4, "content": "</answer>", "special": true}], "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+		"decoder": {"type": "ByteLevel"}}`), 0o644)
 	decode, err := loadDecoder(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -110,10 +113,10 @@ func TestLoadDecoderByteLevel(t *testing.T) {
 }
 
 func TestLoadDecoderQwen3(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "fixtures", "tokenizers", "qwen3")
-	data, err := os.ReadFile(filepath.Join(dir, "cases.jsonl"))
+	dir := fixtures.Shared(t, "tokenizers", "qwen3")
+	data, err := os.ReadFile(fixtures.Shared(t, "tokenizers", "qwen3", "cases.jsonl"))
 	if err != nil {
-		t.Skipf("tokenizer fixtures not found: %v", err)
+		t.Fatal(err)
 	}
 	decode, err := loadDecoder(dir)
 	if err != nil {

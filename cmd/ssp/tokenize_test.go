@@ -3,18 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/ssp-project/ssp/internal/tokenizer"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 func TestTokenizeLines(t *testing.T) {
-	dir := "../../../shared/fixtures/tokenizers/qwen3"
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("shared fixtures absent: %v", err)
-	}
+	dir := fixtures.Shared(t, "tokenizers", "qwen3")
 	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		t.Fatal(err)

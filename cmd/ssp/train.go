@@ -288,6 +288,10 @@ func openSearcher(cfg selfplay.Config) (search.Searcher, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if ix.NumDocs() == 0 {
+		ix.Close()
+		return nil, nil, fmt.Errorf("run.index %s holds no documents: the proposer has nothing to search; build it from a non-empty corpus", cfg.Run.Index)
+	}
 	return ix, func() { ix.Close() }, nil
 }
 
@@ -315,13 +319,9 @@ func validator(ctx context.Context, cfg selfplay.Config, policy *model.Model, to
 	})
 	return func(ctx context.Context, step int) (selfplay.Metrics, error) {
 		dir := filepath.Join(cfg.Run.Out, "eval", fmt.Sprintf("step-%d", step))
-		if err := os.RemoveAll(dir); err != nil { // left by a run killed after validating
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-			return nil, err
-		}
-		m, err := eval.Run(ctx, eval.Config{OutDir: dir, BatchSize: 64, Title: fmt.Sprintf("validation at step %d", step)}, examples, solve)
+		// ReplaceRun: a report of this step is left by a run killed after
+		// validating and resumed from an earlier checkpoint.
+		m, err := eval.Run(ctx, eval.Config{OutDir: dir, BatchSize: 64, ReplaceRun: true, Title: fmt.Sprintf("validation at step %d", step)}, examples, solve)
 		if err != nil {
 			return nil, err
 		}

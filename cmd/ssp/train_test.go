@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/ssp-project/ssp/internal/model"
 )
 
 func TestTrainUsage(t *testing.T) {
@@ -44,6 +50,81 @@ func TestTrainBuiltinStep(t *testing.T) {
 	for _, f := range []string{"metrics.jsonl", "config.yaml", "rollouts/step-1.jsonl", "checkpoints/step-1/model.safetensors", "checkpoints/step-1/tokenizer.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
+		}
+	}
+	// metrics.jsonl: one line for step 1, every figure finite and in range.
+	data, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("metrics.jsonl has %d lines, want 1", len(lines))
+	}
+	var row map[string]*float64
+	if err := json.Unmarshal([]byte(lines[0]), &row); err != nil {
+		t.Fatal(err)
+	}
+	get := func(k string) float64 {
+		v, ok := row[k]
+		if !ok || v == nil {
+			t.Errorf("metrics: %s missing or not a number", k)
+			return math.NaN()
+		}
+		return *v
+	}
+	if get("step") != 1 {
+		t.Errorf("metrics: step %v, want 1", get("step"))
+	}
+	if v := get("proposer_reward"); !(v >= -1 && v <= 1) { // -1 for an invalid question
+		t.Errorf("metrics: proposer_reward = %v, want [-1, 1]", v)
+	}
+	for _, k := range []string{"valid_question_rate", "solver_accuracy", "clip_fraction"} {
+		if v := get(k); !(v >= 0 && v <= 1) {
+			t.Errorf("metrics: %s = %v, want a fraction", k, v)
+		}
+	}
+	for _, k := range []string{"tokens_generated", "tokens_trained", "step_seconds", "lr"} {
+		if v := get(k); !(v > 0) || math.IsInf(v, 0) {
+			t.Errorf("metrics: %s = %v, want > 0", k, v)
+		}
+	}
+	for _, k := range []string{"loss", "kl", "entropy", "grad_norm"} {
+		if v := get(k); math.IsNaN(v) || math.IsInf(v, 0) {
+			t.Errorf("metrics: %s = %v, want a finite number", k, v)
+		}
+	}
+	// The checkpoint loads and gives the same log-probabilities twice, and
+	// its trainer state names step 1.
+	ckpt := filepath.Join(out, "checkpoints", "step-1")
+	var state struct{ Step int }
+	if data, err := os.ReadFile(filepath.Join(ckpt, "trainer_state.json")); err != nil || json.Unmarshal(data, &state) != nil || state.Step != 1 {
+		t.Errorf("trainer_state.json: step %d (%v)", state.Step, err)
+	}
+	seq := [][]int32{{1, 2, 3, 4, 5, 6}}
+	var first []float32
+	for i := range 2 {
+		m, err := model.Load(ckpt, model.LoadOptions{Backend: "go"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lp, err := m.TokenLogProbs(context.Background(), seq, nil)
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lp) != 1 || len(lp[0]) == 0 {
+			t.Fatalf("log-probs %v", lp)
+		}
+		for _, v := range lp[0] {
+			if !(v <= 0) {
+				t.Fatalf("log-prob %v", v)
+			}
+		}
+		if i == 0 {
+			first = lp[0]
+		} else if !slices.Equal(first, lp[0]) {
+			t.Errorf("the checkpoint gives %v, then %v", first, lp[0])
 		}
 	}
 }

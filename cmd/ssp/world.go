@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ssp-project/ssp/internal/bootstrap"
+	"github.com/ssp-project/ssp/internal/outdir"
 	"github.com/ssp-project/ssp/internal/world"
 )
 
@@ -21,6 +22,7 @@ func runWorldGen(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "directory to write corpus.jsonl, seeds.jsonl, train_qa.jsonl, benchmark.jsonl and world.json into")
 	seed := fs.Uint64("seed", 1, "random seed; the same seed and size give the same files")
 	size := fs.String("size", "small", "world size: "+sizeHelp())
+	force := fs.Bool("force", false, "replace --out even when it is a directory that ssp did not write (never a file)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -31,11 +33,20 @@ func runWorldGen(ctx context.Context, args []string) error {
 	if !ok {
 		return fmt.Errorf("%w: --size %q: want one of %s", errUsage, *size, strings.Join(world.SizeNames, ", "))
 	}
+	outOpts := outdir.Options{Force: *force, ForceFlag: "--force"}
+	if err := outdir.Check(*out, outdir.World, outOpts); err != nil {
+		return err
+	}
 	g, err := world.Generate(*seed, preset)
 	if err != nil {
 		return err
 	}
-	info, err := g.Write(*out)
+	var info world.Info
+	err = outdir.Write(*out, outdir.World, outOpts, func(tmp string) error {
+		var err error
+		info, err = g.Write(tmp)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -60,6 +71,7 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fs.StringVar(&o.World, "world", "", "world directory written by `ssp world gen`")
 	fs.StringVar(&o.Index, "index", "", "BM25 index of the world's corpus (built on the fly when empty)")
 	fs.StringVar(&o.Out, "out", "", "model directory to write (HF layout with tokenizer files and bootstrap.json)")
+	fs.BoolVar(&o.Force, "force", false, "replace --out even when it is a directory that ssp did not write (never a file)")
 	fs.StringVar(&o.Init, "init", "", "continue from this checkpoint (its tokenizer and weights) instead of training from scratch; the shape flags are ignored")
 	fs.Int64Var(&o.Seed, "seed", d.Seed, "random seed (initialisation, batches, episodes)")
 	fs.StringVar(&o.Backend, "backend", "", "GoMLX backend: go, xla:cpu, xla:cuda (default $GOMLX_BACKEND, else go)")

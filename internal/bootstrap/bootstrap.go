@@ -29,6 +29,7 @@ import (
 	"github.com/ssp-project/ssp/internal/corpus"
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/outdir"
 	"github.com/ssp-project/ssp/internal/score"
 	"github.com/ssp-project/ssp/internal/selfplay"
 	"github.com/ssp-project/ssp/internal/tokenizer"
@@ -40,6 +41,7 @@ type Options struct {
 	World string // directory written by `ssp world gen` (world.json, corpus.jsonl)
 	Index string // BM25 index of the world's corpus; built in a temporary directory when empty
 	Out   string // model directory to write (HF layout, tokenizer included)
+	Force bool   `json:"-"` // replace Out even when it is a directory that ssp did not write
 	// Init, if set, continues from this checkpoint (its tokenizer and
 	// weights) instead of training a tokenizer and initialising a model;
 	// the shape options are then ignored.
@@ -167,6 +169,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	rep := Report{Options: o, Episodes: map[string]int{}, Seconds: map[string]float64{}}
 	rep.Options.Logf = nil
 	if err := o.validate(); err != nil {
+		return rep, err
+	}
+	outOpts := outdir.Options{Force: o.Force, ForceFlag: "--force"}
+	if err := outdir.Check(o.Out, outdir.Model, outOpts); err != nil {
 		return rep, err
 	}
 	g, err := loadWorld(o.World)
@@ -341,7 +347,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	rep.Seconds["protocol"] = time.Since(t0).Seconds()
 
 	// 5. Write the model with its tokenizer, then the report.
-	if err := m.Save(o.Out); err != nil {
+	if err := m.SaveTo(o.Out, outOpts); err != nil {
 		return rep, err
 	}
 	data, err := json.MarshalIndent(rep, "", "  ")

@@ -11,8 +11,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/ssp-project/ssp/internal/outdir"
 )
 
 // Example is one evaluation question.
@@ -82,38 +83,24 @@ func scanLines(ctx context.Context, r io.Reader, fn func(n int, line []byte) err
 	return sc.Err()
 }
 
-// WriteJSONL writes examples to path atomically (temp file, then rename).
+// WriteJSONL writes examples to path atomically (temp file, then rename;
+// package outdir).
 func WriteJSONL(path string, examples []Example) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("dataset %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
 	for i, e := range examples {
 		if err := e.Validate(); err != nil {
-			tmp.Close()
 			return fmt.Errorf("dataset %s: example %d (%q): %w", path, i, e.ID, err)
 		}
-		if err := enc.Encode(e); err != nil {
-			tmp.Close()
-			return fmt.Errorf("dataset %s: %w", path, err)
+	}
+	return outdir.WriteFile(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for _, e := range examples {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
 		}
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("dataset %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("dataset %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("dataset %s: %w", path, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // Read reads a data file in this package's JSONL format or, by extension,

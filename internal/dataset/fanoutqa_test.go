@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 func TestReadFanOutQA(t *testing.T) {
@@ -33,10 +35,7 @@ func TestReadFanOutQA(t *testing.T) {
 // TestReadFanOutQADev reads the real dev set when scripts/fetch_fanoutqa.sh
 // has placed it under .assets.
 func TestReadFanOutQADev(t *testing.T) {
-	p := "../../.assets/fanoutqa/fanout-final-dev.json"
-	if _, err := os.Stat(p); err != nil {
-		t.Skip("FanOutQA dev set absent; run scripts/fetch_fanoutqa.sh")
-	}
+	p := fixtures.Asset(t, "scripts/fetch_fanoutqa.sh", "fanoutqa", "fanout-final-dev.json")
 	got, err := ReadFanOutQA(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssp-project/ssp/internal/dataset"
 	"github.com/ssp-project/ssp/internal/judge"
+	"github.com/ssp-project/ssp/internal/outdir"
 	"github.com/ssp-project/ssp/internal/score"
 )
 
@@ -46,11 +47,19 @@ type SolveFunc func(ctx context.Context, batch []dataset.Example) ([]Trajectory,
 
 // Config controls a run.
 type Config struct {
-	OutDir    string       // run directory; must not exist yet
+	OutDir string // run directory; must not hold an eval run yet (see ReplaceRun and Force)
+	// ReplaceRun replaces an earlier eval run at OutDir.
+	ReplaceRun bool
+	// Force replaces whatever directory is at OutDir (never a file).
+	Force     bool
 	BatchSize int          // examples per solver call; 0 means 32
 	Judge     *judge.Judge // optional LLM judge
 	Progress  io.Writer    // progress lines with ETA; nil for none
 	Title     string       // report heading; defaults to the directory name
+}
+
+func (c Config) outOptions() outdir.Options {
+	return outdir.Options{Force: c.Force, ForceFlag: "--force", Fresh: !c.ReplaceRun}
 }
 
 // Record is one line of trajectories.jsonl: the trajectory and its scores.
@@ -73,8 +82,8 @@ func Run(ctx context.Context, cfg Config, examples []dataset.Example, solve Solv
 	if cfg.OutDir == "" {
 		return nil, fmt.Errorf("eval: output directory is empty")
 	}
-	if _, err := os.Stat(cfg.OutDir); err == nil {
-		return nil, fmt.Errorf("eval: run directory %s already exists", cfg.OutDir)
+	if err := outdir.Check(cfg.OutDir, outdir.EvalRun, cfg.outOptions()); err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
 	}
 	if len(examples) == 0 {
 		return nil, fmt.Errorf("eval: no examples")
@@ -137,7 +146,7 @@ func Run(ctx context.Context, cfg Config, examples []dataset.Example, solve Solv
 	if title == "" {
 		title = filepath.Base(cfg.OutDir)
 	}
-	if err := writeRunDir(cfg.OutDir, title, records, m); err != nil {
+	if err := writeRunDir(cfg.OutDir, cfg.outOptions(), title, records, m); err != nil {
 		return nil, err
 	}
 	return m, nil

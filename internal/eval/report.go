@@ -9,20 +9,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ssp-project/ssp/internal/outdir"
 )
 
 // writeRunDir writes every file of a run into a temporary sibling
-// directory and renames it into place, so a run directory is complete or absent.
-func writeRunDir(dir, title string, records []Record, m *Metrics) error {
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("eval run %s: %w", dir, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("eval run %s: %w", dir, err)
-	}
-	defer os.RemoveAll(tmp)
+// directory and renames it into place (package outdir), so a run directory
+// is complete or absent.
+func writeRunDir(dir string, opt outdir.Options, title string, records []Record, m *Metrics) error {
+	return outdir.Write(filepath.Clean(dir), outdir.EvalRun, opt, func(tmp string) error {
+		return writeRunFiles(tmp, dir, title, records, m)
+	})
+}
+
+func writeRunFiles(tmp, dir, title string, records []Record, m *Metrics) error {
 	write := func(name string, fn func(w io.Writer) error) error {
 		f, err := os.Create(filepath.Join(tmp, name))
 		if err != nil {
@@ -65,9 +65,6 @@ func writeRunDir(dir, title string, records []Record, m *Metrics) error {
 		if err := write(s.name, s.fn); err != nil {
 			return fmt.Errorf("eval run %s: %w", dir, err)
 		}
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return fmt.Errorf("eval run %s: %w", dir, err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 
+	"github.com/ssp-project/ssp/internal/outdir"
 	"github.com/ssp-project/ssp/internal/safetensors"
 )
 
@@ -24,6 +25,9 @@ type ImportOptions struct {
 	MaxShardBytes int64
 	// Logger receives progress; nil means slog.Default().
 	Logger *slog.Logger
+	// Force replaces an existing directory at the output path that ssp did
+	// not write as a checkpoint (never a file).
+	Force bool
 }
 
 // architecture describes the Hugging Face side of a GGUF architecture.
@@ -435,8 +439,13 @@ func Import(ctx context.Context, path, outDir string, opts ImportOptions) error 
 	if dtype != safetensors.F32 && dtype != safetensors.BF16 && dtype != safetensors.F16 {
 		return fmt.Errorf("output dtype %q is not supported (use F32, BF16 or F16)", dtype)
 	}
-	if _, err := os.Stat(outDir); err == nil {
-		return fmt.Errorf("output directory %s already exists", outDir)
+	outDir = filepath.Clean(outDir)
+	outOpts := outdir.Options{Force: opts.Force, ForceFlag: "--force"}
+	if err := outdir.Check(outDir, outdir.Model, outOpts); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("gguf %s is a directory, not a GGUF file: give the path of a .gguf file", path)
 	}
 	f, err := Open(path)
 	if err != nil {
@@ -486,18 +495,16 @@ func Import(ctx context.Context, path, outDir string, opts ImportOptions) error 
 		}
 	}
 
-	parent := filepath.Dir(filepath.Clean(outDir))
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(outDir)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp) // no-op after the rename
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
+	return outdir.Write(outDir, outdir.Model, outOpts, func(tmp string) error {
+		return writeImport(ctx, tmp, path, f, h, tok, source, specs, dtype, opts.MaxShardBytes, log)
+	})
+}
 
+// writeImport writes the converted checkpoint into the empty directory tmp.
+func writeImport(ctx context.Context, tmp, path string, f *File, h *hparams, tok *hfTokenizer,
+	source map[string]TensorInfo, specs map[string]safetensors.Spec, dtype safetensors.DType, maxShard int64, log *slog.Logger) error {
 	done := 0
-	err = safetensors.WriteDirFunc(tmp, specs, opts.MaxShardBytes, func(name string) ([]byte, error) {
+	err := safetensors.WriteDirFunc(tmp, specs, maxShard, func(name string) ([]byte, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -553,10 +560,7 @@ func Import(ctx context.Context, path, outDir string, opts ImportOptions) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, outDir); err != nil {
-		return fmt.Errorf("moving the checkpoint into place: %w", err)
-	}
-	log.Info("gguf import done", "gguf", path, "out", outDir, "arch", h.arch, "tensors", len(specs), "dtype", dtype)
+	log.Info("gguf import done", "gguf", path, "arch", h.arch, "tensors", len(specs), "dtype", dtype)
 	return nil
 }
 

@@ -9,13 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/ssp-project/ssp/internal/safetensors"
 	"github.com/ssp-project/ssp/internal/tokenizer"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 // quiet discards the progress log of imports run by tests.
@@ -23,12 +24,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // sharedFixtures locates the read-only reference checkpoints beside the checkout.
 func sharedFixtures(t *testing.T) string {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "hf")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("shared fixtures not found at %s: %v", dir, err)
-	}
-	return dir
+	t.Helper()
+	return fixtures.Shared(t, "hf")
 }
 
 // byteLevelAlphabet is GPT-2's bytes_to_unicode: printable Latin-1 bytes
@@ -373,8 +370,22 @@ func TestImportErrors(t *testing.T) {
 
 	existing := filepath.Join(dir, "exists")
 	os.Mkdir(existing, 0o755)
-	if err := Import(ctx, path, existing, ImportOptions{Logger: quiet}); err == nil || !strings.Contains(err.Error(), "already exists") {
+	os.WriteFile(filepath.Join(existing, "notes.txt"), []byte("mine"), 0o644)
+	if err := Import(ctx, path, existing, ImportOptions{Logger: quiet}); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("existing output: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(existing, "notes.txt")); err != nil {
+		t.Errorf("refused import touched the directory: %v", err)
+	}
+	if err := Import(ctx, dir, filepath.Join(dir, "y"), ImportOptions{Logger: quiet}); err == nil || !strings.Contains(err.Error(), "is a directory, not a GGUF file") {
+		t.Errorf("a directory as --gguf: %v", err)
+	}
+	// An imported checkpoint is replaced by the next import.
+	again := filepath.Join(dir, "again")
+	for range 2 {
+		if err := Import(ctx, path, again, ImportOptions{Logger: quiet}); err != nil {
+			t.Fatalf("import over an earlier import: %v", err)
+		}
 	}
 	if err := Import(ctx, path, filepath.Join(dir, "x"), ImportOptions{Logger: quiet, DType: safetensors.I32}); err == nil {
 		t.Error("I32 output: want an error")

@@ -6,26 +6,23 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/ssp-project/ssp/internal/safetensors"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 // TestImportSmolLM2 imports the real SmolLM2-135M-Instruct GGUF (Q4_1, with
 // Q8_0 embeddings) and compares every tensor with what llama.cpp's `gguf`
 // package dequantises it to. The assets come from scripts/fetch_smollm2.sh.
 func TestImportSmolLM2(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	assets := filepath.Join(filepath.Dir(file), "..", "..", ".assets", "smollm2")
-	src := filepath.Join(assets, "SmolLM2-135M-Instruct.Q4_1.gguf")
-	refDir := filepath.Join(assets, "reference")
-	for _, p := range []string{src, filepath.Join(refDir, "reference.safetensors"), filepath.Join(refDir, "meta.json")} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("SmolLM2 assets absent (%v); run scripts/fetch_smollm2.sh", err)
-		}
-	}
+	const fetch = "scripts/fetch_smollm2.sh"
+	src := fixtures.Asset(t, fetch, "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+	refDir := fixtures.Asset(t, fetch, "smollm2", "reference")
+	fixtures.Asset(t, fetch, "smollm2", "reference", "reference.safetensors")
+	fixtures.Asset(t, fetch, "smollm2", "reference", "meta.json")
 	out := filepath.Join(t.TempDir(), "smollm2")
 	start := time.Now()
 	if err := Import(context.Background(), src, out, ImportOptions{Logger: quiet}); err != nil {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ssp-project/ssp/internal/outdir"
 	"github.com/ssp-project/ssp/internal/search"
 )
 
@@ -32,6 +33,9 @@ type Options struct {
 	// Fraction, when not nil, reports how much of the input has been read
 	// (0..1) so that progress lines can show an ETA.
 	Fraction func() float64
+	// Force replaces an existing directory at the output path that is not
+	// an index (never a file).
+	Force bool
 }
 
 // DefaultOptions returns Pyserini's BM25 defaults.
@@ -147,7 +151,9 @@ func (c *checkedWriter) close() (fileInfo, error) {
 // kept in memory in compressed form. The index is assembled in a temporary
 // directory beside outDir and renamed into place at the end, so an
 // interrupted or failed build never leaves a partial index, and an existing
-// index at outDir is replaced only once the new one is complete.
+// index at outDir is replaced only once the new one is complete. A file, or
+// a directory that is not an index, is refused (package outdir); so is a
+// corpus without documents.
 func Build(ctx context.Context, docs iter.Seq2[search.Document, error], outDir string, opts Options) (Stats, error) {
 	start := time.Now()
 	if opts.K1 < 0 || math.IsNaN(opts.K1) || math.IsInf(opts.K1, 0) {
@@ -157,33 +163,20 @@ func Build(ctx context.Context, docs iter.Seq2[search.Document, error], outDir s
 		return Stats{}, fmt.Errorf("index build: b must be in [0, 1], got %v", opts.B)
 	}
 	outDir = filepath.Clean(outDir)
-	parent := filepath.Dir(outDir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return Stats{}, fmt.Errorf("index %s: %w", outDir, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(outDir)+".building-")
-	if err != nil {
-		return Stats{}, fmt.Errorf("index %s: %w", outDir, err)
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		os.RemoveAll(tmp)
-		return Stats{}, fmt.Errorf("index %s: %w", outDir, err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			os.RemoveAll(tmp)
+	var m *meta
+	err := outdir.Write(outDir, outdir.Index, outdir.Options{Force: opts.Force, ForceFlag: "--force", Legacy: IsIndex}, func(tmp string) error {
+		var err error
+		if m, err = buildInto(ctx, docs, tmp, opts, start); err != nil {
+			return fmt.Errorf("index %s: %w", outDir, err)
 		}
-	}()
-
-	m, err := buildInto(ctx, docs, tmp, opts, start)
+		if m.NumDocs == 0 {
+			return fmt.Errorf("index %s: the corpus has no documents; nothing was written", outDir)
+		}
+		return nil
+	})
 	if err != nil {
-		return Stats{}, fmt.Errorf("index %s: %w", outDir, err)
+		return Stats{}, err
 	}
-	if err := replaceDir(tmp, outDir); err != nil {
-		return Stats{}, fmt.Errorf("index %s: %w", outDir, err)
-	}
-	done = true
 	var total int64
 	for _, fi := range m.Files {
 		total += fi.Size
@@ -191,32 +184,15 @@ func Build(ctx context.Context, docs iter.Seq2[search.Document, error], outDir s
 	return Stats{NumDocs: int(m.NumDocs), NumTerms: int(m.NumTerms), Bytes: total, Duration: time.Since(start)}, nil
 }
 
-// replaceDir moves the finished index tmp to dst; an existing index at dst is
-// first moved aside and removed only after the rename succeeded.
-func replaceDir(tmp, dst string) error {
-	old := ""
-	if _, err := os.Stat(dst); err == nil {
-		if _, err := os.Stat(filepath.Join(dst, metaFile)); err != nil {
-			entries, _ := os.ReadDir(dst)
-			if len(entries) > 0 {
-				return fmt.Errorf("%s exists and is not an index (no %s); refusing to replace it", dst, metaFile)
-			}
-		}
-		old = tmp + ".old"
-		if err := os.Rename(dst, old); err != nil {
-			return err
-		}
+// IsIndex reports whether dir holds an index's meta.json (an index written
+// before output directories were marked).
+func IsIndex(dir string) bool {
+	data, err := os.ReadFile(filepath.Join(dir, metaFile))
+	if err != nil {
+		return false
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		if old != "" {
-			os.Rename(old, dst)
-		}
-		return err
-	}
-	if old != "" {
-		return os.RemoveAll(old)
-	}
-	return nil
+	var m meta
+	return json.Unmarshal(data, &m) == nil && m.Format == formatName
 }
 
 func buildInto(ctx context.Context, docs iter.Seq2[search.Document, error], dir string, opts Options, start time.Time) (*meta, error) {

@@ -232,8 +232,34 @@ func TestBuildReplacesAndCleansUp(t *testing.T) {
 	notIndex := filepath.Join(parent, "notindex")
 	os.MkdirAll(notIndex, 0o755)
 	os.WriteFile(filepath.Join(notIndex, "precious.txt"), []byte("x"), 0o644)
-	if _, err := Build(context.Background(), docSeq(one), notIndex, DefaultOptions()); err == nil {
-		t.Errorf("build replaced a directory that is not an index")
+	if _, err := Build(context.Background(), docSeq(one), notIndex, DefaultOptions()); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("build over a directory that is not an index: err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(notIndex, "precious.txt")); err != nil {
+		t.Errorf("refused build touched the directory: %v", err)
+	}
+	// The corpus itself as the output: a file is never replaced, not even
+	// with Force.
+	corpusFile := filepath.Join(parent, "corpus.jsonl")
+	os.WriteFile(corpusFile, []byte(`{"id":"1","contents":"x"}`+"\n"), 0o644)
+	forced := DefaultOptions()
+	forced.Force = true
+	if _, err := Build(context.Background(), docSeq(one), corpusFile, forced); err == nil || !strings.Contains(err.Error(), corpusFile) {
+		t.Errorf("build over the corpus file: err = %v", err)
+	}
+	if fi, err := os.Stat(corpusFile); err != nil || fi.IsDir() {
+		t.Errorf("corpus file replaced: %v", err)
+	}
+	// Force replaces the foreign directory with an index.
+	if _, err := Build(context.Background(), docSeq(one), notIndex, forced); err != nil {
+		t.Errorf("forced build: %v", err)
+	}
+	// An empty corpus builds nothing.
+	if _, err := Build(context.Background(), docSeq(nil), filepath.Join(parent, "empty"), DefaultOptions()); err == nil || !strings.Contains(err.Error(), "no documents") {
+		t.Errorf("empty corpus: err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(parent, "empty")); !os.IsNotExist(err) {
+		t.Errorf("empty corpus left an output")
 	}
 }
 

@@ -22,8 +22,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/ssp-project/ssp/internal/score"
 )
 
 // Config describes the judge endpoint and its limits.
@@ -272,23 +270,6 @@ func (j *Judge) store(key string, v bool) {
 	if _, err := j.log.Write(append(line, '\n')); err != nil {
 		slog.Warn("judge cache: append failed", "file", j.cfg.CachePath, "err", err)
 	}
-}
-
-// Reward is the solver reward of the self-play scheme: exact match first,
-// the judge as a fallback when one is configured (j may be nil). It returns
-// 1 or 0; a judge error yields 0 and is returned for reporting.
-func Reward(ctx context.Context, j *Judge, question, prediction string, golds []string) (float64, error) {
-	if score.ExactMatch(prediction, golds) {
-		return 1, nil
-	}
-	if j == nil {
-		return 0, nil
-	}
-	ok, err := j.IsCorrect(ctx, question, prediction, golds)
-	if ok {
-		return 1, err
-	}
-	return 0, err
 }
 
 type chatRequest struct {

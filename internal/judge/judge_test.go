@@ -175,28 +175,6 @@ func TestCache(t *testing.T) {
 	}
 }
 
-func TestReward(t *testing.T) {
-	ctx := context.Background()
-	if r, _ := Reward(ctx, nil, "q", "The Paris", []string{"paris"}); r != 1 {
-		t.Fatalf("EM reward = %v", r)
-	}
-	if r, _ := Reward(ctx, nil, "q", "city of Paris", []string{"paris"}); r != 0 {
-		t.Fatalf("no-judge reward = %v", r)
-	}
-	srv, n := stub(t, "Correct")
-	j := newJudge(t, srv.URL, nil)
-	if r, _ := Reward(ctx, j, "q", "The Paris", []string{"paris"}); r != 1 || n.Load() != 0 {
-		t.Fatalf("EM must not call the judge: reward=%v requests=%d", r, n.Load())
-	}
-	if r, err := Reward(ctx, j, "q", "city of Paris", []string{"paris"}); r != 1 || err != nil {
-		t.Fatalf("judge fallback reward = %v, %v", r, err)
-	}
-	bad := newJudge(t, "http://127.0.0.1:1", func(c *Config) { c.MaxRetries = 0 })
-	if r, err := Reward(ctx, bad, "q", "x", []string{"paris"}); r != 0 || err == nil {
-		t.Fatalf("unreachable judge: reward=%v err=%v; want 0 with error", r, err)
-	}
-}
-
 func TestConcurrencyLimit(t *testing.T) {
 	var inFlight, peak atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,6 @@ package model
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/ssp-project/ssp/internal/safetensors"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +11,9 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ssp-project/ssp/internal/outdir"
+	"github.com/ssp-project/ssp/internal/safetensors"
 )
 
 // Save writes the model as a Hugging Face checkpoint directory: config.json
@@ -19,20 +21,23 @@ import (
 // written once, as transformers does), in the dtype of config.json. The
 // tokenizer and generation files of the checkpoint the model was loaded
 // from are copied along. The directory is assembled under a temporary name
-// and renamed into place, so a crash never leaves a half-written
-// checkpoint; an existing dir is replaced.
+// and renamed into place (package outdir), so a crash never leaves a
+// half-written checkpoint; an existing checkpoint that ssp wrote is
+// replaced, a file or any other non-empty directory is refused.
 func (m *Model) Save(dir string) error {
-	dir = filepath.Clean(dir)
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("save model: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("save model: %w", err)
-	}
-	defer os.RemoveAll(tmp) // no-op after a successful rename
+	return m.SaveTo(dir, outdir.Options{})
+}
 
+// SaveTo is Save with the replacement rules of o (o.Force replaces any
+// directory).
+func (m *Model) SaveTo(dir string, o outdir.Options) error {
+	dir = filepath.Clean(dir)
+	return outdir.Write(dir, outdir.Model, o, func(tmp string) error { return m.saveInto(tmp, dir) })
+}
+
+// saveInto writes the checkpoint's files into the empty directory tmp;
+// errors name dir.
+func (m *Model) saveInto(tmp, dir string) error {
 	stDType := safetensors.DType("F32")
 	if d := strings.ToLower(m.Config.DType); d == "bfloat16" || d == "bf16" {
 		stDType = "BF16"
@@ -62,7 +67,7 @@ func (m *Model) Save(dir string) error {
 			return fmt.Errorf("save model %s: %w", dir, err)
 		}
 	}
-	return replaceDir(tmp, dir)
+	return nil
 }
 
 // companionFiles are the non-weight files of a checkpoint that travel with it.
@@ -94,29 +99,6 @@ func copyCompanionFiles(from, to string) error {
 	return nil
 }
 
-// replaceDir moves the finished directory tmp to dir, replacing what was
-// there. The old directory is moved aside first and removed last, so dir
-// always holds either the old or the new complete contents.
-func replaceDir(tmp, dir string) error {
-	old := ""
-	if _, err := os.Stat(dir); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return fmt.Errorf("replace %s: %w", dir, err)
-		}
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if old != "" {
-			_ = os.Rename(old, dir)
-		}
-		return fmt.Errorf("replace %s: %w", dir, err)
-	}
-	if old != "" {
-		return os.RemoveAll(old)
-	}
-	return nil
-}
-
 // trainerState is the JSON half of a saved optimizer state.
 type trainerState struct {
 	Step      int             `json:"step"`
@@ -128,15 +110,10 @@ type trainerState struct {
 // optimizer.safetensors, named exp_avg.<param> and exp_avg_sq.<param>, and
 // the step count in trainer_state.json) into dir, atomically.
 func (t *Trainer) SaveState(dir string) error {
-	dir = filepath.Clean(dir)
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fmt.Errorf("save optimizer state: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("save optimizer state: %w", err)
-	}
-	defer os.RemoveAll(tmp)
+	return outdir.Write(filepath.Clean(dir), outdir.Optimizer, outdir.Options{}, t.saveStateInto)
+}
+
+func (t *Trainer) saveStateInto(tmp string) error {
 	out := map[string]*safetensors.Tensor{}
 	t.m.mu.Lock()
 	for _, s := range t.m.specs {
@@ -166,7 +143,7 @@ func (t *Trainer) SaveState(dir string) error {
 	if err := os.WriteFile(filepath.Join(tmp, "trainer_state.json"), append(js, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save optimizer state: %w", err)
 	}
-	return replaceDir(tmp, dir)
+	return nil
 }
 
 // LoadState restores what SaveState wrote. The optimizer hyper-parameters

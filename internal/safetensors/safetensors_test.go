@@ -9,12 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/x448/float16"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 func TestRoundTripAllDTypes(t *testing.T) {
@@ -222,12 +223,9 @@ func TestFromFloat32Errors(t *testing.T) {
 
 // sharedDir locates the read-only fixtures beside the checkout.
 func sharedDir(t *testing.T) string {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
-	if _, err := os.Stat(filepath.Join(dir, "fixtures", "hf")); err != nil {
-		t.Skipf("shared fixtures not found at %s: %v", dir, err)
-	}
-	return dir
+	t.Helper()
+	fixtures.Shared(t, "hf")
+	return fixtures.SharedDir()
 }
 
 func TestSharedFixtures(t *testing.T) {

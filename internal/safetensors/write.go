@@ -1,16 +1,18 @@
 package safetensors
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
+
+	"github.com/ssp-project/ssp/internal/outdir"
 )
 
 // Spec describes a tensor to be written whose data is produced on demand.
@@ -135,7 +137,7 @@ func WriteFileFunc(path string, specs map[string]Spec, metadata map[string]strin
 	if err != nil {
 		return fmt.Errorf("safetensors %s: %w", path, err)
 	}
-	return writeAtomic(path, func(w *bufio.Writer) error {
+	return writeAtomic(path, func(w io.Writer) error {
 		if _, err := w.Write(hdr); err != nil {
 			return err
 		}
@@ -156,34 +158,8 @@ func WriteFileFunc(path string, specs map[string]Spec, metadata map[string]strin
 }
 
 // writeAtomic creates path through a temporary file and rename.
-func writeAtomic(path string, fill func(*bufio.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err = fill(w); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = w.Flush(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", path, err)
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+func writeAtomic(path string, fill func(io.Writer) error) error {
+	return outdir.WriteFile(path, fill)
 }
 
 // shardName matches the shard files WriteDir creates.
@@ -257,7 +233,7 @@ func WriteDirFunc(dir string, specs map[string]Spec, maxShardBytes int64, data f
 		return err
 	}
 	js = append(js, '\n')
-	if err := writeAtomic(filepath.Join(dir, IndexFile), func(w *bufio.Writer) error {
+	if err := writeAtomic(filepath.Join(dir, IndexFile), func(w io.Writer) error {
 		_, err := w.Write(js)
 		return err
 	}); err != nil {

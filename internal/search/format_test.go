@@ -1,33 +1,46 @@
 package search
 
 import (
-	"os"
-	"path/filepath"
+	"fmt"
 	"strings"
 	"testing"
 )
 
-func TestFormatHitsGolden(t *testing.T) {
-	hits := []Hit{
-		{Document: Document{ID: "1", Contents: "\"Hamlet\"\nHamlet is a tragedy by William Shakespeare."}, Score: 12.5},
-		{Document: Document{ID: "2", Contents: "\"Multi line\"\nfirst line\nsecond line"}},
-		{Document: Document{ID: "3", Contents: "no title line at all"}},
-		{Document: Document{ID: "4", Contents: "\"Empty text\"\n"}},
-		{Document: Document{ID: "5", Contents: "\"Ünïcode «quotes»\"\n東京 is the capital of Japan."}},
+// searchR1Passages is Search-R1's _passages2string
+// (search_r1/llm_agent/generation.py), transcribed line by line:
+//
+//	for idx, doc_item in enumerate(retrieval_result):
+//	    content = doc_item['document']['contents']
+//	    title = content.split("\n")[0]
+//	    text = "\n".join(content.split("\n")[1:])
+//	    format_reference += f"Doc {idx+1}(Title: {title}) {text}\n"
+func searchR1Passages(contents []string) string {
+	ref := ""
+	for idx, content := range contents {
+		lines := strings.Split(content, "\n")
+		title := lines[0]
+		text := strings.Join(lines[1:], "\n")
+		ref += fmt.Sprintf("Doc %d(Title: %s) %s\n", idx+1, title, text)
 	}
-	got := FormatHits(hits)
-	golden := filepath.Join("testdata", "format_hits.golden")
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	return ref
+}
+
+func TestFormatHitsMatchesSearchR1(t *testing.T) {
+	contents := []string{
+		"\"Hamlet\"\nHamlet is a tragedy by William Shakespeare.",
+		"\"Multi line\"\nfirst line\nsecond line",
+		"no title line at all",
+		"\"Empty text\"\n",
+		"\"Ünïcode «quotes»\"\n東京 is the capital of Japan.",
+		"",
+		"\n\nleading blank lines",
 	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
+	var hits []Hit
+	for i, c := range contents {
+		hits = append(hits, Hit{Document: Document{ID: fmt.Sprint(i), Contents: c}, Score: float64(i)})
 	}
-	if got != string(want) {
-		t.Errorf("FormatHits:\n%s\nwant:\n%s", got, want)
+	if got, want := FormatHits(hits), searchR1Passages(contents); got != want {
+		t.Errorf("FormatHits:\n%s\nSearch-R1:\n%s", got, want)
 	}
 	if FormatHits(nil) != "" {
 		t.Error("no hits should format as the empty string")

@@ -2,8 +2,10 @@ package selfplay
 
 import (
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -109,5 +111,34 @@ func TestPoolTakeInformative(t *testing.T) {
 	}
 	if len(seen) < 4 {
 		t.Fatalf("random order picked only %v", seen)
+	}
+}
+
+func TestOpenRunDirRefusesForeignData(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "notes.txt")
+	os.WriteFile(file, []byte("mine"), 0o644)
+	foreign := filepath.Join(root, "home")
+	os.Mkdir(foreign, 0o755)
+	os.WriteFile(filepath.Join(foreign, "config.yaml"), []byte("mine: 1\n"), 0o644)
+	for _, dir := range []string{file, foreign} {
+		if rd, err := OpenRunDir(dir, testConfig(), 0); err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("run.out %s: err = %v", dir, err)
+			if rd != nil {
+				rd.Close()
+			}
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(foreign, "config.yaml")); string(data) != "mine: 1\n" {
+		t.Errorf("config.yaml of a foreign directory overwritten: %q", data)
+	}
+	// A fresh run directory is marked and reopened for a resume.
+	run := filepath.Join(root, "run")
+	for step := range 2 {
+		rd, err := OpenRunDir(run, testConfig(), step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd.Close()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ssp-project/ssp/internal/outdir"
 )
 
 // A run directory holds:
@@ -59,9 +62,25 @@ type RunDir struct {
 // torn last line) and opens a new TensorBoard event file. A fresh run
 // (resumeStep 0) refuses a directory that already holds checkpoints.
 func OpenRunDir(dir string, cfg Config, resumeStep int) (*RunDir, error) {
+	if err := outdir.Check(dir, outdir.Run, outdir.Options{Legacy: isRunDir}); err != nil {
+		return nil, fmt.Errorf("run.out: %w", err)
+	}
 	for _, sub := range []string{"", "rollouts", "checkpoints"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("run directory: %w", err)
+		}
+	}
+	if outdir.KindOf(dir) != outdir.Run {
+		if err := outdir.Mark(dir, outdir.Run); err != nil {
+			return nil, fmt.Errorf("run directory: %w", err)
+		}
+	}
+	// Temporary checkpoints of a run killed while saving.
+	if entries, err := os.ReadDir(filepath.Join(dir, "checkpoints")); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".step-") && strings.Contains(e.Name(), ".tmp-") {
+				os.RemoveAll(filepath.Join(dir, "checkpoints", e.Name()))
+			}
 		}
 	}
 	if resumeStep == 0 {
@@ -88,6 +107,17 @@ func OpenRunDir(dir string, cfg Config, resumeStep int) (*RunDir, error) {
 		return nil, err
 	}
 	return &RunDir{Dir: dir, metrics: f, events: events}, nil
+}
+
+// isRunDir recognises a run directory written before output directories
+// were marked.
+func isRunDir(dir string) bool {
+	for _, name := range []string{"config.yaml", "metrics.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // Close closes the metrics and event files.
@@ -123,55 +153,39 @@ func (r *RunDir) WriteStep(step int, res *StepResult) error {
 }
 
 // SaveCheckpoint writes checkpoints/step-N through a temporary directory
-// renamed into place, so a listed checkpoint is always complete.
+// renamed into place (package outdir), so a listed checkpoint is always
+// complete.
 func (r *RunDir) SaveCheckpoint(step int, m ModelSaver, opt StateSaver, pool *ProblemPool, state TrainerState) error {
-	root := filepath.Join(r.Dir, "checkpoints")
-	final := filepath.Join(root, fmt.Sprintf("step-%d", step))
-	tmp := filepath.Join(root, fmt.Sprintf(".tmp-step-%d", step))
-	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := m.Save(tmp); err != nil {
-		return fmt.Errorf("checkpoint step %d: model: %w", step, err)
-	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if opt != nil {
-		if err := opt.SaveState(filepath.Join(tmp, "optimizer")); err != nil {
-			return fmt.Errorf("checkpoint step %d: optimizer: %w", step, err)
+	final := filepath.Join(r.Dir, "checkpoints", fmt.Sprintf("step-%d", step))
+	return outdir.Write(final, outdir.Checkpoint, outdir.Options{Legacy: isCheckpoint}, func(tmp string) error {
+		if err := m.Save(tmp); err != nil {
+			return fmt.Errorf("checkpoint step %d: model: %w", step, err)
 		}
-	}
-	if err := pool.Save(filepath.Join(tmp, "pool.json")); err != nil {
-		return fmt.Errorf("checkpoint step %d: %w", step, err)
-	}
-	state.Step = step
-	state.Time = time.Now().UTC().Format(time.RFC3339)
-	data, err := json.MarshalIndent(state, "", " ")
-	if err != nil {
-		return fmt.Errorf("checkpoint step %d: %w", step, err)
-	}
-	// trainer_state.json is written last: its presence marks completeness
-	// even for a directory copied by hand.
-	if err := writeFileAtomic(filepath.Join(tmp, "trainer_state.json"), data); err != nil {
-		return err
-	}
-	if err := syncDir(tmp); err != nil {
-		return err
-	}
-	old := filepath.Join(root, fmt.Sprintf(".old-step-%d", step))
-	if _, err := os.Stat(final); err == nil {
-		if err := os.Rename(final, old); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
+		if opt != nil {
+			if err := opt.SaveState(filepath.Join(tmp, "optimizer")); err != nil {
+				return fmt.Errorf("checkpoint step %d: optimizer: %w", step, err)
+			}
 		}
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := syncDir(root); err != nil {
-		return err
-	}
-	return os.RemoveAll(old)
+		if err := pool.Save(filepath.Join(tmp, "pool.json")); err != nil {
+			return fmt.Errorf("checkpoint step %d: %w", step, err)
+		}
+		state.Step = step
+		state.Time = time.Now().UTC().Format(time.RFC3339)
+		data, err := json.MarshalIndent(state, "", " ")
+		if err != nil {
+			return fmt.Errorf("checkpoint step %d: %w", step, err)
+		}
+		// trainer_state.json is written last: its presence marks
+		// completeness even for a directory copied by hand.
+		return writeFileAtomic(filepath.Join(tmp, "trainer_state.json"), data)
+	})
+}
+
+// isCheckpoint recognises a complete checkpoint written before output
+// directories were marked.
+func isCheckpoint(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "trainer_state.json"))
+	return err == nil
 }
 
 // LatestCheckpoint returns the newest complete checkpoint of a run
@@ -251,35 +265,7 @@ func trimMetrics(path string, lastStep int) error {
 // writeFileAtomic writes data to a temporary file in the same directory,
 // syncs it and renames it over path.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return outdir.WriteFile(path, func(w io.Writer) error { _, err := w.Write(data); return err })
 }
 
 // Runner plays and trains steps, writing the run directory and checkpoints.

@@ -11,18 +11,15 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 // sharedDir is the fixtures directory beside the checkout.
 func sharedDir(t testing.TB) string {
-	dir, err := filepath.Abs("../../../shared/fixtures/tokenizers/qwen3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
-		t.Skipf("shared fixtures not found at %s: %v", dir, err)
-	}
-	return dir
+	t.Helper()
+	fixtures.Shared(t, "tokenizers", "qwen3", "tokenizer.json")
+	return fixtures.Shared(t, "tokenizers", "qwen3")
 }
 
 var qwen3 *Tokenizer

@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 // trainingText is a small corpus with repeated words, unicode, code, numbers
@@ -273,8 +275,9 @@ func TestTrainBPECancel(t *testing.T) {
 // tokenizers and compares ids, and trains the reference BpeTrainer on the
 // same text to compare merges.
 func TestTrainBPEMatchesPython(t *testing.T) {
-	if exec.Command("python3", "-c", "import tokenizers").Run() != nil {
-		t.Skip("python tokenizers not installed: pip install tokenizers")
+	python := fixtures.Python()
+	if out, err := exec.Command(python, "-c", "import tokenizers").CombinedOutput(); err != nil {
+		fixtures.Missing(t, "Python tokenizers for %s (%v: %s); run scripts/fetch_smollm2.sh, which installs it in .assets/venv", python, err, bytes.TrimSpace(out))
 	}
 	dir, tok := trainTestTokenizer(t)
 	var texts []string
@@ -288,7 +291,7 @@ func TestTrainBPEMatchesPython(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("python3", "-c", pythonCheck)
+	cmd := exec.Command(python, "-c", pythonCheck)
 	cmd.Stdin = bytes.NewReader(input)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()

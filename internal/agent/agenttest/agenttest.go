@@ -7,9 +7,6 @@ package agenttest
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +14,8 @@ import (
 
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/search"
+
+	"github.com/ssp-project/ssp/internal/fixtures"
 )
 
 // EOS is the end-of-sequence id of CharTokenizer.
@@ -213,10 +212,7 @@ func (w WithoutSessions) Generate(ctx context.Context, req model.GenerateRequest
 // when it is not there.
 func FixtureDir(t testing.TB, name string) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "fixtures", "hf", name)
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		t.Skipf("tiny checkpoint not available (%v); it lives in the shared fixtures beside the checkout", err)
-	}
+	dir := fixtures.Shared(t, "hf", name)
+	fixtures.Shared(t, "hf", name, "config.json")
 	return dir
 }
