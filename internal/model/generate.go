@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -388,6 +389,7 @@ func (m *Model) decodeGraph(_ *mlctx.Context, in []*Node) []*Node {
 func (m *Model) stepGraph(ids, positions, valid, start *Node, cacheK, cacheV []*Node) []*Node {
 	defer forgetDots(ids.Graph())
 	d := m.decoderFor(ids.Graph())
+	d.splitSmallDots = m.backend.String() == simplego.BackendName
 	hidden, newK, newV := d.forward(chunk{ids: ids, positions: positions, keyValid: valid, start: start,
 		cacheK: cacheK, cacheV: cacheV})
 	length := ids.Shape().Dimensions[1]

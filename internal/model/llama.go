@@ -123,6 +123,9 @@ type decoder struct {
 	// inPlaceCache writes decoded keys and values with DynamicUpdateSlice
 	// (backends that have it, XLA); otherwise with a select over the slots.
 	inPlaceCache bool
+	// splitSmallDots runs small projections as two halves at once (see
+	// splitDot): set for generation graphs on the pure-Go backend.
+	splitSmallDots bool
 }
 
 func (d *decoder) w(pattern string, layer int) *Node {
@@ -131,7 +134,7 @@ func (d *decoder) w(pattern string, layer int) *Node {
 
 // linear computes x·Wᵀ (+ b) over the last axis.
 func (d *decoder) linear(x, w, b *Node) *Node {
-	y := dot(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	y := d.project(x, w)
 	if b != nil {
 		y = Add(y, ExpandLeftToRank(b, y.Rank()))
 	}
@@ -312,13 +315,12 @@ func (d *decoder) cacheKV(in chunk, lc layerContext, i int, k, v *Node) (keys, v
 		keys = Where(sel, spread(k), in.cacheK[i])
 		values = Where(sel, spread(v), in.cacheV[i])
 	case in.cacheK != nil:
-		// One token with a select over the slot axis, for backends without
-		// DynamicUpdateSlice (the pure-Go one); it costs one read of the
-		// cache, which attention does anyway.
-		dims := in.cacheK[i].Shape().Dimensions
-		sel := BroadcastToDims(Reshape(Equal(lc.keyPos, in.start), 1, lc.slots, 1, 1), dims...)
-		keys = Where(sel, BroadcastToDims(ConvertDType(k, in.cacheK[i].DType()), dims...), in.cacheK[i])
-		values = Where(sel, BroadcastToDims(ConvertDType(v, in.cacheV[i].DType()), dims...), in.cacheV[i])
+		// One token, for backends without DynamicUpdateSlice (the pure-Go
+		// one): two scatters into the (donated) cache write slot start in
+		// place, touching only that slot: the slot is first lowered to −inf,
+		// then raised to the new values, which sets it exactly.
+		keys = setSlot(in.cacheK[i], in.start, k)
+		values = setSlot(in.cacheV[i], in.start, v)
 	default:
 		// Prefill: the prompt's keys and values open a fresh cache.
 		rest := Zeros(g, shapeOf(d.compute, lc.batch, lc.slots-lc.length, d.cfg.NumKeyValueHeads, d.cfg.HeadDim))
@@ -326,6 +328,19 @@ func (d *decoder) cacheKV(in chunk, lc layerContext, i int, k, v *Node) (keys, v
 		values = Concatenate([]*Node{v, rest}, 1)
 	}
 	return keys, values
+}
+
+// setSlot returns cache [B, S, kv_heads, head_dim] with slot start along
+// axis 1 replaced by x [B, 1, kv_heads, head_dim].
+func setSlot(cache, start, x *Node) *Node {
+	g := cache.Graph()
+	dims := cache.Shape().Dimensions
+	x = Reshape(ConvertDType(x, cache.DType()), dims[0], dims[2], dims[3])
+	at := Reshape(start, 1)
+	lowest := BroadcastToDims(Infinity(g, cache.DType(), -1), x.Shape().Dimensions...)
+	window, inserted, toOperand := []int{0, 1, 2}, []int{1}, []int{1}
+	cleared := BackendScatterMin(cache, at, lowest, 0, window, inserted, toOperand, true, true)
+	return BackendScatterMax(cleared, at, x, 0, window, inserted, toOperand, true, true)
 }
 
 // cw returns a layer weight in the compute dtype.
@@ -340,5 +355,13 @@ func (d *decoder) logits(hidden *Node) *Node {
 		name = wEmbed
 	}
 	head := ConvertDType(d.weight(name), d.compute)
-	return ConvertDType(dot(hidden, []int{2}, nil, head, []int{1}, nil), dtypes.Float32)
+	return ConvertDType(d.project(hidden, head), dtypes.Float32)
+}
+
+// project computes x·Wᵀ over the last axis of x, for w [out, in].
+func (d *decoder) project(x, w *Node) *Node {
+	if d.splitSmallDots {
+		return splitDot(x, w)
+	}
+	return dot(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
 }
