@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -273,12 +272,15 @@ func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32,
 	// logits processors.
 	invT := 1 / float64(req.Temperature)
 	weight := func(i int) float64 { return math.Exp((float64(logits[i]) - float64(maxL)) * invT) }
-	var cand []int
+	var (
+		cand []ranked
+		w    []float64 // weights of every token, when already computed
+	)
 	switch {
 	case req.TopK > 0 && req.TopK < len(logits):
 		cand = topK(logits, req.TopK)
 	case req.TopP > 0 && req.TopP < 1:
-		cand = nucleusCandidates(logits, maxL, invT, float64(req.TopP))
+		cand, w = nucleusCandidates(logits, maxL, invT, float64(req.TopP))
 	}
 	if cand == nil {
 		var total float64
@@ -294,64 +296,114 @@ func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32,
 		}
 		return int32(argmax), logp(argmax)
 	}
-	sort.Slice(cand, func(a, b int) bool {
-		if logits[cand[a]] != logits[cand[b]] {
-			return logits[cand[a]] > logits[cand[b]]
-		}
-		return cand[a] < cand[b]
-	})
-	w := make([]float64, len(cand))
+	slices.SortFunc(cand, byRank)
+	cw := make([]float64, len(cand))
 	var total float64
-	for j, i := range cand {
-		w[j] = weight(i)
-		total += w[j]
+	for j, c := range cand {
+		if w != nil {
+			cw[j] = w[c.id]
+		} else {
+			cw[j] = weight(int(c.id))
+		}
+		total += cw[j]
 	}
 	if req.TopP > 0 && req.TopP < 1 {
 		// Keep the smallest prefix whose mass reaches TopP.
 		var cum float64
-		for j := range w {
-			cum += w[j] / total
+		for j := range cw {
+			cum += cw[j] / total
 			if cum >= float64(req.TopP) {
-				w, cand = w[:j+1], cand[:j+1]
+				cw, cand = cw[:j+1], cand[:j+1]
 				break
 			}
 		}
 		total = 0
-		for _, x := range w {
+		for _, x := range cw {
 			total += x
 		}
 	}
 	u := rng.Float64() * total
-	for j, i := range cand {
-		u -= w[j]
+	for j, c := range cand {
+		u -= cw[j]
 		if u <= 0 {
-			return int32(i), logp(i)
+			return c.id, logp(int(c.id))
 		}
 	}
-	last := cand[len(cand)-1]
-	return int32(last), logp(last)
+	last := cand[len(cand)-1].id
+	return last, logp(int(last))
 }
 
-// topK returns the indices of the k largest logits (unordered).
-func topK(logits []float32, k int) []int {
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
+// ranked is a token with its logit, ordered by byRank: larger logits
+// first, ties by smaller id.
+type ranked struct {
+	logit float32
+	id    int32
+}
+
+func byRank(a, b ranked) int {
+	switch {
+	case a.logit > b.logit:
+		return -1
+	case a.logit != b.logit:
+		return 1
 	}
-	sort.Slice(idx, func(a, b int) bool {
-		if logits[idx[a]] != logits[idx[b]] {
-			return logits[idx[a]] > logits[idx[b]]
+	return int(a.id - b.id)
+}
+
+// topK returns the k best tokens (unordered) by a partial selection:
+// quickselect around median-of-three pivots, O(vocabulary) on average.
+func topK(logits []float32, k int) []ranked {
+	all := make([]ranked, len(logits))
+	for i, v := range logits {
+		all[i] = ranked{v, int32(i)}
+	}
+	lo, hi := 0, len(all) // the k-th best lies in all[lo:hi]
+	for hi-lo > 1 {
+		pivot := median3(all[lo], all[lo+(hi-lo)/2], all[hi-1])
+		// Three-way partition of all[lo:hi]: better than, equal to, worse than the pivot.
+		lt, i, gt := lo, lo, hi
+		for i < gt {
+			switch r := byRank(all[i], pivot); {
+			case r < 0:
+				all[lt], all[i] = all[i], all[lt]
+				lt++
+				i++
+			case r > 0:
+				gt--
+				all[i], all[gt] = all[gt], all[i]
+			default:
+				i++
+			}
 		}
-		return idx[a] < idx[b]
-	})
-	return idx[:k]
+		switch {
+		case k <= lt:
+			hi = lt
+		case k >= gt:
+			lo = gt
+		default:
+			return all[:k]
+		}
+	}
+	return all[:k]
+}
+
+func median3(a, b, c ranked) ranked {
+	ab, bc, ac := byRank(a, b) < 0, byRank(b, c) < 0, byRank(a, c) < 0
+	switch {
+	case ab == bc:
+		return b
+	case ab == ac: // a < b, c < b, a < c, or the reverse
+		return c
+	}
+	return a
 }
 
 // nucleusCandidates returns a set of tokens that contains the top-p nucleus
 // without sorting the whole vocabulary: every token at or above a
 // probability threshold ranks above every token below it, so once the
 // tokens above the threshold hold mass >= p, the nucleus lies among them.
-func nucleusCandidates(logits []float32, maxL float32, invT, p float64) []int {
+// It also returns the weight of every token.
+func nucleusCandidates(logits []float32, maxL float32, invT, p float64) ([]ranked, []float64) {
 	var total float64
 	w := make([]float64, len(logits))
 	for i, v := range logits {
@@ -359,16 +411,16 @@ func nucleusCandidates(logits []float32, maxL float32, invT, p float64) []int {
 		total += w[i]
 	}
 	for threshold := 1e-3; ; threshold /= 1000 {
-		var cand []int
+		var cand []ranked
 		var mass float64
 		for i, x := range w {
 			if x >= threshold || threshold < 1e-30 {
-				cand = append(cand, i)
+				cand = append(cand, ranked{logits[i], int32(i)})
 				mass += x
 			}
 		}
 		if mass/total >= p || threshold < 1e-30 {
-			return cand
+			return cand, w
 		}
 	}
 }

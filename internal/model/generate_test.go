@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -219,6 +220,30 @@ func TestGenerateSplitsLargeRequests(t *testing.T) {
 	for i := range prompts {
 		if d := maxAbsDiff(t, la[i], lb[i]); d > 1e-5 {
 			t.Errorf("prompt %d: log-probs differ by %g when split", i, d)
+		}
+	}
+}
+
+// topK's partial selection keeps exactly the k first tokens of the full
+// ranking, ties included.
+func TestTopKSelection(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 200 {
+		n := 1 + rng.IntN(300)
+		logits := make([]float32, n)
+		for i := range logits {
+			logits[i] = float32(rng.IntN(20)) // many ties
+		}
+		all := make([]ranked, n)
+		for i, v := range logits {
+			all[i] = ranked{v, int32(i)}
+		}
+		slices.SortFunc(all, byRank)
+		k := 1 + rng.IntN(n)
+		got := topK(logits, k)
+		slices.SortFunc(got, byRank)
+		if !slices.Equal(got, all[:k]) {
+			t.Fatalf("trial %d (n=%d, k=%d): top-k %v, want %v", trial, n, k, got, all[:k])
 		}
 	}
 }
