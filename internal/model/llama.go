@@ -209,8 +209,10 @@ type layerContext struct {
 	batch, length, slots int   // B, C and S
 	cos, sin             *Node // [B, C, 1, head_dim]
 	keyPos               *Node // [S] int32: slot indices
-	allowed              *Node // [B, 1, C, 1, S]: causal and not padding
-	anyVisible           *Node // [B, 1, C, 1]
+	// allowed [B, kv, C, G, S]: causal and not padding; visible (same
+	// shape): 1 where the query sees some key, else 0. Broadcast once and
+	// shared by every layer.
+	allowed, visible *Node
 	// kv returns the keys [B, kv_heads, S, head_dim] and values [B, kv_heads,
 	// head_dim, S] that layer i attends to, given its chunk's own (C in place
 	// of S). Nil when the chunk attends only to itself.
@@ -239,8 +241,10 @@ func (d *decoder) layerContext(positions, keyValid, start *Node) layerContext {
 	// output, as PyTorch's scaled_dot_product_attention gives for fully
 	// masked rows.
 	anyVisible := ReduceLogicalOr(allowed, -1) // [B, 1, C, 1]
-	return layerContext{batch: batch, length: length, slots: slots, cos: cos, sin: sin,
-		keyPos: keyPos, allowed: allowed, anyVisible: anyVisible}
+	kv, group := d.cfg.NumKeyValueHeads, d.cfg.NumAttentionHeads/d.cfg.NumKeyValueHeads
+	return layerContext{batch: batch, length: length, slots: slots, cos: cos, sin: sin, keyPos: keyPos,
+		allowed: BroadcastToDims(allowed, batch, kv, length, group, slots),
+		visible: BroadcastToDims(ConvertDType(ExpandAxes(anyVisible, -1), dtypes.Float32), batch, kv, length, group, slots)}
 }
 
 // layer applies decoder block i to x [B, C, hidden].
@@ -279,10 +283,9 @@ func (d *decoder) layer(i int, x *Node, lc layerContext) *Node {
 	q5 := Reshape(q, batch, length, kvHeads, group, hd)
 	scores := dot(q5, []int{4}, []int{0, 2}, keys, []int{3}, []int{0, 1}) // [B, kv, C, G, S]
 	scores = MulScalar(ConvertDType(scores, dtypes.Float32), 1/sqrtF(float64(hd)))
-	scores = Where(BroadcastToDims(lc.allowed, scores.Shape().Dimensions...), scores,
-		Scalar(g, dtypes.Float32, -1e30))
+	scores = Where(lc.allowed, scores, Scalar(g, dtypes.Float32, -1e30))
 	probs := Softmax(scores, -1)
-	probs = Mul(probs, ConvertDType(ExpandAxes(lc.anyVisible, -1), dtypes.Float32))
+	probs = Mul(probs, lc.visible)
 	attn := dot(ConvertDType(probs, d.compute), []int{4}, []int{0, 1}, values, []int{3}, []int{0, 1}) // [B, kv, C, G, hd]
 	attn = Reshape(TransposeAllAxes(attn, 0, 2, 1, 3, 4), batch, length, heads*hd)
 	x = Add(x, d.linear(attn, d.cw(wO, i), nil))
