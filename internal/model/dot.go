@@ -131,7 +131,8 @@ func dotVJP(node *Node, vjpOutputs []*Node, outputShape shapes.Shape) []*Node {
 // product a batch axis of two halves of the other operand's rows, so that
 // both halves run at once. Each output element is the same sum in the same
 // order as before (the halves use the same kernel), so results are bitwise
-// unchanged.
+// unchanged. The backend copies the weight it reshapes: out·in floats, little
+// next to the rows·out·in multiply-adds that move to the second core.
 const (
 	smallDotOutput = 16 * 32 * 32 // the pure-Go backend's small-product bound (v0.26)
 	minSplitWork   = 1 << 15      // multiply-adds below which a second core does not pay

@@ -273,7 +273,7 @@ func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32,
 	invT := 1 / float64(req.Temperature)
 	weight := func(i int) float64 { return math.Exp((float64(logits[i]) - float64(maxL)) * invT) }
 	var (
-		cand []ranked
+		cand []rank
 		w    []float64 // weights of every token, when already computed
 	)
 	switch {
@@ -296,14 +296,14 @@ func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32,
 		}
 		return int32(argmax), logp(argmax)
 	}
-	slices.SortFunc(cand, byRank)
+	slices.Sort(cand)
 	cw := make([]float64, len(cand))
 	var total float64
 	for j, c := range cand {
 		if w != nil {
-			cw[j] = w[c.id]
+			cw[j] = w[c.id()]
 		} else {
-			cw[j] = weight(int(c.id))
+			cw[j] = weight(int(c.id()))
 		}
 		total += cw[j]
 	}
@@ -326,49 +326,54 @@ func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32,
 	for j, c := range cand {
 		u -= cw[j]
 		if u <= 0 {
-			return c.id, logp(int(c.id))
+			return c.id(), logp(int(c.id()))
 		}
 	}
-	last := cand[len(cand)-1].id
+	last := cand[len(cand)-1].id()
 	return last, logp(int(last))
 }
 
-// ranked is a token with its logit, ordered by byRank: larger logits
-// first, ties by smaller id.
-type ranked struct {
-	logit float32
-	id    int32
+// rank is a token's sort key: ascending ranks are descending logits, ties
+// by ascending id (−0 ranks as +0), so that candidates sort as plain
+// integers.
+type rank uint64
+
+func rankOf(logit float32, id int) rank {
+	if logit == 0 {
+		logit = 0 // −0
+	}
+	b := math.Float32bits(logit)
+	if b&(1<<31) != 0 {
+		b = ^b // negative: larger magnitude, smaller value
+	} else {
+		b |= 1 << 31
+	}
+	// b now increases with the logit; ^b decreases.
+	return rank(uint64(^b)<<32 | uint64(uint32(id)))
 }
 
-func byRank(a, b ranked) int {
-	switch {
-	case a.logit > b.logit:
-		return -1
-	case a.logit != b.logit:
-		return 1
-	}
-	return int(a.id - b.id)
-}
+func (r rank) id() int32 { return int32(uint32(r)) }
 
 // topK returns the k best tokens (unordered) by a partial selection:
 // quickselect around median-of-three pivots, O(vocabulary) on average.
-func topK(logits []float32, k int) []ranked {
-	all := make([]ranked, len(logits))
+func topK(logits []float32, k int) []rank {
+	all := make([]rank, len(logits))
 	for i, v := range logits {
-		all[i] = ranked{v, int32(i)}
+		all[i] = rankOf(v, i)
 	}
 	lo, hi := 0, len(all) // the k-th best lies in all[lo:hi]
 	for hi-lo > 1 {
-		pivot := median3(all[lo], all[lo+(hi-lo)/2], all[hi-1])
+		a, b, c := all[lo], all[lo+(hi-lo)/2], all[hi-1]
+		pivot := max(min(a, b), min(max(a, b), c)) // median of three
 		// Three-way partition of all[lo:hi]: better than, equal to, worse than the pivot.
 		lt, i, gt := lo, lo, hi
 		for i < gt {
-			switch r := byRank(all[i], pivot); {
-			case r < 0:
+			switch x := all[i]; {
+			case x < pivot:
 				all[lt], all[i] = all[i], all[lt]
 				lt++
 				i++
-			case r > 0:
+			case x > pivot:
 				gt--
 				all[i], all[gt] = all[gt], all[i]
 			default:
@@ -387,23 +392,12 @@ func topK(logits []float32, k int) []ranked {
 	return all[:k]
 }
 
-func median3(a, b, c ranked) ranked {
-	ab, bc, ac := byRank(a, b) < 0, byRank(b, c) < 0, byRank(a, c) < 0
-	switch {
-	case ab == bc:
-		return b
-	case ab == ac: // a < b, c < b, a < c, or the reverse
-		return c
-	}
-	return a
-}
-
 // nucleusCandidates returns a set of tokens that contains the top-p nucleus
 // without sorting the whole vocabulary: every token at or above a
 // probability threshold ranks above every token below it, so once the
 // tokens above the threshold hold mass >= p, the nucleus lies among them.
 // It also returns the weight of every token.
-func nucleusCandidates(logits []float32, maxL float32, invT, p float64) ([]ranked, []float64) {
+func nucleusCandidates(logits []float32, maxL float32, invT, p float64) ([]rank, []float64) {
 	var total float64
 	w := make([]float64, len(logits))
 	for i, v := range logits {
@@ -411,11 +405,11 @@ func nucleusCandidates(logits []float32, maxL float32, invT, p float64) ([]ranke
 		total += w[i]
 	}
 	for threshold := 1e-3; ; threshold /= 1000 {
-		var cand []ranked
+		var cand []rank
 		var mass float64
 		for i, x := range w {
 			if x >= threshold || threshold < 1e-30 {
-				cand = append(cand, ranked{logits[i], int32(i)})
+				cand = append(cand, rankOf(logits[i], i))
 				mass += x
 			}
 		}

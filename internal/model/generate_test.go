@@ -224,24 +224,47 @@ func TestGenerateSplitsLargeRequests(t *testing.T) {
 	}
 }
 
-// topK's partial selection keeps exactly the k first tokens of the full
-// ranking, ties included.
+// rank orders tokens by logit, then id, and topK's partial selection keeps
+// exactly the k first tokens of that ranking, ties included.
 func TestTopKSelection(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	values := []float32{float32(math.Copysign(0, -1)), 0, -1e30, 1e30, float32(math.Inf(-1)), 3.5, -3.5, 1e-40, -1e-40}
 	for trial := range 200 {
 		n := 1 + rng.IntN(300)
 		logits := make([]float32, n)
 		for i := range logits {
-			logits[i] = float32(rng.IntN(20)) // many ties
+			if rng.IntN(4) == 0 {
+				logits[i] = values[rng.IntN(len(values))]
+			} else {
+				logits[i] = float32(rng.IntN(20) - 10) // many ties
+			}
 		}
-		all := make([]ranked, n)
+		ids := make([]int32, n)
+		for i := range ids {
+			ids[i] = int32(i)
+		}
+		slices.SortFunc(ids, func(a, b int32) int { // larger logit first, then smaller id
+			switch {
+			case logits[a] > logits[b]:
+				return -1
+			case logits[a] < logits[b]:
+				return 1
+			}
+			return int(a - b)
+		})
+		all := make([]rank, n)
 		for i, v := range logits {
-			all[i] = ranked{v, int32(i)}
+			all[i] = rankOf(v, i)
 		}
-		slices.SortFunc(all, byRank)
+		slices.Sort(all)
+		for j, r := range all {
+			if r.id() != ids[j] {
+				t.Fatalf("trial %d: position %d ranks token %d, want %d", trial, j, r.id(), ids[j])
+			}
+		}
 		k := 1 + rng.IntN(n)
 		got := topK(logits, k)
-		slices.SortFunc(got, byRank)
+		slices.Sort(got)
 		if !slices.Equal(got, all[:k]) {
 			t.Fatalf("trial %d (n=%d, k=%d): top-k %v, want %v", trial, n, k, got, all[:k])
 		}
