@@ -123,3 +123,34 @@ func dotVJP(node *Node, vjpOutputs []*Node, outputShape shapes.Shape) []*Node {
 		grad(lhs, lhsFree, s.lhsContract, s.lhsBatch, vLhsFree, rhs, rhsFree, s.rhsContract, s.rhsBatch),
 	}
 }
+
+// The pure-Go backend runs a product whose output has at most
+// smallDotOutput elements (per batch entry) with a kernel that splits work
+// only across batch entries: a product without batch axes, such as every
+// projection of a decode step, runs on one core. splitDot gives such a
+// product a batch axis of two halves of the other operand's rows, so that
+// both halves run at once. Each output element is the same sum in the same
+// order as before (the halves use the same kernel), so results are bitwise
+// unchanged. The backend copies the weight it reshapes: out·in floats, little
+// next to the rows·out·in multiply-adds that move to the second core.
+const (
+	smallDotOutput = 16 * 32 * 32 // the pure-Go backend's small-product bound (v0.26)
+	minSplitWork   = 1 << 15      // multiply-adds below which a second core does not pay
+)
+
+// splitDot computes dot(x, [last], nil, w, [1], nil) for x [..., in] and
+// w [out, in], split in two halves of w's rows when the product is small
+// enough to run on one core and large enough to be worth two.
+func splitDot(x, w *Node) *Node {
+	in, out := w.Shape().Dimensions[1], w.Shape().Dimensions[0]
+	rows := x.Shape().Size() / in
+	if out%2 != 0 || rows*out > smallDotOutput || rows*out*in < minSplitWork {
+		return dot(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	}
+	x2 := BroadcastToDims(Reshape(x, 1, rows, in), 2, rows, in)
+	w2 := Reshape(w, 2, out/2, in)
+	y := dot(x2, []int{2}, []int{0}, w2, []int{2}, []int{0}) // [2, rows, out/2]
+	dims := slices.Clone(x.Shape().Dimensions)
+	dims[len(dims)-1] = out
+	return Reshape(TransposeAllAxes(y, 1, 0, 2), dims...)
+}

@@ -7,10 +7,10 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
+	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -277,12 +277,15 @@ func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32,
 	// Temperature, then top-k, then top-p, as transformers orders its
 	// logits processors.
 	weight := func(i int) float64 { return math.Exp((float64(logits[i]) - float64(maxL)) * invT) }
-	var cand []int
+	var (
+		cand []rank
+		w    []float64 // weights of every token, when already computed
+	)
 	switch {
 	case req.TopK > 0 && req.TopK < len(logits):
 		cand = topK(logits, req.TopK)
 	case req.TopP > 0 && req.TopP < 1:
-		cand = nucleusCandidates(logits, maxL, invT, float64(req.TopP))
+		cand, w = nucleusCandidates(logits, maxL, invT, float64(req.TopP))
 	}
 	if cand == nil {
 		var total float64
@@ -298,64 +301,108 @@ func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32,
 		}
 		return int32(argmax), logp(argmax)
 	}
-	sort.Slice(cand, func(a, b int) bool {
-		if logits[cand[a]] != logits[cand[b]] {
-			return logits[cand[a]] > logits[cand[b]]
-		}
-		return cand[a] < cand[b]
-	})
-	w := make([]float64, len(cand))
+	slices.Sort(cand)
+	cw := make([]float64, len(cand))
 	var total float64
-	for j, i := range cand {
-		w[j] = weight(i)
-		total += w[j]
+	for j, c := range cand {
+		if w != nil {
+			cw[j] = w[c.id()]
+		} else {
+			cw[j] = weight(int(c.id()))
+		}
+		total += cw[j]
 	}
 	if req.TopP > 0 && req.TopP < 1 {
 		// Keep the smallest prefix whose mass reaches TopP.
 		var cum float64
-		for j := range w {
-			cum += w[j] / total
+		for j := range cw {
+			cum += cw[j] / total
 			if cum >= float64(req.TopP) {
-				w, cand = w[:j+1], cand[:j+1]
+				cw, cand = cw[:j+1], cand[:j+1]
 				break
 			}
 		}
 		total = 0
-		for _, x := range w {
+		for _, x := range cw {
 			total += x
 		}
 	}
 	u := rng.Float64() * total
-	for j, i := range cand {
-		u -= w[j]
+	for j, c := range cand {
+		u -= cw[j]
 		if u <= 0 {
-			return int32(i), logp(i)
+			return c.id(), logp(int(c.id()))
 		}
 	}
-	last := cand[len(cand)-1]
-	return int32(last), logp(last)
+	last := cand[len(cand)-1].id()
+	return last, logp(int(last))
 }
 
-// topK returns the indices of the k largest logits (unordered).
-func topK(logits []float32, k int) []int {
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
+// rank is a token's sort key: ascending ranks are descending logits, ties
+// by ascending id (−0 ranks as +0), so that candidates sort as plain
+// integers.
+type rank uint64
+
+func rankOf(logit float32, id int) rank {
+	if logit == 0 {
+		logit = 0 // −0
 	}
-	sort.Slice(idx, func(a, b int) bool {
-		if logits[idx[a]] != logits[idx[b]] {
-			return logits[idx[a]] > logits[idx[b]]
+	b := math.Float32bits(logit)
+	if b&(1<<31) != 0 {
+		b = ^b // negative: larger magnitude, smaller value
+	} else {
+		b |= 1 << 31
+	}
+	// b now increases with the logit; ^b decreases.
+	return rank(uint64(^b)<<32 | uint64(uint32(id)))
+}
+
+func (r rank) id() int32 { return int32(uint32(r)) }
+
+// topK returns the k best tokens (unordered) by a partial selection:
+// quickselect around median-of-three pivots, O(vocabulary) on average.
+func topK(logits []float32, k int) []rank {
+	all := make([]rank, len(logits))
+	for i, v := range logits {
+		all[i] = rankOf(v, i)
+	}
+	lo, hi := 0, len(all) // the k-th best lies in all[lo:hi]
+	for hi-lo > 1 {
+		a, b, c := all[lo], all[lo+(hi-lo)/2], all[hi-1]
+		pivot := max(min(a, b), min(max(a, b), c)) // median of three
+		// Three-way partition of all[lo:hi]: better than, equal to, worse than the pivot.
+		lt, i, gt := lo, lo, hi
+		for i < gt {
+			switch x := all[i]; {
+			case x < pivot:
+				all[lt], all[i] = all[i], all[lt]
+				lt++
+				i++
+			case x > pivot:
+				gt--
+				all[i], all[gt] = all[gt], all[i]
+			default:
+				i++
+			}
 		}
-		return idx[a] < idx[b]
-	})
-	return idx[:k]
+		switch {
+		case k <= lt:
+			hi = lt
+		case k >= gt:
+			lo = gt
+		default:
+			return all[:k]
+		}
+	}
+	return all[:k]
 }
 
 // nucleusCandidates returns a set of tokens that contains the top-p nucleus
 // without sorting the whole vocabulary: every token at or above a
 // probability threshold ranks above every token below it, so once the
 // tokens above the threshold hold mass >= p, the nucleus lies among them.
-func nucleusCandidates(logits []float32, maxL float32, invT, p float64) []int {
+// It also returns the weight of every token.
+func nucleusCandidates(logits []float32, maxL float32, invT, p float64) ([]rank, []float64) {
 	var total float64
 	w := make([]float64, len(logits))
 	for i, v := range logits {
@@ -363,16 +410,16 @@ func nucleusCandidates(logits []float32, maxL float32, invT, p float64) []int {
 		total += w[i]
 	}
 	for threshold := 1e-3; ; threshold /= 1000 {
-		var cand []int
+		var cand []rank
 		var mass float64
 		for i, x := range w {
 			if x >= threshold || threshold < 1e-30 {
-				cand = append(cand, i)
+				cand = append(cand, rankOf(logits[i], i))
 				mass += x
 			}
 		}
 		if mass/total >= p || threshold < 1e-30 {
-			return cand
+			return cand, w
 		}
 	}
 }
@@ -393,6 +440,7 @@ func (m *Model) decodeGraph(_ *mlctx.Context, in []*Node) []*Node {
 func (m *Model) stepGraph(ids, positions, valid, start *Node, cacheK, cacheV []*Node) []*Node {
 	defer forgetDots(ids.Graph())
 	d := m.decoderFor(ids.Graph())
+	d.splitSmallDots = m.backend.String() == simplego.BackendName
 	hidden, newK, newV := d.forward(chunk{ids: ids, positions: positions, keyValid: valid, start: start,
 		cacheK: cacheK, cacheV: cacheV})
 	length := ids.Shape().Dimensions[1]

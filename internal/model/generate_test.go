@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -220,6 +221,53 @@ func TestGenerateSplitsLargeRequests(t *testing.T) {
 	for i := range prompts {
 		if d := maxAbsDiff(t, la[i], lb[i]); d > 1e-5 {
 			t.Errorf("prompt %d: log-probs differ by %g when split", i, d)
+		}
+	}
+}
+
+// rank orders tokens by logit, then id, and topK's partial selection keeps
+// exactly the k first tokens of that ranking, ties included.
+func TestTopKSelection(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	values := []float32{float32(math.Copysign(0, -1)), 0, -1e30, 1e30, float32(math.Inf(-1)), 3.5, -3.5, 1e-40, -1e-40}
+	for trial := range 200 {
+		n := 1 + rng.IntN(300)
+		logits := make([]float32, n)
+		for i := range logits {
+			if rng.IntN(4) == 0 {
+				logits[i] = values[rng.IntN(len(values))]
+			} else {
+				logits[i] = float32(rng.IntN(20) - 10) // many ties
+			}
+		}
+		ids := make([]int32, n)
+		for i := range ids {
+			ids[i] = int32(i)
+		}
+		slices.SortFunc(ids, func(a, b int32) int { // larger logit first, then smaller id
+			switch {
+			case logits[a] > logits[b]:
+				return -1
+			case logits[a] < logits[b]:
+				return 1
+			}
+			return int(a - b)
+		})
+		all := make([]rank, n)
+		for i, v := range logits {
+			all[i] = rankOf(v, i)
+		}
+		slices.Sort(all)
+		for j, r := range all {
+			if r.id() != ids[j] {
+				t.Fatalf("trial %d: position %d ranks token %d, want %d", trial, j, r.id(), ids[j])
+			}
+		}
+		k := 1 + rng.IntN(n)
+		got := topK(logits, k)
+		slices.Sort(got)
+		if !slices.Equal(got, all[:k]) {
+			t.Fatalf("trial %d (n=%d, k=%d): top-k %v, want %v", trial, n, k, got, all[:k])
 		}
 	}
 }

@@ -105,12 +105,12 @@ func (a architecture) weightSpecs(c *Config) []weightSpec {
 //
 // Token i of the chunk attends to every valid slot j <= start+i.
 type chunk struct {
-	ids       *Node // [B, C] int32
-	positions *Node // [B, C] int32 rotary positions
-	keyValid  *Node // [B, S] bool: slot holds a real (non-padding) token
-	start     *Node // scalar int32, nil without a cache
-	cacheK    []*Node
-	cacheV    []*Node // per layer [B, S, kv_heads, head_dim]; nil without a cache
+	ids       *Node   // [B, C] int32
+	positions *Node   // [B, C] int32 rotary positions
+	keyValid  *Node   // [B, S] bool: slot holds a real (non-padding) token
+	start     *Node   // scalar int32, nil without a cache
+	cacheK    []*Node // per layer keys [B, kv_heads, S, head_dim]
+	cacheV    []*Node // per layer values [B, kv_heads, head_dim, S]; nil without a cache
 }
 
 // decoder builds the graph of the transformer with the model's weights.
@@ -123,6 +123,9 @@ type decoder struct {
 	// inPlaceCache writes decoded keys and values with DynamicUpdateSlice
 	// (backends that have it, XLA); otherwise with a select over the slots.
 	inPlaceCache bool
+	// splitSmallDots runs small projections as two halves at once (see
+	// splitDot): set for generation graphs on the pure-Go backend.
+	splitSmallDots bool
 }
 
 func (d *decoder) w(pattern string, layer int) *Node {
@@ -131,7 +134,7 @@ func (d *decoder) w(pattern string, layer int) *Node {
 
 // linear computes x·Wᵀ (+ b) over the last axis.
 func (d *decoder) linear(x, w, b *Node) *Node {
-	y := dot(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	y := d.project(x, w)
 	if b != nil {
 		y = Add(y, ExpandLeftToRank(b, y.Rank()))
 	}
@@ -206,11 +209,13 @@ type layerContext struct {
 	batch, length, slots int   // B, C and S
 	cos, sin             *Node // [B, C, 1, head_dim]
 	keyPos               *Node // [S] int32: slot indices
-	allowed              *Node // [B, 1, C, 1, S]: causal and not padding
-	anyVisible           *Node // [B, 1, C, 1]
-	// kv returns the keys and values [B, S, kv_heads, head_dim] that layer i
-	// attends to, given its chunk's own [B, C, kv_heads, head_dim]. Nil when
-	// the chunk attends only to itself.
+	// allowed [B, kv, C, G, S]: causal and not padding; visible (same
+	// shape): 1 where the query sees some key, else 0. Broadcast once and
+	// shared by every layer.
+	allowed, visible *Node
+	// kv returns the keys [B, kv_heads, S, head_dim] and values [B, kv_heads,
+	// head_dim, S] that layer i attends to, given its chunk's own (C in place
+	// of S). Nil when the chunk attends only to itself.
 	kv func(i int, k, v *Node) (keys, values *Node)
 }
 
@@ -236,8 +241,10 @@ func (d *decoder) layerContext(positions, keyValid, start *Node) layerContext {
 	// output, as PyTorch's scaled_dot_product_attention gives for fully
 	// masked rows.
 	anyVisible := ReduceLogicalOr(allowed, -1) // [B, 1, C, 1]
-	return layerContext{batch: batch, length: length, slots: slots, cos: cos, sin: sin,
-		keyPos: keyPos, allowed: allowed, anyVisible: anyVisible}
+	kv, group := d.cfg.NumKeyValueHeads, d.cfg.NumAttentionHeads/d.cfg.NumKeyValueHeads
+	return layerContext{batch: batch, length: length, slots: slots, cos: cos, sin: sin, keyPos: keyPos,
+		allowed: BroadcastToDims(allowed, batch, kv, length, group, slots),
+		visible: BroadcastToDims(ConvertDType(ExpandAxes(anyVisible, -1), dtypes.Float32), batch, kv, length, group, slots)}
 }
 
 // layer applies decoder block i to x [B, C, hidden].
@@ -262,20 +269,24 @@ func (d *decoder) layer(i int, x *Node, lc layerContext) *Node {
 	}
 	q, k = d.rope(q, lc.cos, lc.sin), d.rope(k, lc.cos, lc.sin)
 
-	keys, values := k, v
+	// Keys [B, kv, C, hd] and values [B, kv, hd, C] are laid out as the
+	// attention products read them (batch axes, free axes, contracted axis):
+	// the pure-Go backend would otherwise copy the whole cache into that
+	// layout at every decode step. The caches keep this layout.
+	keys := TransposeAllAxes(k, 0, 2, 1, 3)
+	values := TransposeAllAxes(v, 0, 2, 3, 1)
 	if lc.kv != nil {
-		keys, values = lc.kv(i, k, v)
+		keys, values = lc.kv(i, keys, values)
 	}
 
 	// Grouped-query attention: query head h uses kv head h / group.
 	q5 := Reshape(q, batch, length, kvHeads, group, hd)
-	scores := dot(q5, []int{4}, []int{0, 2}, keys, []int{3}, []int{0, 2}) // [B, kv, C, G, S]
+	scores := dot(q5, []int{4}, []int{0, 2}, keys, []int{3}, []int{0, 1}) // [B, kv, C, G, S]
 	scores = MulScalar(ConvertDType(scores, dtypes.Float32), 1/sqrtF(float64(hd)))
-	scores = Where(BroadcastToDims(lc.allowed, scores.Shape().Dimensions...), scores,
-		Scalar(g, dtypes.Float32, -1e30))
+	scores = Where(lc.allowed, scores, Scalar(g, dtypes.Float32, -1e30))
 	probs := Softmax(scores, -1)
-	probs = Mul(probs, ConvertDType(ExpandAxes(lc.anyVisible, -1), dtypes.Float32))
-	attn := dot(ConvertDType(probs, d.compute), []int{4}, []int{0, 1}, values, []int{1}, []int{0, 2}) // [B, kv, C, G, hd]
+	probs = Mul(probs, lc.visible)
+	attn := dot(ConvertDType(probs, d.compute), []int{4}, []int{0, 1}, values, []int{3}, []int{0, 1}) // [B, kv, C, G, hd]
 	attn = Reshape(TransposeAllAxes(attn, 0, 2, 1, 3, 4), batch, length, heads*hd)
 	x = Add(x, d.linear(attn, d.cw(wO, i), nil))
 
@@ -285,47 +296,61 @@ func (d *decoder) layer(i int, x *Node, lc layerContext) *Node {
 	return Add(x, d.linear(Mul(Mul(gate, Sigmoid(gate)), up), d.cw(wDown, i), nil))
 }
 
-// cacheKV returns layer i's keys and values over the cache's slots, with the
-// chunk's own k and v [B, C, kv_heads, head_dim] written in.
+// cacheKV returns layer i's keys [B, kv, S, hd] and values [B, kv, hd, S]
+// over the cache's slots, with the chunk's own k [B, kv, C, hd] and v
+// [B, kv, hd, C] written in.
 func (d *decoder) cacheKV(in chunk, lc layerContext, i int, k, v *Node) (keys, values *Node) {
 	g := k.Graph()
 	switch {
 	case in.cacheK != nil && d.inPlaceCache:
 		// Write the chunk at slot start.
 		zero := Scalar(g, dtypes.Int32, 0)
-		at := []*Node{zero, in.start, zero, zero}
-		keys = DynamicUpdateSlice(in.cacheK[i], ConvertDType(k, in.cacheK[i].DType()), at)
-		values = DynamicUpdateSlice(in.cacheV[i], ConvertDType(v, in.cacheV[i].DType()), at)
+		keys = DynamicUpdateSlice(in.cacheK[i], ConvertDType(k, in.cacheK[i].DType()), []*Node{zero, zero, in.start, zero})
+		values = DynamicUpdateSlice(in.cacheV[i], ConvertDType(v, in.cacheV[i].DType()), []*Node{zero, zero, zero, in.start})
 	case in.cacheK != nil && lc.length > 1:
 		// Several tokens without DynamicUpdateSlice: a one-hot product
 		// moves chunk token c to slot start+c (exact: each output sums one
 		// nonzero term), then a select keeps the other slots.
 		dt := in.cacheK[i].DType()
-		dims := in.cacheK[i].Shape().Dimensions
 		chunkPos := Iota(g, shapeOf(dtypes.Int32, lc.length), 0)
 		place := Equal(ExpandAxes(Add(chunkPos, in.start), 1), ExpandAxes(lc.keyPos, 0)) // [C, S]
 		onehot := ConvertDType(place, dt)
-		spread := func(x *Node) *Node { // [B, C, kv, hd] -> [B, S, kv, hd]
-			return TransposeAllAxes(dot(ConvertDType(x, dt), []int{1}, nil, onehot, []int{0}, nil), 0, 3, 1, 2)
-		}
-		sel := BroadcastToDims(Reshape(ReduceLogicalOr(place, 0), 1, lc.slots, 1, 1), dims...)
-		keys = Where(sel, spread(k), in.cacheK[i])
-		values = Where(sel, spread(v), in.cacheV[i])
+		written := ReduceLogicalOr(place, 0) // [S]
+		// v [B, kv, hd, C] -> [B, kv, hd, S]
+		spreadV := dot(ConvertDType(v, dt), []int{3}, nil, onehot, []int{0}, nil)
+		// k [B, kv, C, hd] -> [B, kv, hd, S] -> [B, kv, S, hd]
+		spreadK := TransposeAllAxes(dot(ConvertDType(k, dt), []int{2}, nil, onehot, []int{0}, nil), 0, 1, 3, 2)
+		selK := BroadcastToDims(Reshape(written, 1, 1, lc.slots, 1), in.cacheK[i].Shape().Dimensions...)
+		selV := BroadcastToDims(Reshape(written, 1, 1, 1, lc.slots), in.cacheV[i].Shape().Dimensions...)
+		keys = Where(selK, spreadK, in.cacheK[i])
+		values = Where(selV, spreadV, in.cacheV[i])
 	case in.cacheK != nil:
-		// One token with a select over the slot axis, for backends without
-		// DynamicUpdateSlice (the pure-Go one); it costs one read of the
-		// cache, which attention does anyway.
-		dims := in.cacheK[i].Shape().Dimensions
-		sel := BroadcastToDims(Reshape(Equal(lc.keyPos, in.start), 1, lc.slots, 1, 1), dims...)
-		keys = Where(sel, BroadcastToDims(ConvertDType(k, in.cacheK[i].DType()), dims...), in.cacheK[i])
-		values = Where(sel, BroadcastToDims(ConvertDType(v, in.cacheV[i].DType()), dims...), in.cacheV[i])
+		// One token, for backends without DynamicUpdateSlice (the pure-Go
+		// one): two scatters into the (donated) cache write slot start in
+		// place, touching only that slot.
+		keys = setSlot(in.cacheK[i], 2, in.start, k)
+		values = setSlot(in.cacheV[i], 3, in.start, v)
 	default:
 		// Prefill: the prompt's keys and values open a fresh cache.
-		rest := Zeros(g, shapeOf(d.compute, lc.batch, lc.slots-lc.length, d.cfg.NumKeyValueHeads, d.cfg.HeadDim))
-		keys = Concatenate([]*Node{k, rest}, 1)
-		values = Concatenate([]*Node{v, rest}, 1)
+		kv, hd, rest := d.cfg.NumKeyValueHeads, d.cfg.HeadDim, lc.slots-lc.length
+		keys = Concatenate([]*Node{k, Zeros(g, shapeOf(d.compute, lc.batch, kv, rest, hd))}, 2)
+		values = Concatenate([]*Node{v, Zeros(g, shapeOf(d.compute, lc.batch, kv, hd, rest))}, 3)
 	}
 	return keys, values
+}
+
+// setSlot returns cache with index start of its slot axis replaced by x,
+// which has the cache's shape with 1 slot: the slot is first lowered to
+// −inf by one scatter, then raised to x by another, which sets it exactly.
+// On a donated cache both scatters work in place.
+func setSlot(cache *Node, slotAxis int, start, x *Node) *Node {
+	g := cache.Graph()
+	x = Squeeze(ConvertDType(x, cache.DType()), slotAxis)
+	at := Reshape(start, 1)
+	lowest := BroadcastToDims(Infinity(g, cache.DType(), -1), x.Shape().Dimensions...)
+	window, inserted, toOperand := []int{0, 1, 2}, []int{slotAxis}, []int{slotAxis}
+	cleared := BackendScatterMin(cache, at, lowest, 0, window, inserted, toOperand, true, true)
+	return BackendScatterMax(cleared, at, x, 0, window, inserted, toOperand, true, true)
 }
 
 // cw returns a layer weight in the compute dtype.
@@ -340,5 +365,13 @@ func (d *decoder) logits(hidden *Node) *Node {
 		name = wEmbed
 	}
 	head := ConvertDType(d.weight(name), d.compute)
-	return ConvertDType(dot(hidden, []int{2}, nil, head, []int{1}, nil), dtypes.Float32)
+	return ConvertDType(d.project(hidden, head), dtypes.Float32)
+}
+
+// project computes x·Wᵀ over the last axis of x, for w [out, in].
+func (d *decoder) project(x, w *Node) *Node {
+	if d.splitSmallDots {
+		return splitDot(x, w)
+	}
+	return dot(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
 }

@@ -45,7 +45,7 @@ func (m *Model) NewSession() *Session { return &Session{m: m} }
 type batchCache struct {
 	rows, slots int
 	valid       []bool            // [rows*slots]: the slot holds a token of its row
-	caches      []*tensors.Tensor // per layer keys, then values: [rows, slots, kv_heads, head_dim]
+	caches      []*tensors.Tensor // per layer keys [rows, kv_heads, slots, head_dim], then values [rows, kv_heads, head_dim, slots]
 	// seqs[j] is row j's sequence (prompt and generated tokens); its first
 	// cached[j] tokens are in the cache, in slot order. Padding rows have
 	// none.
@@ -294,12 +294,19 @@ func (m *Model) extend(req *GenerateRequest, idx []int, from *reuse) (*batchCach
 	return b, logits, maxKeep + chunkLen, nil
 }
 
-// gatherGraph builds new caches [B', S', kv_heads, head_dim] from old
-// ones: in[0] [B', S', 2] holds the (row, slot) each new slot reads.
+// gatherGraph builds new caches of B' rows and S' slots from old ones
+// (keys of every layer, then values): in[0] [B', S', 2] holds the (row,
+// slot) each new slot reads.
 func (m *Model) gatherGraph(_ *mlctx.Context, in []*Node) []*Node {
+	layers := m.Config.NumHiddenLayers
 	out := make([]*Node, len(in)-1)
 	for i, c := range in[1:] {
-		out[i] = Gather(c, in[0])
+		// To [B, S, kv_heads, head_dim], gather, and back.
+		to, back := []int{0, 2, 1, 3}, []int{0, 2, 1, 3} // keys
+		if i >= layers {
+			to, back = []int{0, 3, 1, 2}, []int{0, 2, 3, 1} // values
+		}
+		out[i] = TransposeAllAxes(Gather(TransposeAllAxes(c, to...), in[0]), back...)
 	}
 	return out
 }
@@ -311,8 +318,8 @@ func (m *Model) runGather(where []int32, rows, slots int, caches []*tensors.Tens
 	for _, c := range caches {
 		args = append(args, c)
 	}
-	old := caches[0].Shape().Dimensions
-	out, err := m.gatherRun.run(shapeKey(old[0], old[1], rows, slots), args...)
+	old := caches[0].Shape().Dimensions // [rows, kv_heads, slots, head_dim]
+	out, err := m.gatherRun.run(shapeKey(old[0], old[2], rows, slots), args...)
 	if err != nil {
 		return nil, fmt.Errorf("generate: gather cache: %w", err)
 	}
