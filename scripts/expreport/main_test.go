@@ -99,7 +99,7 @@ func TestGenerate(t *testing.T) {
 	if err := generate(runs, doc, plots, &warn); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(warn.String(), `row "extra"`) {
+	if !strings.Contains(warn.String(), `run "extra"`) {
 		t.Errorf("no warning about the differing base model of extra; stderr:\n%s", warn.String())
 	}
 	got, err := os.ReadFile(doc)
@@ -121,13 +121,14 @@ func TestGenerate(t *testing.T) {
 	// Hand-computed: base 2–4-hop EM = mean(0.2, 0.1, 0.0) = 0.1; ssp
 	// mean(0.3, 0.2, 0.1) = 0.2 → +10.0; supervised mean(0.4, 0.3, 0.2) = 0.3 → +20.0.
 	wantLines := []string{
-		"| base model (step 0 of `ssp`) | 0 | 20.0 | 50.0 | 20.0 | 10.0 | 0.0 | 30.0 | 1.50 | — | — |",
-		"| `ssp` — SSP self-play, no labels | 3 | 30.0 | 60.0 | 30.0 | 20.0 | 10.0 | 40.0 | 2.25 | +10.0 | 30 |",
-		"| `supervised` — supervised RL on train_qa | 3 | 35.0 | 70.0 | 40.0 | 30.0 | 20.0 | 45.0 | 2.00 | +20.0 | 15 |",
-		"| `no-rag` — SSP without RAG verification | not run | — | — | — | — | — | — | — | — | — |",
-		"| `frozen-proposer` — SSP, proposer not trained | not run | — | — | — | — | — | — | — | — | — |",
-		"| `extra` | 0 | 25.0 | — | — | — | — | 30.0 | 1.00 | — | 0 |",
-		"SSP gains +10.0 points of 2–4-hop EM over the base model, 50.0% of the +20.0 points gained by supervised RL.",
+		"| base model (step 0 of `ssp`) | 1 | 0 | 20.0 | 50.0 | 20.0 | 10.0 | 0.0 | 30.0 | 1.50 | — | — | — |",
+		"| `ssp` — SSP self-play, no labels | 1 | 3 | 30.0 | 60.0 | 30.0 | 20.0 | 10.0 | 40.0 | 2.25 | +10.0 | 30 | — |",
+		"| `supervised` — supervised RL on train_qa | 1 | 3 | 35.0 | 70.0 | 40.0 | 30.0 | 20.0 | 45.0 | 2.00 | +20.0 | 15 | — |",
+		"| `no-rag` — SSP without RAG verification | 0 | not run | — | — | — | — | — | — | — | — | — | — |",
+		"| `frozen-proposer` — SSP, proposer not trained | 0 | not run | — | — | — | — | — | — | — | — | — | — |",
+		"| `extra` | 1 | 0 | 25.0 | — | — | — | — | 30.0 | 1.00 | — | 0 | — |",
+		"SSP gains +10.0 points (1 seed) of 2–4-hop EM over the base model, 50.0% of the +20.0 points (1 seed) gained by supervised RL (the ratio of the means).",
+		"| `ssp` | 1 | 1 / 3 of 3 | 2.00 → 3.00 (Δ +1.00) | 3.00 → 4.00 (Δ +1.00) | — |",
 	}
 	last := -1
 	for _, w := range wantLines {
@@ -276,9 +277,13 @@ func TestErrors(t *testing.T) {
 }
 
 func TestGainSentence(t *testing.T) {
-	ran := func(name string, multi float64) *row {
-		m := evalMetrics(0, 0, 0, []float64{0, multi, multi, multi})
-		return &row{Name: name, Ran: true, lastEval: &m}
+	ran := func(name string, multi ...float64) *row {
+		r := &row{Name: name}
+		for _, v := range multi {
+			m := evalMetrics(0, 0, 0, []float64{0, v, v, v})
+			r.Used = append(r.Used, &run{Ran: true, lastEval: &m})
+		}
+		return r
 	}
 	for _, tc := range []struct {
 		name string
@@ -286,13 +291,17 @@ func TestGainSentence(t *testing.T) {
 		want string
 	}{
 		{"ratio", []*row{ran("ssp", 0.25), ran("supervised", 0.5)},
-			"SSP gains +15.0 points of 2–4-hop EM over the base model, 37.5% of the +40.0 points gained by supervised RL."},
+			"SSP gains +15.0 points (1 seed) of 2–4-hop EM over the base model, 37.5% of the +40.0 points (1 seed) gained by supervised RL (the ratio of the means)."},
+		// Means over seeds: ssp gains +5, +15, +25 (mean +15), supervised +30 and +50 (mean +40).
+		{"ratio of means", []*row{ran("ssp", 0.15, 0.25, 0.35), ran("supervised", 0.4, 0.6)},
+			"SSP gains +15.0 points (mean of 3 seeds, range +5.0 to +25.0) of 2–4-hop EM over the base model, " +
+				"37.5% of the +40.0 points (mean of 2 seeds, range +30.0 to +50.0) gained by supervised RL (the ratio of the means)."},
 		{"supervised lost", []*row{ran("ssp", 0.25), ran("supervised", 0.05)},
-			"SSP gains +15.0 points of 2–4-hop EM over the base model; supervised RL gains -5.0 points, so the ratio to the supervised gain is undefined."},
-		{"supervised flat", []*row{ran("ssp", 0.05), ran("supervised", 0.1)},
-			"SSP gains -5.0 points of 2–4-hop EM over the base model; supervised RL gains +0.0 points, so the ratio to the supervised gain is undefined."},
+			"SSP gains +15.0 points (1 seed) of 2–4-hop EM over the base model; supervised RL gains -5.0 points (1 seed), so the ratio to the supervised gain is undefined."},
+		{"supervised flat on average", []*row{ran("ssp", 0.05), ran("supervised", 0.0, 0.2)},
+			"SSP gains -5.0 points (1 seed) of 2–4-hop EM over the base model; supervised RL gains +0.0 points (mean of 2 seeds, range -10.0 to +10.0), so the ratio to the supervised gain is undefined."},
 		{"supervised missing", []*row{ran("ssp", 0.25), {Name: "supervised"}},
-			"SSP gains +15.0 points of 2–4-hop EM over the base model; the supervised row has not run, so the ratio to its gain is undefined."},
+			"SSP gains +15.0 points (1 seed) of 2–4-hop EM over the base model; the supervised row has not run, so the ratio to its gain is undefined."},
 		{"ssp missing", []*row{{Name: "ssp"}, ran("supervised", 0.5)},
 			"The 2–4-hop gain of SSP cannot be computed: the `ssp` row has not run or has no 2–4-hop groups."},
 	} {

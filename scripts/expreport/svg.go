@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,6 +28,7 @@ type series struct {
 	Label  string
 	Color  string
 	Dashed bool // second series of a row: dashed line, square markers
+	Thin   bool // one seed of a row drawn with its mean: thin, faint, no markers, no legend entry
 	Points []xy
 }
 
@@ -36,42 +38,47 @@ type chart struct {
 	Series                []series
 }
 
-// renderPlots draws the five curves of the report.
+// renderPlots draws the five curves of the report. A row with several
+// seeds has a thin curve per seed and their mean drawn boldly.
 func renderPlots(rows []*row) []plot {
-	evalCurve := func(r *row, value func(*eval.Metrics) float64) series {
-		s := series{Label: r.Name, Color: r.color}
-		for _, e := range r.Evals {
-			if v := value(e.Metrics); !math.IsNaN(v) {
-				s.Points = append(s.Points, xy{float64(e.Step), 100 * v})
+	evalCurve := func(value func(*eval.Metrics) float64) func(*run) []xy {
+		return func(ru *run) []xy {
+			var pts []xy
+			for _, e := range ru.Evals {
+				if v := value(e.Metrics); !math.IsNaN(v) {
+					pts = append(pts, xy{float64(e.Step), 100 * v})
+				}
 			}
+			return pts
 		}
-		return s
 	}
-	stepCurve := func(r *row, key, label string, dashed bool) series {
-		s := series{Label: label, Color: r.color, Dashed: dashed}
-		for _, st := range r.Steps {
-			if v := st.get(key); !math.IsNaN(v) {
-				s.Points = append(s.Points, xy{st.Step, v})
+	stepCurve := func(key string) func(*run) []xy {
+		return func(ru *run) []xy {
+			var pts []xy
+			for _, st := range ru.Steps {
+				if v := st.get(key); !math.IsNaN(v) {
+					pts = append(pts, xy{st.Step, v})
+				}
 			}
+			return pts
 		}
-		return s
 	}
 	var em, multi, reward, valid, hops []series
 	for _, r := range rows {
-		if !r.Ran {
+		if !r.ran() {
 			continue
 		}
-		em = append(em, evalCurve(r, func(m *eval.Metrics) float64 { return m.Overall.EM }))
-		multi = append(multi, evalCurve(r, multiHopEM))
-		if !allZeroOrNull(r, "proposer_reward") {
-			reward = append(reward, stepCurve(r, "proposer_reward", r.Name, false))
+		em = append(em, rowCurves(r, r.Name, false, evalCurve(func(m *eval.Metrics) float64 { return m.Overall.EM }))...)
+		multi = append(multi, rowCurves(r, r.Name, false, evalCurve(multiHopEM))...)
+		if slices.ContainsFunc(r.Used, func(ru *run) bool { return !allZeroOrNull(ru, "proposer_reward") }) {
+			reward = append(reward, rowCurves(r, r.Name, false, stepCurve("proposer_reward"))...)
 		}
-		if !selfPlay(r) {
+		if !selfPlayRow(r) {
 			continue // supervised rows log no proposer metrics
 		}
-		valid = append(valid, stepCurve(r, "valid_question_rate", r.Name, false))
-		hops = append(hops, stepCurve(r, "valid_question_hops", r.Name+" hops", false),
-			stepCurve(r, "valid_question_searches", r.Name+" searches", true))
+		valid = append(valid, rowCurves(r, r.Name, false, stepCurve("valid_question_rate"))...)
+		hops = append(hops, rowCurves(r, r.Name+" hops", false, stepCurve("valid_question_hops"))...)
+		hops = append(hops, rowCurves(r, r.Name+" searches", true, stepCurve("valid_question_searches"))...)
 	}
 	specs := []struct {
 		file string
@@ -90,8 +97,52 @@ func renderPlots(rows []*row) []plot {
 	return out
 }
 
+// rowCurves is the row's curve over its runs: the run's own curve when it
+// has one run with points, else a thin curve per run and, boldly, their
+// mean at the x values every one of them has.
+func rowCurves(r *row, label string, dashed bool, curve func(*run) []xy) []series {
+	var out []series
+	var curves [][]xy
+	for _, ru := range r.Used {
+		pts := curve(ru)
+		if len(pts) == 0 {
+			continue
+		}
+		curves = append(curves, pts)
+		out = append(out, series{Label: label + " " + ru.Name, Color: r.color, Dashed: dashed, Thin: true, Points: pts})
+	}
+	switch len(curves) {
+	case 0:
+		return nil
+	case 1:
+		return []series{{Label: label, Color: r.color, Dashed: dashed, Points: curves[0]}}
+	}
+	return append(out, series{Label: fmt.Sprintf("%s (mean of %d)", label, len(curves)), Color: r.color, Dashed: dashed,
+		Points: meanCurve(curves)})
+}
+
+// meanCurve averages curves at the x values all of them have, by x.
+func meanCurve(curves [][]xy) []xy {
+	sum := map[float64]float64{}
+	count := map[float64]int{}
+	for _, c := range curves {
+		for _, p := range c {
+			sum[p.X] += p.Y
+			count[p.X]++
+		}
+	}
+	var out []xy
+	for x, n := range count {
+		if n == len(curves) {
+			out = append(out, xy{x, sum[x] / float64(n)})
+		}
+	}
+	slices.SortFunc(out, func(a, b xy) int { return cmpFloat(a.X, b.X) })
+	return out
+}
+
 // allZeroOrNull reports whether key is 0, null or absent on every step.
-func allZeroOrNull(r *row, key string) bool {
+func allZeroOrNull(r *run, key string) bool {
 	for _, s := range r.Steps {
 		if v := s.get(key); !math.IsNaN(v) && v != 0 {
 			return false
@@ -100,8 +151,8 @@ func allZeroOrNull(r *row, key string) bool {
 	return true
 }
 
-// selfPlay reports whether the row logged any proposer metric.
-func selfPlay(r *row) bool {
+// selfPlay reports whether the run logged any proposer metric.
+func selfPlay(r *run) bool {
 	for _, k := range proposerKeys {
 		if !allZeroOrNull(r, k) {
 			return true
@@ -109,6 +160,9 @@ func selfPlay(r *row) bool {
 	}
 	return false
 }
+
+// selfPlayRow reports whether any of the row's runs is a self-play run.
+func selfPlayRow(r *row) bool { return slices.ContainsFunc(r.Used, selfPlay) }
 
 // Chart geometry, in SVG user units.
 const (
@@ -184,27 +238,43 @@ func drawChart(c chart) []byte {
 		fmt.Fprintf(&b, "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\" fill=\"#888888\">no data</text>\n", num(px(x0)+plotW/2), num(py(y0)-plotH/2))
 	}
 
-	// Curves.
-	for _, s := range drawn {
-		pts := make([]string, len(s.Points))
-		for i, p := range s.Points {
-			pts[i] = num(px(p.X)) + "," + num(py(p.Y))
+	// Curves: the thin ones first, under the bold ones.
+	for _, thin := range []bool{true, false} {
+		for _, s := range drawn {
+			if s.Thin != thin {
+				continue
+			}
+			pts := make([]string, len(s.Points))
+			for i, p := range s.Points {
+				pts[i] = num(px(p.X)) + "," + num(py(p.Y))
+			}
+			style := " stroke-width=\"2\""
+			if s.Thin {
+				style = " stroke-width=\"1\" stroke-opacity=\"0.45\""
+			}
+			if s.Dashed {
+				style += " stroke-dasharray=\"6 4\""
+			}
+			fmt.Fprintf(&b, "<g><title>%s</title>\n<polyline fill=\"none\" stroke=\"%s\"%s points=\"%s\"/>\n",
+				esc(s.Label), s.Color, style, strings.Join(pts, " "))
+			if !s.Thin {
+				for _, p := range s.Points {
+					b.WriteString(marker(px(p.X), py(p.Y), s.Color, s.Dashed))
+				}
+			}
+			b.WriteString("</g>\n")
 		}
-		dash := ""
-		if s.Dashed {
-			dash = " stroke-dasharray=\"6 4\""
-		}
-		fmt.Fprintf(&b, "<g><title>%s</title>\n<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"%s\"/>\n",
-			esc(s.Label), s.Color, dash, strings.Join(pts, " "))
-		for _, p := range s.Points {
-			b.WriteString(marker(px(p.X), py(p.Y), s.Color, s.Dashed))
-		}
-		b.WriteString("</g>\n")
 	}
 
 	// Legend.
 	lx := float64(svgWidth - marginRight + 15)
-	for i, s := range drawn {
+	var legend []series
+	for _, s := range drawn {
+		if !s.Thin {
+			legend = append(legend, s)
+		}
+	}
+	for i, s := range legend {
 		ly := float64(marginTop + 10 + 20*i)
 		dash := ""
 		if s.Dashed {
