@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -339,4 +341,229 @@ func TestNiceTicks(t *testing.T) {
 	}
 	// A chart without data is still a valid SVG with axes.
 	polylines(t, "empty", drawChart(chart{Title: "t", XLabel: "x", YLabel: "y"}))
+}
+
+// stepLine is a metrics.jsonl line of a self-play step.
+func stepLine(step, valid, hops, searches, accuracy, rollouts, seconds float64) string {
+	b, _ := json.Marshal(map[string]float64{
+		"step": step, "proposer_reward": 0.5, "valid_question_rate": 0.5, "questions_valid": valid,
+		"valid_question_hops": hops, "valid_question_searches": searches,
+		"solver_accuracy": accuracy, "solver_rollouts": rollouts, "step_seconds": seconds,
+	})
+	return string(b)
+}
+
+// seededFixture builds a runs directory of seeded runs: ssp-s1, ssp-s2 and
+// ssp-s10 (6 steps, evaluated at 2 and 4; s1 also at step 0, the base), an
+// older ssp directory without a seed, supervised-s1 and -s2 finished and
+// supervised-s3 stopped at step 2, and no-rag-s1 alone.
+func seededFixture(t *testing.T) (runs, doc, plots string) {
+	t.Helper()
+	root := t.TempDir()
+	runs = filepath.Join(root, "runs")
+	base := evalMetrics(0.2, 0.3, 1.5, []float64{0.5, 0.2, 0.1, 0.0})
+	mid := evalMetrics(0.1, 0.1, 1, []float64{0.1, 0.1, 0.1, 0.1})
+	// Difficulty per run: steps 1–2 and 5–6 are the first and last thirds;
+	// a step without valid questions (or rollouts) logs 0 and is skipped.
+	middle := func(n float64) []string {
+		return []string{stepLine(3, 1, 9, 9, 0.9, 4, n), stepLine(4, 1, 9, 9, 0.9, 4, n)}
+	}
+	ssp := []struct {
+		name      string
+		lines     []string
+		last      eval.Metrics
+		wall      string
+		withBase  bool
+		trainSecs float64
+	}{
+		{"ssp-s1", append(append([]string{stepLine(1, 0, 0, 0, 0.5, 4, 10), stepLine(2, 2, 2, 3, 0.5, 4, 10)}, middle(20)...),
+			stepLine(5, 2, 3, 4, 0.25, 4, 20), stepLine(6, 2, 3, 4, 0.25, 4, 20)),
+			evalMetrics(0.3, 0.4, 2, []float64{0.6, 0.3, 0.2, 0.1}), "600\n", true, 100},
+		{"ssp-s2", append(append([]string{stepLine(1, 1, 2, 3, 0.5, 4, 20), stepLine(2, 1, 2, 3, 0.5, 4, 20)}, middle(40)...),
+			stepLine(5, 1, 4, 6, 0.5, 4, 40), stepLine(6, 1, 4, 6, 0, 0, 40)),
+			evalMetrics(0.4, 0.5, 3, []float64{0.7, 0.4, 0.3, 0.2}), "1140", false, 200},
+		{"ssp-s10", append(append([]string{stepLine(1, 1, 2, 3, 0.5, 4, 30), stepLine(2, 1, 2, 3, 0.5, 4, 30)}, middle(60)...),
+			stepLine(5, 1, 2, 3, 0.75, 4, 60), stepLine(6, 1, 2, 3, 0.75, 4, 60)),
+			evalMetrics(0.2, 0.3, 1, []float64{0.5, 0.2, 0.1, 0.0}), "", false, 300},
+	}
+	for _, r := range ssp {
+		evals := map[int]eval.Metrics{2: mid, 4: r.last}
+		if r.withBase {
+			evals[0] = base
+		}
+		dir := filepath.Join(runs, r.name)
+		writeRun(t, dir, r.lines, evals)
+		if r.wall != "" {
+			if err := os.WriteFile(filepath.Join(dir, "wall_seconds"), []byte(r.wall), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// An experiment run before seeds: left out, its row has seeded runs.
+	writeRun(t, filepath.Join(runs, "ssp"), []string{stepLine(1, 1, 7, 7, 1, 4, 1000)},
+		map[int]eval.Metrics{4: evalMetrics(0.9, 0.9, 9, []float64{0.9, 0.9, 0.9, 0.9})})
+	supervised := []string{`{"step":1,"proposer_reward":0,"valid_question_hops":0,"step_seconds":5}`}
+	writeRun(t, filepath.Join(runs, "supervised-s1"), supervised,
+		map[int]eval.Metrics{4: evalMetrics(0.5, 0.6, 2, []float64{0.8, 0.5, 0.4, 0.3})})
+	writeRun(t, filepath.Join(runs, "supervised-s2"), supervised,
+		map[int]eval.Metrics{4: evalMetrics(0.3, 0.4, 2, []float64{0.6, 0.3, 0.2, 0.1})})
+	// Stopped at step 2: left out of the row's results.
+	writeRun(t, filepath.Join(runs, "supervised-s3"), supervised,
+		map[int]eval.Metrics{2: evalMetrics(0.9, 0.9, 9, []float64{0.9, 0.9, 0.9, 0.9})})
+	writeRun(t, filepath.Join(runs, "no-rag-s1"), []string{stepLine(1, 1, 1, 1, 0, 4, 7), stepLine(2, 1, 5, 5, 0, 4, 7), stepLine(3, 1, 2, 3, 0.5, 4, 7)},
+		map[int]eval.Metrics{4: evalMetrics(0.25, 0.3, 1, []float64{0.5, 0.2, 0.1, 0.0})})
+	doc = filepath.Join(root, "docs", "experiments.md")
+	plots = filepath.Join(root, "docs", "experiments")
+	if err := os.MkdirAll(filepath.Dir(doc), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(doc, []byte(docBefore), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return runs, doc, plots
+}
+
+func TestSeedGrouping(t *testing.T) {
+	runs, _, _ := seededFixture(t)
+	var warn bytes.Buffer
+	rows, err := loadRows(runs, &warn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		var names []string
+		for _, ru := range r.Used {
+			names = append(names, ru.Name)
+		}
+		got = append(got, r.Name+": "+strings.Join(names, " "))
+	}
+	// Known rows first, seeds in numeric order, the plain ssp directory and
+	// the stopped supervised-s3 left out.
+	want := []string{"ssp: ssp-s1 ssp-s2 ssp-s10", "supervised: supervised-s1 supervised-s2", "no-rag: no-rag-s1", "frozen-proposer: "}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, w := range []string{`row "ssp" has seeded runs; the run directory "ssp" without a seed is left out`,
+		`run "supervised-s3" was last evaluated at step 2, the other runs of row "supervised" at step 4`} {
+		if !strings.Contains(warn.String(), w) {
+			t.Errorf("no warning %q; got:\n%s", w, warn.String())
+		}
+	}
+	if base, from := baseModel(rows, io.Discard); base == nil || from.Name != "ssp-s1" {
+		t.Errorf("base model from %v, want ssp-s1", from)
+	}
+}
+
+func TestSeedMeansAndRanges(t *testing.T) {
+	runs, doc, plots := seededFixture(t)
+	if err := generate(runs, doc, plots, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(got)
+	// Hand-computed over ssp-s1, -s2, -s10: EM 30, 40, 20; 2–4-hop EM 20,
+	// 30, 10 against the base's 10; step seconds 100, 200, 300; wall
+	// seconds 600 and 1140 (s10 has none) → 19.0 minutes. Supervised: 2–4-hop
+	// EM 40 and 20 → +20 on average; ratio 10/20.
+	wantLines := []string{
+		"| base model (step 0 of `ssp-s1`) | 1 | 0 | 20.0 | 50.0 | 20.0 | 10.0 | 0.0 | 30.0 | 1.50 | — | — | — |",
+		"| `ssp` — SSP self-play, no labels | 3 | 4 | 30.0 (20.0–40.0) | 60.0 (50.0–70.0) | 30.0 (20.0–40.0) | 20.0 (10.0–30.0) | " +
+			"10.0 (0.0–20.0) | 40.0 (30.0–50.0) | 2.00 (1.00–3.00) | +10.0 (+0.0 to +20.0) | 200 (100–300) | 19.0 |",
+		"| `supervised` — supervised RL on train_qa | 2 | 4 | 40.0 (30.0–50.0) | 70.0 (60.0–80.0) | 40.0 (30.0–50.0) | 30.0 (20.0–40.0) | " +
+			"20.0 (10.0–30.0) | 50.0 (40.0–60.0) | 2.00 (2.00–2.00) | +20.0 (+10.0 to +30.0) | 5 (5–5) | — |",
+		"| `no-rag` — SSP without RAG verification | 1 | 4 | 25.0 | 50.0 | 20.0 | 10.0 | 0.0 | 30.0 | 1.00 | +0.0 | 21 | — |",
+		"| `frozen-proposer` — SSP, proposer not trained | 0 | not run |",
+		"SSP gains +10.0 points (mean of 3 seeds, range +0.0 to +20.0) of 2–4-hop EM over the base model, " +
+			"50.0% of the +20.0 points (mean of 2 seeds, range +10.0 to +30.0) gained by supervised RL (the ratio of the means).",
+	}
+	last := -1
+	for _, w := range wantLines {
+		i := strings.Index(text, w)
+		if i < 0 {
+			t.Errorf("missing %q in\n%s", w, text)
+			continue
+		}
+		if i < last {
+			t.Errorf("%q out of order", w)
+		}
+		last = i
+	}
+
+	// Curves: a thin one per seed and a bold mean for ssp (3 + 1) and
+	// supervised (2 + 1), no-rag's own curve bold.
+	data, err := os.ReadFile(filepath.Join(plots, "benchmark-em.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var thin, bold int
+	for _, l := range strings.Split(string(data), "\n") {
+		switch {
+		case strings.HasPrefix(l, "<polyline") && strings.Contains(l, `stroke-width="1"`):
+			thin++
+		case strings.HasPrefix(l, "<polyline") && strings.Contains(l, `stroke-width="2"`):
+			bold++
+		}
+	}
+	if thin != 5 || bold != 3 {
+		t.Errorf("benchmark-em.svg: %d thin and %d bold curves, want 5 and 3", thin, bold)
+	}
+	for _, w := range []string{">ssp (mean of 3)</text>", ">supervised (mean of 2)</text>", ">no-rag</text>"} {
+		if !strings.Contains(string(data), w) {
+			t.Errorf("benchmark-em.svg: no legend entry %s", w)
+		}
+	}
+	if strings.Contains(string(data), ">ssp ssp-s1</text>") {
+		t.Error("benchmark-em.svg: a seed's thin curve has a legend entry")
+	}
+}
+
+func TestDifficultyTrend(t *testing.T) {
+	runs, _, _ := seededFixture(t)
+	rows, err := loadRows(runs, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := renderTrend(rows)
+	// Hops, first → last third: s1 2 → 3 (step 1 has no valid question),
+	// s2 2 → 4, s10 2 → 2. Searches: 3 → 4, 3 → 6, 3 → 3. Solver accuracy:
+	// 0.5 → 0.25, 0.5 → 0.5 (step 6 has no rollouts), 0.5 → 0.75.
+	for _, w := range []string{
+		"| `ssp` | 3 | 1–2 / 5–6 of 6 | 2.00 → 3.00 (Δ +1.00, range +0.00 to +2.00) | 3.00 → 4.33 (Δ +1.33, range +0.00 to +3.00) | " +
+			"0.50 → 0.50 (Δ +0.00, range -0.25 to +0.25) |\n",
+		"| `no-rag` | 1 | 1 / 3 of 3 | 1.00 → 2.00 (Δ +1.00) | 1.00 → 3.00 (Δ +2.00) | 0.00 → 0.50 (Δ +0.50) |\n",
+	} {
+		if !strings.Contains(text, w) {
+			t.Errorf("missing %q in\n%s", w, text)
+		}
+	}
+	if strings.Contains(text, "`supervised`") {
+		t.Errorf("supervised RL has no proposer, yet is in the trend table:\n%s", text)
+	}
+	if got := renderTrend(nil); !strings.Contains(got, "No self-play row has run.") {
+		t.Errorf("without self-play rows: %q", got)
+	}
+}
+
+func TestSummarizeAndMeanCurve(t *testing.T) {
+	st := summarize([]float64{0.3, math.NaN(), 0.1, 0.2})
+	if st.N != 3 || math.Abs(st.Mean-0.2) > 1e-12 || st.Min != 0.1 || st.Max != 0.3 {
+		t.Errorf("summarize: %+v, want mean 0.2 of 3 values in [0.1, 0.3]", st)
+	}
+	if got := withRange(st, points); got != "20.0 (10.0–30.0)" {
+		t.Errorf("withRange: %q", got)
+	}
+	if got := withRange(summarize([]float64{-0.05, 0.05}), signedPoints); got != "+0.0 (-5.0 to +5.0)" {
+		t.Errorf("withRange of signed values: %q", got)
+	}
+	if got := withRange(summarize([]float64{math.NaN()}), points); got != "—" {
+		t.Errorf("withRange without values: %q", got)
+	}
+	got := meanCurve([][]xy{{{0, 1}, {2, 2}, {4, 3}}, {{4, 5}, {2, 4}}})
+	if want := []xy{{2, 3}, {4, 4}}; !slices.Equal(got, want) {
+		t.Errorf("meanCurve: %v, want %v (only the steps every curve has)", got, want)
+	}
 }
