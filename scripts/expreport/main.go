@@ -1,12 +1,16 @@
 // Command expreport renders the results of the training-recipe comparison
 // into docs/experiments.md: a results table at each row's last benchmark
-// evaluation, a sentence comparing the 2–4-hop gains of self-play and
-// supervised RL, and SVG curves written next to the document.
+// evaluation (the mean over the row's seeds, with their range), a sentence
+// comparing the 2–4-hop gains of self-play and supervised RL, a table of the
+// proposed questions' difficulty early and late in training, and SVG curves
+// written next to the document.
 //
 //	go run ./scripts/expreport --runs DIR --doc docs/experiments.md --plots docs/experiments
 //
-// DIR holds one `ssp train` run directory per row. Only the text between
-// the lines <!-- results:begin --> and <!-- results:end --> is replaced.
+// DIR holds the `ssp train` run directories <row>-s<seed> written by
+// scripts/experiment.sh (a directory named <row> alone is read as the row's
+// only run). Only the text between the lines <!-- results:begin --> and
+// <!-- results:end --> is replaced.
 package main
 
 import (
@@ -49,7 +53,7 @@ var proposerKeys = []string{"proposer_reward", "valid_question_rate", "valid_que
 var multiHops = []string{"2", "3", "4"}
 
 func main() {
-	runs := flag.String("runs", "", "directory holding one training run directory per row")
+	runs := flag.String("runs", "", "directory holding the training run directories <row>-s<seed>")
 	doc := flag.String("doc", "docs/experiments.md", "markdown file to update between the results markers")
 	plots := flag.String("plots", "", "directory for the SVG curves (default: the doc path without .md)")
 	flag.Parse()
@@ -524,7 +528,7 @@ func renderResults(rows []*row, base *eval.Metrics, baseRun *run, plotsRel strin
 	b.WriteString("Δ EM (2–4 hops) is the mean EM of the 2-, 3- and 4-hop groups minus the base model's. ")
 	b.WriteString("A row with several seeds shows the mean over its seeds, then the range (min–max) over them in parentheses. ")
 	b.WriteString("Training seconds are the sum of the steps' times; wall minutes are the wall-clock time of the row's longest run, ")
-	b.WriteString("validations included, as timed by `scripts/experiment.sh`.\n\n")
+	b.WriteString("validations included, as timed by `scripts/experiment.sh` (— for runs it did not time).\n\n")
 	b.WriteString(gainSentence(rows, baseMulti))
 	b.WriteString("\n\n")
 	b.WriteString(renderTrend(rows))

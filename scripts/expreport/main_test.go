@@ -207,6 +207,11 @@ func polylines(t *testing.T, name string, data []byte) []string {
 }
 
 func TestDeterministic(t *testing.T) {
+	t.Run("single runs", func(t *testing.T) { testDeterministic(t, fixture) })
+	t.Run("seeds", func(t *testing.T) { testDeterministic(t, seededFixture) })
+}
+
+func testDeterministic(t *testing.T, fixture func(*testing.T) (string, string, string)) {
 	runs, doc, plots := fixture(t)
 	snapshot := func() map[string][]byte {
 		if err := generate(runs, doc, plots, io.Discard); err != nil {
@@ -261,6 +266,9 @@ func TestErrors(t *testing.T) {
 		{"malformed eval metrics.json", func(t *testing.T, runs, doc string) {
 			os.WriteFile(filepath.Join(runs, "supervised", "eval", "step-3", "metrics.json"), []byte("{\"overall\":"), 0o644)
 		}, filepath.Join("supervised", "eval", "step-3", "metrics.json") + ": malformed JSON"},
+		{"malformed wall_seconds", func(t *testing.T, runs, doc string) {
+			os.WriteFile(filepath.Join(runs, "ssp", "wall_seconds"), []byte("12 minutes\n"), 0o644)
+		}, filepath.Join("ssp", "wall_seconds") + `: not a number of seconds: "12 minutes"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			runs, doc, plots := fixture(t)

@@ -28,7 +28,7 @@ type series struct {
 	Label  string
 	Color  string
 	Dashed bool // second series of a row: dashed line, square markers
-	Thin   bool // one seed of a row drawn with its mean: thin, faint, no markers, no legend entry
+	Thin   bool // one seed of a row drawn with its mean: thin and faint, small markers, no legend entry
 	Points []xy
 }
 
@@ -257,8 +257,10 @@ func drawChart(c chart) []byte {
 			}
 			fmt.Fprintf(&b, "<g><title>%s</title>\n<polyline fill=\"none\" stroke=\"%s\"%s points=\"%s\"/>\n",
 				esc(s.Label), s.Color, style, strings.Join(pts, " "))
-			if !s.Thin {
-				for _, p := range s.Points {
+			for _, p := range s.Points {
+				if s.Thin {
+					fmt.Fprintf(&b, "<circle cx=\"%s\" cy=\"%s\" r=\"1.5\" fill=\"%s\" fill-opacity=\"0.45\"/>\n", num(px(p.X)), num(py(p.Y)), s.Color)
+				} else {
 					b.WriteString(marker(px(p.X), py(p.Y), s.Color, s.Dashed))
 				}
 			}
