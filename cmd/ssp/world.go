@@ -87,6 +87,7 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fs.IntVar(&o.SeqLen, "seq-len", d.SeqLen, "tokens per language-modelling sequence")
 	fs.IntVar(&o.PackLen, "pack-len", d.PackLen, "tokens per packed row of protocol episodes (episodes are laid end to end, not padded)")
 	fs.IntVar(&o.MaxHops, "max-hops", d.MaxHops, "longest question chain in the protocol episodes (1-4)")
+	fs.Float64Var(&o.ContextWeight, "context-weight", d.ContextWeight, "loss weight of the prompt and inserted results in protocol episodes (the model's own turns weigh 1)")
 	fs.IntVar(&o.ProbeEvery, "probe-every", d.ProbeEvery, "run the greedy solver on held-aside questions every N protocol steps (0 = only at the end)")
 	fs.IntVar(&o.ProbeQuestions, "probe-questions", d.ProbeQuestions, "questions in each probe (about entities no episode mentions)")
 	fs.Float64Var(&o.LR, "lr", d.LR, "peak learning rate (warm-up, then cosine decay, per phase)")

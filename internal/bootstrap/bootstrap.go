@@ -62,6 +62,12 @@ type Options struct {
 	MaxHops       int     // longest question chain of the protocol episodes
 	LR            float64 // peak learning rate (cosine decay per phase)
 	WarmupSteps   int
+	// ContextWeight is the loss weight, in protocol episodes, of the tokens
+	// the model does not write (the prompt, the inserted search results);
+	// the model's own turns weigh 1. A small weight turns every results
+	// block into copying practice at no extra cost: a block starts with the
+	// title just searched for and repeats the names of the question.
+	ContextWeight float64
 	// ProbeEvery runs the greedy solver on ProbeQuestions questions about
 	// entities kept out of the episodes every N protocol steps (0 = only
 	// at the end), to watch copying emerge.
@@ -110,6 +116,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("bootstrap: --pack-len must be >= 64 and --max-hops between 1 and 4")
 	case !validPrompts(o.Prompts):
 		return fmt.Errorf("bootstrap: --prompts %q is not a prompt set (ssp-short, ssp, minimal)", o.Prompts)
+	case o.ContextWeight < 0 || o.ContextWeight > 1:
+		return fmt.Errorf("bootstrap: --context-weight %g is outside [0, 1]", o.ContextWeight)
 	case o.ProbeEvery < 0 || o.ProbeQuestions < 0:
 		return fmt.Errorf("bootstrap: --probe-every and --probe-questions must be >= 0")
 	case o.MaxTurns < 1 || o.MaxTokensPerTurn < 1 || o.MaxResponseTokens < 1:
@@ -144,6 +152,7 @@ type ProbePoint struct {
 	EM      float64         `json:"em"`      // percent, all probe questions
 	EMHops  map[int]float64 `json:"em_by_hops"`
 	Search  float64         `json:"searches"` // mean searches per question
+	Example string          `json:"example"`  // the first question and the solver's response
 }
 
 // AddedTokens are single tokens of the world tokenizer: the chat markers
@@ -313,7 +322,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 		pt.Step, pt.Minutes, pt.Loss = step, time.Since(t0).Minutes(), loss
 		rep.Probe = append(rep.Probe, pt)
-		logf("probe at step %d (%.1f min): EM %.1f%% %v, %.2f searches per question", step, pt.Minutes, pt.EM, pt.EMHops, pt.Search)
+		logf("probe at step %d (%.1f min): EM %.1f%% %v, %.2f searches per question; e.g. %q", step, pt.Minutes, pt.EM, pt.EMHops, pt.Search, pt.Example)
 		return nil
 	}
 	// Rows are packed from the episodes in a fresh random order each epoch.
@@ -625,5 +634,6 @@ func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, 
 		pt.EMHops[h] = 100 * pt.EMHops[h] / float64(n)
 	}
 	pt.EM = 100 * float64(correct) / float64(len(qs))
+	pt.Example = qs[0].Question + " → " + trajs[0].Response
 	return pt, nil
 }

@@ -43,6 +43,7 @@ func TestEpisodes(t *testing.T) {
 	}
 	tokDir := t.TempDir()
 	o := DefaultOptions()
+	o.ContextWeight = 0.25
 	bpe, err := tokenizer.TrainBPE(context.Background(), trainingTexts(texts, mustPrompts(t, selfplay.PromptsMinimal)), tokenizer.TrainOptions{
 		VocabSize: 600, AddedTokens: AddedTokens, SpecialCount: 3, EOSToken: "<|im_end|>", PadToken: "<|endoftext|>", ChatTemplate: ChatMLTemplate})
 	if err != nil {
@@ -88,8 +89,12 @@ func TestEpisodes(t *testing.T) {
 		}
 		var trained []int32
 		for i, id := range e.Tokens {
-			if e.Mask[i] == 1 {
+			switch e.Mask[i] {
+			case 1:
 				trained = append(trained, id)
+			case 0.25: // the prompt and inserted results, at --context-weight
+			default:
+				t.Fatalf("%s episode: mask %v at token %d, want 1 or the context weight", e.Role, e.Mask[i], i)
 			}
 		}
 		full := tok.Decode(e.Tokens)

@@ -31,11 +31,14 @@ type episode struct {
 type transcript struct {
 	tok *tokenizer.Tokenizer
 	ep  episode
+	// context is the loss weight of the text the model does not write
+	// (prompt, inserted results); see Options.ContextWeight.
+	context float32
 }
 
 func (t *transcript) add(text string, trained bool) {
 	ids := t.tok.Encode(text)
-	var m float32
+	m := t.context
 	if trained {
 		m = 1
 	}
@@ -60,7 +63,7 @@ func (e *episodeMaker) prompt(role string, hops int, system, user string) (*tran
 	if err != nil {
 		return nil, err
 	}
-	t := &transcript{tok: e.tok, ep: episode{Role: role, Hops: hops}}
+	t := &transcript{tok: e.tok, ep: episode{Role: role, Hops: hops}, context: float32(e.opts.ContextWeight)}
 	t.add(text, false)
 	return t, nil
 }
