@@ -437,6 +437,13 @@ func TestImportErrors(t *testing.T) {
 	if err := Import(ctx, path, filepath.Join(dir, "complete"), ImportOptions{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
+	// Parent directories of --out are created, as in `--out models/smollm2`.
+	if err := Import(ctx, path, filepath.Join(dir, "models", "nested", "m"), ImportOptions{Logger: quiet}); err != nil {
+		t.Fatalf("output under missing parents: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "models", "nested", "m", "config.json")); err != nil {
+		t.Errorf("output under missing parents: %v", err)
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if err := Import(cctx, path, filepath.Join(dir, "cancelled2"), ImportOptions{Logger: quiet}); err == nil {
