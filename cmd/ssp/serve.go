@@ -21,13 +21,14 @@ func init() {
 
 func runSearchServe(ctx context.Context, args []string) error {
 	defaults := search.DefaultServerConfig()
-	fs := newFlags("search serve", "--index DIR [--addr 127.0.0.1:8000] [--topk 3] [--max-topk 100] [--max-queries 512] [--max-body 1MiB] [--concurrency N] [--queue N]")
+	fs := newFlags("search serve", "--index DIR [--addr 127.0.0.1:8000] [--topk 3] [--max-topk 100] [--request-memory 64MiB] [--max-queries N] [--max-body 8MiB] [--concurrency N] [--queue N]")
 	dir := fs.String("index", "", "index directory built by `ssp index build`")
 	addr := fs.String("addr", "127.0.0.1:8000", "listen address; loopback by default, use 0.0.0.0:PORT to accept other machines")
 	topK := fs.Int("topk", defaults.DefaultTopK, "hits per query when a request has no topk")
 	maxTopK := fs.Int("max-topk", defaults.MaxTopK, "largest topk a request may ask for")
-	maxQueries := fs.Int("max-queries", defaults.MaxQueries, "most queries in one request")
-	maxBody := fs.String("max-body", "1MiB", "largest request body (bytes, or with KiB/MiB/GiB suffix)")
+	maxQueries := fs.Int("max-queries", defaults.MaxQueries, "most queries in one request (0: as many as --request-memory admits at the request's topk)")
+	reqMemory := fs.String("request-memory", "64MiB", "memory one request's answer may take, about 1 KiB per hit: 64MiB admits 21845 queries at topk 3")
+	maxBody := fs.String("max-body", "8MiB", "largest request body (bytes, or with KiB/MiB/GiB suffix)")
 	concurrency := fs.Int("concurrency", runtime.GOMAXPROCS(0), "requests searched at the same time")
 	queue := fs.Int("queue", defaults.Queue, "requests allowed to wait for a search slot; more are refused with 503")
 	shutdown := fs.Duration("shutdown-timeout", defaults.ShutdownTimeout, "how long to let requests in flight finish on SIGTERM")
@@ -44,11 +45,16 @@ func runSearchServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --max-body: %v", errUsage, err)
 	}
+	memBytes, err := parseByteSize(*reqMemory)
+	if err != nil {
+		return fmt.Errorf("%w: --request-memory: %v", errUsage, err)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg := search.ServerConfig{
 		DefaultTopK:     *topK,
 		MaxTopK:         *maxTopK,
 		MaxQueries:      *maxQueries,
+		RequestMemory:   memBytes,
 		MaxBodyBytes:    bodyBytes,
 		Concurrency:     *concurrency,
 		Queue:           *queue,
@@ -73,7 +79,7 @@ func runSearchServe(ctx context.Context, args []string) error {
 	}
 	url := "http://" + ln.Addr().String() + "/retrieve"
 	log.Info("search server ready", "url", url, "index", *dir, "docs", ix.NumDocs(),
-		"topk", cfg.DefaultTopK, "concurrency", cfg.Concurrency, "queue", cfg.Queue)
+		"topk", cfg.DefaultTopK, "max_queries_at_topk", cfg.QueryLimit(cfg.DefaultTopK), "concurrency", cfg.Concurrency, "queue", cfg.Queue)
 	fmt.Println(url)
 	start := time.Now()
 	err = srv.Serve(ctx, ln)

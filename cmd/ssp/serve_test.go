@@ -29,6 +29,8 @@ func TestSearchServeUsageErrors(t *testing.T) {
 		{"--index", "x", "--topk", "200"},
 		{"--index", "x", "--concurrency", "0"},
 		{"--index", "x", "--queue", "-1"},
+		{"--index", "x", "--request-memory", "1KiB"},
+		{"--index", "x", "--request-memory", "much"},
 	} {
 		err := runSearchServe(t.Context(), args)
 		if !errors.Is(err, errUsage) {

@@ -19,25 +19,44 @@ import (
 // ServerConfig bounds what one /retrieve request may ask for and how much
 // work the server accepts at once.
 type ServerConfig struct {
-	DefaultTopK  int   // hits per query when a request has no topk
-	MaxTopK      int   // largest topk accepted
-	MaxQueries   int   // most queries in one request
-	MaxBodyBytes int64 // largest request body accepted
-	Concurrency  int   // requests searched at the same time
-	Queue        int   // requests allowed to wait for a search slot; more get 503
+	DefaultTopK int // hits per query when a request has no topk
+	MaxTopK     int // largest topk accepted
+	// MaxQueries caps the queries of one request; 0 derives the cap from
+	// RequestMemory at the request's topk (QueryLimit).
+	MaxQueries int
+	// RequestMemory bounds the answer one request may build: its queries ×
+	// topk hits of about HitBytes each are held until the answer is written.
+	RequestMemory int64
+	MaxBodyBytes  int64 // largest request body accepted
+	Concurrency   int   // requests searched at the same time
+	Queue         int   // requests allowed to wait for a search slot; more get 503
 	// ShutdownTimeout is how long Serve waits for requests in flight after its
 	// context is cancelled before closing their connections.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger // nil logs nothing
 }
 
+// HitBytes is the memory one hit of an answer is reckoned to take: a
+// wiki-18 passage (about 100 words, 600 bytes of text) held once as a
+// search result and once encoded in the JSON answer, with its id, score
+// and the structures around them.
+const HitBytes = 1 << 10
+
 // DefaultServerConfig returns the limits used by `ssp search serve`.
+//
+// The query limit follows from memory, not from a fixed count: 64 MiB per
+// request admits 21,845 queries at topk 3 (Search-R1's GRPO sends 512
+// prompts × 5 rollouts = 2,560 queries in one request), 6,553 at topk 10
+// and 655 at topk 100, and with Concurrency requests searched at once the
+// answers in memory stay under Concurrency × 64 MiB. The body limit admits
+// 2,560 queries of 3,000 bytes each, longer than the 500-token responses
+// Search-R1's queries are cut from.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
 		DefaultTopK:     3,
 		MaxTopK:         100,
-		MaxQueries:      512,
-		MaxBodyBytes:    1 << 20,
+		RequestMemory:   64 << 20,
+		MaxBodyBytes:    8 << 20,
 		Concurrency:     4,
 		Queue:           256,
 		ShutdownTimeout: 10 * time.Second,
@@ -51,8 +70,10 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("default topk %d: must be at least 1", c.DefaultTopK)
 	case c.MaxTopK < c.DefaultTopK:
 		return fmt.Errorf("max topk %d: must be at least the default topk %d", c.MaxTopK, c.DefaultTopK)
-	case c.MaxQueries < 1:
-		return fmt.Errorf("max queries %d: must be at least 1", c.MaxQueries)
+	case c.MaxQueries < 0:
+		return fmt.Errorf("max queries %d: must not be negative (0: derived from the request memory)", c.MaxQueries)
+	case c.MaxQueries == 0 && c.RequestMemory < int64(c.MaxTopK)*HitBytes:
+		return fmt.Errorf("request memory %d bytes: must hold one query at the max topk %d (%d bytes)", c.RequestMemory, c.MaxTopK, c.MaxTopK*HitBytes)
 	case c.MaxBodyBytes < 64:
 		return fmt.Errorf("max body %d bytes: must be at least 64", c.MaxBodyBytes)
 	case c.Concurrency < 1:
@@ -63,6 +84,15 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("shutdown timeout %v: must not be negative", c.ShutdownTimeout)
 	}
 	return nil
+}
+
+// QueryLimit is the most queries one request at topk may hold: MaxQueries
+// when set, else as many as RequestMemory admits.
+func (c ServerConfig) QueryLimit(topK int) int {
+	if c.MaxQueries > 0 {
+		return c.MaxQueries
+	}
+	return int(c.RequestMemory / (int64(max(topK, 1)) * HitBytes))
 }
 
 // Server answers Search-R1-compatible retrieval requests (POST /retrieve)
@@ -218,9 +248,6 @@ func decodeRetrieveRequest(body []byte, cfg ServerConfig) (retrieveRequest, *req
 	if len(queries) == 0 {
 		return retrieveRequest{}, badRequest("field \"queries\": empty list, want at least one query")
 	}
-	if len(queries) > cfg.MaxQueries {
-		return retrieveRequest{}, badRequest("field \"queries\": %d queries, at most %d allowed", len(queries), cfg.MaxQueries)
-	}
 	req := retrieveRequest{Queries: make([]string, len(queries)), TopK: cfg.DefaultTopK}
 	for i, q := range queries {
 		if q == nil {
@@ -237,6 +264,14 @@ func decodeRetrieveRequest(body []byte, cfg ServerConfig) (retrieveRequest, *req
 			return retrieveRequest{}, badRequest("field \"topk\": %d out of range, want 1 to %d", k, cfg.MaxTopK)
 		}
 		req.TopK = int(k)
+	}
+	if limit := cfg.QueryLimit(req.TopK); len(req.Queries) > limit {
+		if cfg.MaxQueries > 0 {
+			return retrieveRequest{}, badRequest("field \"queries\": %d queries, at most %d allowed (the server's --max-queries); send them in several requests",
+				len(req.Queries), limit)
+		}
+		return retrieveRequest{}, badRequest("field \"queries\": %d queries at topk %d, at most %d allowed (%d MiB of answer per request, the server's --request-memory); send them in several requests",
+			len(req.Queries), req.TopK, limit, cfg.RequestMemory>>20)
 	}
 	if wire.ReturnScores != nil {
 		req.ReturnScores = *wire.ReturnScores

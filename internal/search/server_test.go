@@ -185,6 +185,80 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
+// searchR1Body is what Search-R1's rollout (_batch_search in
+// search_r1/llm_agent/generation.py) posts: every active query of the
+// batch in one request, encoded by Python's json.dumps (", " and ": "
+// separators, non-ASCII escaped).
+func searchR1Body(queries []string, topK int) string {
+	quoted := make([]string, len(queries))
+	for i, q := range queries {
+		b, _ := json.Marshal(q)
+		quoted[i] = string(b)
+	}
+	return fmt.Sprintf(`{"queries": [%s], "topk": %d, "return_scores": true}`, strings.Join(quoted, ", "), topK)
+}
+
+// TestSearchR1GRPOBatch sends the batch of Search-R1's train_grpo.sh — 512
+// prompts × 5 rollouts, all searching in the same turn — to a server with
+// the default limits, over HTTP.
+func TestSearchR1GRPOBatch(t *testing.T) {
+	queries := make([]string, 512*5)
+	for i := range queries {
+		// Queries as long as a verbose model writes them.
+		queries[i] = fmt.Sprintf("which city is the capital of france and who founded it, question %d of the batch, rollout %d", i/5, i%5)
+	}
+	body := searchR1Body(queries, 3)
+	srv := httptest.NewServer(newTestServer(t, overlapSearcher{testDocs}, nil))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/retrieve", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%d queries in %d bytes: status %d: %s", len(queries), len(body), resp.StatusCode, msg)
+	}
+	var out struct {
+		Result [][]struct {
+			Document Document `json:"document"`
+			Score    float64  `json:"score"`
+		} `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Result) != len(queries) {
+		t.Fatalf("%d results for %d queries", len(out.Result), len(queries))
+	}
+	for i, r := range out.Result {
+		if len(r) != 3 || r[0].Document.ID != "0" {
+			t.Fatalf("result %d: %+v, want 3 hits, Paris first", i, r)
+		}
+	}
+}
+
+// TestQueryLimitFollowsMemory checks that a request beyond what the
+// request memory admits at its topk is refused with the limit and the
+// flag that sets it, and that the same queries at a smaller topk pass.
+func TestQueryLimitFollowsMemory(t *testing.T) {
+	srv := newTestServer(t, overlapSearcher{testDocs}, func(c *ServerConfig) { c.RequestMemory = 100 * HitBytes })
+	queries := make([]string, 40)
+	for i := range queries {
+		queries[i] = "paris"
+	}
+	if rec := do(t, srv, "POST", "/retrieve", searchR1Body(queries, 2)); rec.Code != 200 {
+		t.Errorf("40 queries at topk 2 within 100 hits: status %d: %s", rec.Code, rec.Body)
+	}
+	rec := do(t, srv, "POST", "/retrieve", searchR1Body(queries, 3))
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "at most 33 allowed") || !strings.Contains(rec.Body.String(), "--request-memory") {
+		t.Errorf("40 queries at topk 3 beyond 100 hits: status %d: %s", rec.Code, rec.Body)
+	}
+	if got := DefaultServerConfig().QueryLimit(3); got < 512*5 {
+		t.Errorf("default limit at topk 3 is %d queries, below Search-R1's GRPO batch of 2560", got)
+	}
+}
+
 func TestUnknownFieldsAndNullTopKAccepted(t *testing.T) {
 	srv := newTestServer(t, overlapSearcher{testDocs}, nil)
 	rec := do(t, srv, "POST", "/retrieve", `{"queries":["paris"],"topk":null,"return_scores":true,"extra":{"a":1}}`)
@@ -401,7 +475,8 @@ func TestNewServerRejectsBadConfig(t *testing.T) {
 	for _, mutate := range []func(*ServerConfig){
 		func(c *ServerConfig) { c.DefaultTopK = 0 },
 		func(c *ServerConfig) { c.MaxTopK = 1; c.DefaultTopK = 3 },
-		func(c *ServerConfig) { c.MaxQueries = 0 },
+		func(c *ServerConfig) { c.MaxQueries = -1 },
+		func(c *ServerConfig) { c.RequestMemory = HitBytes }, // not one query at the max topk
 		func(c *ServerConfig) { c.Concurrency = 0 },
 		func(c *ServerConfig) { c.Queue = -1 },
 		func(c *ServerConfig) { c.MaxBodyBytes = 1 },
@@ -432,7 +507,7 @@ func FuzzRetrieveRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, reqErr := decodeRetrieveRequest(body, srv.cfg)
 		if reqErr == nil {
-			if len(req.Queries) == 0 || len(req.Queries) > srv.cfg.MaxQueries || req.TopK < 1 || req.TopK > srv.cfg.MaxTopK {
+			if len(req.Queries) == 0 || len(req.Queries) > srv.cfg.QueryLimit(req.TopK) || req.TopK < 1 || req.TopK > srv.cfg.MaxTopK {
 				t.Fatalf("accepted out-of-bounds request %+v", req)
 			}
 		} else if reqErr.status < 400 || reqErr.status > 499 || reqErr.msg == "" {
