@@ -13,6 +13,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ssp-project/ssp/internal/model"
@@ -82,6 +83,9 @@ type Config struct {
 	TopKTokens  int
 	Seed        int64
 	EOSTokenIDs []int32
+	// OnToken, when set, is called with every sampled token of trajectory
+	// i (an index into the prompts), as it is sampled: for progress.
+	OnToken func(i int, token int32)
 }
 
 // SearchCall is one search the policy issued and the documents it was
@@ -208,6 +212,10 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 			StopStrings: stops,
 			Decode:      tok.Decode,
 			EOSTokenIDs: cfg.EOSTokenIDs,
+		}
+		if cfg.OnToken != nil {
+			batch := slices.Clone(active)
+			req.OnToken = func(j int, tok int32) { cfg.OnToken(batch[j], tok) }
 		}
 		for j, i := range active {
 			req.Prompts[j] = trajs[i].Tokens

@@ -99,6 +99,31 @@ func TestRunSearchThenAnswer(t *testing.T) {
 	}
 }
 
+// TestRunOnToken checks that OnToken reports every generated token to the
+// trajectory that sampled it, across turns.
+func TestRunOnToken(t *testing.T) {
+	tok := agenttest.CharTokenizer{}
+	policy := &agenttest.ScriptedPolicy{Reply: func(prompt string) string {
+		if strings.Contains(prompt, "short") {
+			return "<answer>x</answer>"
+		}
+		return replyByTurn("<search>lake varn</search>", "<answer>Osk</answer>")(prompt)
+	}}
+	cfg := baseConfig()
+	counts := map[int]int{}
+	cfg.OnToken = func(i int, _ int32) { counts[i]++ }
+	trajs, err := Run(context.Background(), policy, tok, &agenttest.MemorySearcher{Docs: testDocs},
+		[][]int32{tok.Encode("short? "), tok.Encode("long? ")}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tr := range trajs {
+		if counts[i] != tr.GeneratedTokens || tr.GeneratedTokens == 0 {
+			t.Errorf("trajectory %d: OnToken saw %d tokens, generated %d", i, counts[i], tr.GeneratedTokens)
+		}
+	}
+}
+
 func TestRunFinishReasons(t *testing.T) {
 	tok := agenttest.CharTokenizer{}
 	searcher := &agenttest.MemorySearcher{Docs: testDocs}

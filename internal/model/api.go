@@ -27,6 +27,10 @@ type GenerateRequest struct {
 	Decode      func(ids []int32) string
 	// EOSTokenIDs finish a sequence when generated (the EOS token is kept).
 	EOSTokenIDs []int32
+	// OnToken, when set, is called with each token as soon as it is
+	// sampled, in order within each prompt (prompt indexes Prompts), from
+	// the goroutine that called Generate: for streaming text and progress.
+	OnToken func(prompt int, token int32)
 }
 
 // Generation is one finished continuation.

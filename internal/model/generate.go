@@ -159,6 +159,9 @@ func (m *Model) generateBatch(ctx context.Context, req *GenerateRequest, idx []i
 			tok, lp := st.sampled, st.sampledLogProb
 			st.gen.Tokens = append(st.gen.Tokens, tok)
 			st.gen.LogProbs = append(st.gen.LogProbs, lp)
+			if req.OnToken != nil {
+				req.OnToken(idx[j], tok)
+			}
 			next[j], nextPos[j] = tok, st.pos
 			st.pos++
 			st.fed = true

@@ -35,6 +35,29 @@ func TestGenerateBatchIndependence(t *testing.T) {
 	}
 }
 
+// TestGenerateOnToken checks that OnToken sees every generated token of
+// every prompt, in order, through both Generate and a Session.
+func TestGenerateOnToken(t *testing.T) {
+	m := tinyModel(t, "qwen2", 5)
+	prompts := [][]int32{{5, 6, 7}, {1, 2, 3, 4, 5, 6}, {42}}
+	for _, gen := range []interface {
+		Generate(context.Context, GenerateRequest) ([]Generation, error)
+	}{m, m.NewSession()} {
+		streamed := make([][]int32, len(prompts))
+		req := GenerateRequest{Prompts: prompts, MaxNewTokens: 7, Temperature: 1, Seed: 3, EOSTokenIDs: []int32{9},
+			OnToken: func(p int, tok int32) { streamed[p] = append(streamed[p], tok) }}
+		gens, err := gen.Generate(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, g := range gens {
+			if !slices.Equal(streamed[i], g.Tokens) {
+				t.Errorf("%T prompt %d: streamed %v, generated %v", gen, i, streamed[i], g.Tokens)
+			}
+		}
+	}
+}
+
 func TestGenerateSampling(t *testing.T) {
 	m := tinyModel(t, "llama", 6)
 	ctx := context.Background()

@@ -80,6 +80,9 @@ func (p *ScriptedPolicy) Generate(ctx context.Context, req model.GenerateRequest
 			}
 			g.Tokens = append(g.Tokens, id)
 			g.LogProbs = append(g.LogProbs, p.LogProb)
+			if req.OnToken != nil {
+				req.OnToken(i, id)
+			}
 			if id == EOS {
 				g.FinishReason = "eos"
 				break
