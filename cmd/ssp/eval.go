@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ssp-project/ssp/internal/dataset"
@@ -23,14 +27,15 @@ func init() {
 var modelSolver func(ctx context.Context, opts modelSolverOptions) (eval.SolveFunc, func() error, error)
 
 func runEval(ctx context.Context, args []string) error {
-	fs := newFlags("eval", "(--predictions F.jsonl | --model DIR) --data FILE [--data ...] --out RUNDIR [judge flags]")
+	fs := newFlags("eval", "[--model DIR | --predictions F.jsonl] [--data FILE ...] [--out RUNDIR] [--resume] [judge flags]")
 	var data repeatedFlag
-	fs.Var(&data, "data", "eval data: JSONL in the eval format or Search-R1 .parquet; repeatable")
+	fs.Var(&data, "data", "eval data: JSONL in the eval format or Search-R1 .parquet; repeatable (default with --model: the training run's run.eval_data, else the built-in benchmark)")
 	preds := fs.String("predictions", "", "predictions JSONL ({id, prediction|response, turns, searches, tokens, finish_reason})")
-	model := fs.String("model", "", "policy checkpoint directory to solve the questions with")
-	out := fs.String("out", "", "run directory to create")
+	model := fs.String("model", "", "policy checkpoint directory to solve the questions with (default: the built-in model)")
+	out := fs.String("out", "", "run directory to create (default: runs/eval-<UTC time>)")
 	force := fs.Bool("force", false, "replace --out when it already holds an eval run or another directory (never a file)")
-	batch := fs.Int("batch", 32, "examples per solver batch")
+	resume := fs.Bool("resume", false, "continue an interrupted run from the examples kept in RUNDIR.partial (without --out: the newest runs/eval-*.partial)")
+	batch := fs.Int("batch", 0, "examples per solver batch; finished batches are kept for --resume (0: 8 on the go backend, 32 on XLA)")
 	limit := fs.Int("limit", 0, "evaluate only the first N examples (0: all)")
 	judgeURL := fs.String("judge-url", "", "OpenAI-compatible endpoint base URL for the LLM judge (empty: no judge)")
 	judgeModel := fs.String("judge-model", "", "judge model name")
@@ -45,34 +50,49 @@ func runEval(ctx context.Context, args []string) error {
 		return err
 	}
 	data = append(data, files...)
-	if *model == "" && *preds == "" && len(data) == 0 {
-		// Nothing to evaluate named: the built-in model on the built-in
-		// held-out benchmark (other flags such as --limit and --out apply).
-		d, err := builtinEvalDefaults(ctx, solverOpts)
-		if err != nil {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *preds != "" && *model != "" {
+		return fmt.Errorf("%w: give exactly one of --predictions and --model", errUsage)
+	}
+	if *judgeURL != "" && *judgeModel == "" {
+		return fmt.Errorf("%w: --judge-url needs --judge-model", errUsage)
+	}
+	if *preds == "" {
+		// A model evaluation: fill in what was not given from the training
+		// run the checkpoint belongs to, then from the built-in default.
+		solverOpts.Model = *model
+		if err := modelEvalDefaults(ctx, solverOpts, &data, set); err != nil {
 			return err
 		}
-		*model, data = solverOpts.Model, []string{d.benchmark}
-		if *out == "" {
-			*out = d.out
-		}
+		*model = solverOpts.Model
 	}
 	switch {
-	case *out == "":
-		return fmt.Errorf("%w: --out is required", errUsage)
 	case len(data) == 0:
-		return fmt.Errorf("%w: --data is required", errUsage)
-	case (*preds == "") == (*model == ""):
-		return fmt.Errorf("%w: give exactly one of --predictions and --model", errUsage)
-	case *judgeURL != "" && *judgeModel == "":
-		return fmt.Errorf("%w: --judge-url needs --judge-model", errUsage)
-	case *batch <= 0:
-		return fmt.Errorf("%w: --batch %d: want a positive number of examples per batch", errUsage, *batch)
+		return fmt.Errorf("%w: --data is required with --predictions", errUsage)
+	case *batch < 0:
+		return fmt.Errorf("%w: --batch %d: want a positive number of examples per batch (0: the backend's default)", errUsage, *batch)
 	case *limit < 0:
 		return fmt.Errorf("%w: --limit %d: want a number of examples >= 0 (0: all)", errUsage, *limit)
 	}
+	if *out == "" && *resume {
+		if *out, err = newestPartialEval("runs"); err != nil {
+			return err
+		}
+		note("eval: resuming %s", *out)
+	}
+	if *out == "" {
+		*out = filepath.Join("runs", "eval-"+time.Now().UTC().Format("20060102-150405"))
+		note("eval: writing %s (--out to choose)", *out)
+	}
 	if err := outdir.Check(*out, outdir.EvalRun, outdir.Options{Force: *force, ForceFlag: "--force", Fresh: true}); err != nil {
 		return err
+	}
+	if *batch == 0 {
+		*batch = 32
+		if *model != "" && isGoBackend(solverOpts.Backend) {
+			*batch = 8
+		}
 	}
 	var examples []dataset.Example
 	for _, f := range data {
@@ -85,8 +105,13 @@ func runEval(ctx context.Context, args []string) error {
 	if *limit > 0 && *limit < len(examples) {
 		examples = examples[:*limit]
 	}
+	prov := &eval.Provenance{
+		Command: strings.Join(os.Args, " "), Code: eval.CodeVersion(), Started: time.Now().UTC().Format(time.RFC3339),
+		Predictions: *preds, Data: data, Settings: map[string]any{"batch": *batch, "limit": *limit},
+	}
+	progress := eval.NewProgress(os.Stderr)
 	var solve eval.SolveFunc
-	cfg := eval.Config{OutDir: *out, BatchSize: *batch, Force: *force}
+	cfg := eval.Config{OutDir: *out, BatchSize: *batch, Force: *force, Resume: *resume, Progress: progress, Provenance: prov}
 	if *preds != "" {
 		p, err := eval.ReadPredictions(*preds)
 		if err != nil {
@@ -97,14 +122,17 @@ func runEval(ctx context.Context, args []string) error {
 		if modelSolver == nil {
 			return errors.New("--model: this build has no model solver linked in; use --predictions")
 		}
-		solverOpts.Model = *model
+		prov.Model, prov.Index, prov.Retriever = solverOpts.Model, solverOpts.Index, solverOpts.Retriever
+		maps.Copy(prov.Settings, solverOpts.settings())
+		solverOpts.OnToken = func() { progress.AddTokens(1) }
+		note("eval: loading %s", *model)
 		s, closeFn, err := modelSolver(ctx, *solverOpts)
 		if err != nil {
 			return fmt.Errorf("model %s: %w", *model, err)
 		}
 		defer closeFn()
 		solve = s
-		cfg.Progress = os.Stderr
+		note("eval: %d examples in batches of %d; progress every 10 s once the first batch generates", len(examples), *batch)
 	}
 	if *judgeURL != "" {
 		cache := *judgeCache
@@ -118,6 +146,7 @@ func runEval(ctx context.Context, args []string) error {
 		}
 		defer j.Close()
 		cfg.Judge = j
+		prov.Settings["judge_url"], prov.Settings["judge_model"] = *judgeURL, *judgeModel
 	}
 	m, err := eval.Run(ctx, cfg, examples, solve)
 	if err != nil {
@@ -131,22 +160,50 @@ func runEval(ctx context.Context, args []string) error {
 	return nil
 }
 
+// note tells the user on stderr which default was taken.
+func note(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+// newestPartialEval returns the run directory of the newest interrupted
+// eval under dir (the RUNDIR of its RUNDIR.partial).
+func newestPartialEval(dir string) (string, error) {
+	matches, _ := filepath.Glob(filepath.Join(dir, "eval-*.partial"))
+	best, bestTime := "", time.Time{}
+	for _, m := range matches {
+		if st, err := os.Stat(m); err == nil && st.IsDir() && st.ModTime().After(bestTime) {
+			best, bestTime = m, st.ModTime()
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("%w: --resume without --out: no interrupted eval (%s) to resume; give --out", errUsage, filepath.Join(dir, "eval-*.partial"))
+	}
+	return strings.TrimSuffix(best, ".partial"), nil
+}
+
 func runEvalCompare(ctx context.Context, args []string) error {
-	fs := newFlags("eval compare", "RUN_A RUN_B")
-	if err := parseFlags(fs, args); err != nil {
+	fs := newFlags("eval compare", "RUN_A RUN_B [--force]")
+	force := fs.Bool("force", false, "compare runs over different questions anyway (with a warning)")
+	runs, err := parseFlagsAndFiles(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 2 {
+	if len(runs) != 2 {
 		return fmt.Errorf("%w: want two run directories", errUsage)
 	}
-	a, err := eval.ReadMetrics(fs.Arg(0))
+	a, err := eval.ReadMetrics(runs[0])
 	if err != nil {
 		return err
 	}
-	b, err := eval.ReadMetrics(fs.Arg(1))
+	b, err := eval.ReadMetrics(runs[1])
 	if err != nil {
 		return err
 	}
-	eval.Compare(os.Stdout, fs.Arg(0), fs.Arg(1), a, b)
+	if err := eval.Comparable(a, b); err != nil {
+		if !*force {
+			return fmt.Errorf("%s and %s: %w; their scores are not comparable (--force to compare anyway)", runs[0], runs[1], err)
+		}
+		fmt.Fprintf(os.Stderr, "eval compare: warning: %v\n", err)
+		fmt.Fprintf(os.Stdout, "WARNING: %v\n\n", err)
+	}
+	eval.Compare(os.Stdout, runs[0], runs[1], a, b)
 	return nil
 }

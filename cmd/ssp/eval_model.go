@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
-	"time"
+	"strings"
 
 	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/builtin"
@@ -35,7 +37,36 @@ type modelSolverOptions struct {
 	TopK                int
 	MaxInformationChars int
 	Prompts             string
+	// OnToken is called for every token the model generates (progress).
+	OnToken func()
 }
+
+// settings are the solver's settings as recorded in a run's provenance.
+func (o *modelSolverOptions) settings() map[string]any {
+	backend := o.Backend
+	if backend == "" {
+		backend = cmp.Or(os.Getenv("GOMLX_BACKEND"), "go")
+	}
+	return map[string]any{
+		"backend": backend, "decoding": "greedy", "max_turns": o.MaxTurns, "max_tokens_per_turn": o.MaxTokensPerTurn,
+		"max_response_tokens": o.MaxResponseTokens, "topk": o.TopK, "max_information_chars": o.MaxInformationChars, "prompts": o.Prompts,
+	}
+}
+
+// isGoBackend reports whether a --backend value (empty: $GOMLX_BACKEND,
+// then go) selects the pure-Go CPU backend.
+func isGoBackend(flagValue string) bool {
+	b := cmp.Or(flagValue, os.Getenv("GOMLX_BACKEND"), "go")
+	return b == "go" || strings.HasPrefix(b, "go:")
+}
+
+// cpuAgentBounds are the solver bounds `ssp eval --model` uses on the
+// pure-Go backend when neither flags nor a training run set them: a few
+// short turns, so that a 135M-parameter model answers 8 questions in
+// minutes on a laptop CPU instead of the hour the training defaults
+// (10 turns, 8,192 response tokens) can take. XLA backends keep the
+// training defaults.
+var cpuAgentBounds = struct{ MaxTurns, MaxTokensPerTurn, MaxResponseTokens int }{3, 96, 384}
 
 func modelSolverFlags(fs *flag.FlagSet) *modelSolverOptions {
 	agentDefaults := selfplay.DefaultConfig().Agent
@@ -48,32 +79,135 @@ func modelSolverFlags(fs *flag.FlagSet) *modelSolverOptions {
 	fs.IntVar(&o.MaxResponseTokens, "max-response-tokens", agentDefaults.MaxResponseTokens, "tokens after the prompt, generated and inserted")
 	fs.IntVar(&o.TopK, "topk", agentDefaults.TopK, "documents per search call")
 	fs.IntVar(&o.MaxInformationChars, "max-information-chars", agentDefaults.MaxInformationChars, "characters of search results inserted per call (0: no bound)")
-	fs.StringVar(&o.Prompts, "prompts", selfplay.DefaultConfig().Game.Prompts, "solver prompt wording: ssp-short, ssp or minimal (match the training run's game.prompts)")
+	fs.StringVar(&o.Prompts, "prompts", selfplay.DefaultConfig().Game.Prompts, "solver prompt wording: ssp-short, ssp or minimal (default: the training run's game.prompts)")
 	return o
 }
 
-type evalDefaults struct{ out, benchmark string }
+// trainingRunOf returns the run directory a checkpoint belongs to
+// (RUN/checkpoints/step-N with RUN/config.yaml), or "".
+func trainingRunOf(checkpoint string) string {
+	abs := filepath.Clean(checkpoint)
+	if filepath.Base(filepath.Dir(abs)) != "checkpoints" {
+		return ""
+	}
+	run := filepath.Dir(filepath.Dir(abs))
+	if _, err := os.Stat(filepath.Join(run, "config.yaml")); err != nil {
+		return ""
+	}
+	return run
+}
 
-// builtinEvalDefaults points a no-argument `ssp eval` at the built-in model,
-// index and held-out benchmark, with the agent bounds of the built-in
-// training run.
-func builtinEvalDefaults(ctx context.Context, o *modelSolverOptions) (evalDefaults, error) {
-	cache, err := builtin.DefaultCacheDir()
-	if err != nil {
-		return evalDefaults{}, err
+// modelEvalDefaults completes the options of `ssp eval` with a model (or
+// none): no --model is the built-in model; a checkpoint of a training run
+// takes the run's index or retriever, prompts, agent bounds and
+// run.eval_data; what is still missing comes from the built-in default
+// (index and held-out benchmark). Flags given always win, and every
+// default taken is named on stderr.
+func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeatedFlag, set map[string]bool) error {
+	agentSet := set["max-turns"] || set["max-tokens-per-turn"] || set["max-response-tokens"] || set["topk"] || set["max-information-chars"]
+	searchSet := set["index"] || set["retriever"]
+	setAgent := func(a selfplay.AgentConfig) {
+		if !set["max-turns"] {
+			o.MaxTurns = a.MaxTurns
+		}
+		if !set["max-tokens-per-turn"] {
+			o.MaxTokensPerTurn = a.MaxTokensPerTurn
+		}
+		if !set["max-response-tokens"] {
+			o.MaxResponseTokens = a.MaxResponseTokens
+		}
+		if !set["topk"] {
+			o.TopK = a.TopK
+		}
+		if !set["max-information-chars"] {
+			o.MaxInformationChars = a.MaxInformationChars
+		}
 	}
-	p, err := builtin.Prepare(ctx, cache, func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) })
-	if err != nil {
-		return evalDefaults{}, err
+	var builtinPaths *builtin.Paths
+	prepare := func() (*builtin.Paths, error) {
+		if builtinPaths != nil {
+			return builtinPaths, nil
+		}
+		cache, err := builtin.DefaultCacheDir()
+		if err != nil {
+			return nil, err
+		}
+		p, err := builtin.Prepare(ctx, cache, func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) })
+		if err != nil {
+			return nil, err
+		}
+		builtinPaths = &p
+		return builtinPaths, nil
 	}
-	cfg := selfplay.DefaultConfig()
-	builtin.TrainConfig(&cfg)
-	o.Model, o.Index = p.Model, p.Index
-	o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens = cfg.Agent.MaxTurns, cfg.Agent.MaxTokensPerTurn, cfg.Agent.MaxResponseTokens
-	o.MaxInformationChars, o.TopK = cfg.Agent.MaxInformationChars, cfg.Agent.TopK
-	o.Prompts = cfg.Game.Prompts
-	out := filepath.Join("runs", "eval-"+time.Now().UTC().Format("20060102-150405"))
-	return evalDefaults{out: out, benchmark: p.Benchmark}, nil
+
+	fromRun := false
+	switch run := trainingRunOf(o.Model); {
+	case o.Model == "":
+		p, err := prepare()
+		if err != nil {
+			return err
+		}
+		cfg := selfplay.DefaultConfig()
+		builtin.TrainConfig(&cfg)
+		o.Model = p.Model
+		setAgent(cfg.Agent)
+		if !set["prompts"] {
+			o.Prompts = cfg.Game.Prompts // the prompts it was bootstrapped on
+		}
+		fromRun = true // the built-in model's own bounds
+		note("eval: no --model: the built-in model (%s)", p.Model)
+	case run != "":
+		cfg, err := selfplay.LoadConfig(filepath.Join(run, "config.yaml"))
+		if err != nil {
+			return fmt.Errorf("--model %s: its training run: %w", o.Model, err)
+		}
+		fromRun = true
+		setAgent(cfg.Agent)
+		var took []string
+		if !searchSet && (cfg.Run.Index != "" || cfg.Run.Retriever != "") {
+			o.Index, o.Retriever = cfg.Run.Index, cfg.Run.Retriever
+			searchSet = true
+			took = append(took, "search "+cmp.Or(cfg.Run.Index, cfg.Run.Retriever))
+		}
+		if !set["prompts"] && cfg.Game.Prompts != "" {
+			o.Prompts = cfg.Game.Prompts
+			took = append(took, "prompts "+o.Prompts)
+		}
+		if !set["backend"] && cfg.Run.Backend != "" {
+			o.Backend = cfg.Run.Backend
+			took = append(took, "backend "+o.Backend)
+		}
+		if len(*data) == 0 && cfg.Run.EvalData != "" {
+			*data = append(*data, cfg.Run.EvalData)
+			took = append(took, "data "+cfg.Run.EvalData)
+		}
+		if !agentSet {
+			took = append(took, "its agent bounds")
+		}
+		note("eval: settings of the training run %s: %s", filepath.Join(run, "config.yaml"), strings.Join(took, ", "))
+	}
+	if !searchSet {
+		p, err := prepare()
+		if err != nil {
+			return err
+		}
+		o.Index = p.Index
+		note("eval: no --index or --retriever: the built-in index (%s)", p.Index)
+	}
+	if len(*data) == 0 {
+		p, err := prepare()
+		if err != nil {
+			return err
+		}
+		*data = append(*data, p.Benchmark)
+		note("eval: no --data: the built-in held-out benchmark (%s)", p.Benchmark)
+	}
+	if !fromRun && !agentSet && isGoBackend(o.Backend) {
+		o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens = cpuAgentBounds.MaxTurns, cpuAgentBounds.MaxTokensPerTurn, cpuAgentBounds.MaxResponseTokens
+		note("eval: pure-Go CPU backend: at most %d turns of %d tokens, %d response tokens (--max-turns, --max-tokens-per-turn, --max-response-tokens to change)",
+			o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens)
+	}
+	return nil
 }
 
 func newModelSolver(ctx context.Context, o modelSolverOptions) (eval.SolveFunc, func() error, error) {
@@ -116,6 +250,9 @@ func newModelSolver(ctx context.Context, o modelSolverOptions) (eval.SolveFunc, 
 		MaxTurns: o.MaxTurns, MaxTokensPerTurn: o.MaxTokensPerTurn, MaxResponseTokens: o.MaxResponseTokens,
 		TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
 		Temperature: 0, EOSTokenIDs: tok.EOSTokenIDs(),
+	}
+	if o.OnToken != nil {
+		cfg.OnToken = func(int, int32) { o.OnToken() }
 	}
 	solve := agentSolver(m, tok, searcher, prompts.Solver, cfg)
 	closeAll := func() error {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/builtin"
@@ -320,8 +322,16 @@ func validator(ctx context.Context, cfg selfplay.Config, policy *model.Model, to
 	return func(ctx context.Context, step int) (selfplay.Metrics, error) {
 		dir := filepath.Join(cfg.Run.Out, "eval", fmt.Sprintf("step-%d", step))
 		// ReplaceRun: a report of this step is left by a run killed after
-		// validating and resumed from an earlier checkpoint.
-		m, err := eval.Run(ctx, eval.Config{OutDir: dir, BatchSize: 64, ReplaceRun: true, Title: fmt.Sprintf("validation at step %d", step)}, examples, solve)
+		// validating and resumed from an earlier checkpoint; partial results
+		// of a validation killed midway may be of another policy.
+		if err := os.RemoveAll(eval.PartialDir(dir)); err != nil {
+			return nil, err
+		}
+		prov := &eval.Provenance{Command: strings.Join(os.Args, " "), Code: eval.CodeVersion(), Started: time.Now().UTC().Format(time.RFC3339),
+			Model: fmt.Sprintf("%s at step %d", cfg.Run.Out, step), Index: cfg.Run.Index, Retriever: cfg.Run.Retriever, Data: []string{cfg.Run.EvalData},
+			Settings: map[string]any{"decoding": "greedy", "max_turns": a.MaxTurns, "max_tokens_per_turn": a.MaxTokensPerTurn,
+				"max_response_tokens": a.MaxResponseTokens, "topk": a.TopK, "max_information_chars": a.MaxInformationChars, "prompts": cfg.Game.Prompts}}
+		m, err := eval.Run(ctx, eval.Config{OutDir: dir, BatchSize: 64, ReplaceRun: true, Title: fmt.Sprintf("validation at step %d", step), Provenance: prov}, examples, solve)
 		if err != nil {
 			return nil, err
 		}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -54,8 +53,14 @@ type Config struct {
 	Force     bool
 	BatchSize int          // examples per solver call; 0 means 32
 	Judge     *judge.Judge // optional LLM judge
-	Progress  io.Writer    // progress lines with ETA; nil for none
+	Progress  *Progress    // progress lines with tokens/s and ETA; nil for none
 	Title     string       // report heading; defaults to the directory name
+	// Resume continues an interrupted run from the examples kept in
+	// PartialDir(OutDir); without it such a directory is an error.
+	Resume bool
+	// Provenance is recorded in metrics.json and the report; Run fills in
+	// its DataDigest and Examples.
+	Provenance *Provenance
 }
 
 func (c Config) outOptions() outdir.Options {
@@ -76,8 +81,16 @@ type Record struct {
 	JudgeError    string   `json:"judge_error,omitempty"`
 }
 
-// Run solves, scores and writes the run directory atomically: everything
-// is written into a temporary sibling directory that is renamed at the end.
+// PartialDir is where a run keeps the examples it has finished until it
+// completes: trajectories.jsonl, appended batch by batch, and
+// provenance.json. An interrupted run leaves it for Config.Resume.
+func PartialDir(outDir string) string { return filepath.Clean(outDir) + ".partial" }
+
+// Run solves, scores and writes the run directory. Finished examples are
+// appended to PartialDir(cfg.OutDir) batch by batch, so an interrupted run
+// keeps them and Config.Resume continues from there; the complete
+// directory is written into a temporary sibling and renamed into place, so
+// OutDir is complete or absent.
 func Run(ctx context.Context, cfg Config, examples []dataset.Example, solve SolveFunc) (*Metrics, error) {
 	if cfg.OutDir == "" {
 		return nil, fmt.Errorf("eval: output directory is empty")
@@ -99,16 +112,48 @@ func Run(ctx context.Context, cfg Config, examples []dataset.Example, solve Solv
 	if batch <= 0 {
 		batch = 32
 	}
-	records := make([]Record, 0, len(examples))
-	start := time.Now()
-	for lo := 0; lo < len(examples); lo += batch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	prov := Provenance{}
+	if cfg.Provenance != nil {
+		prov = *cfg.Provenance
+	}
+	prov.DataDigest, prov.Examples = DigestExamples(examples), len(examples)
+
+	keep, records, err := openPartial(cfg.OutDir, cfg.Resume, &prov, seen)
+	if err != nil {
+		return nil, err
+	}
+	defer keep.close()
+	done := make(map[string]bool, len(records))
+	for _, r := range records {
+		done[r.ID] = true
+	}
+	todo := make([]dataset.Example, 0, len(examples)-len(records))
+	for _, e := range examples {
+		if !done[e.ID] {
+			todo = append(todo, e)
 		}
-		part := examples[lo:min(lo+batch, len(examples))]
+	}
+	kept := func(err error) error {
+		if len(records) == 0 {
+			// Nothing finished: leave nothing behind.
+			keep.close()
+			os.RemoveAll(PartialDir(cfg.OutDir))
+			return err
+		}
+		return fmt.Errorf("%w; %d of %d examples are kept in %s, rerun with --resume to continue", err, len(records), len(examples), PartialDir(cfg.OutDir))
+	}
+	if cfg.Progress != nil {
+		cfg.Progress.begin(len(examples), len(records))
+	}
+	start := time.Now()
+	for lo := 0; lo < len(todo); lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, kept(fmt.Errorf("eval: %w", err))
+		}
+		part := todo[lo:min(lo+batch, len(todo))]
 		trajs, err := solve(ctx, part)
 		if err != nil {
-			return nil, fmt.Errorf("eval: solving examples %d-%d: %w", lo, lo+len(part)-1, err)
+			return nil, kept(fmt.Errorf("eval: solving examples %q to %q: %w", part[0].ID, part[len(part)-1].ID, err))
 		}
 		byID := make(map[string]Trajectory, len(trajs))
 		for _, t := range trajs {
@@ -116,7 +161,7 @@ func Run(ctx context.Context, cfg Config, examples []dataset.Example, solve Solv
 		}
 		for _, e := range part {
 			if _, ok := byID[e.ID]; !ok {
-				return nil, fmt.Errorf("eval: solver returned no trajectory for %q", e.ID)
+				return nil, kept(fmt.Errorf("eval: solver returned no trajectory for %q", e.ID))
 			}
 		}
 		// Judge calls dominate scoring time; the judge bounds its own concurrency.
@@ -126,18 +171,24 @@ func Run(ctx context.Context, cfg Config, examples []dataset.Example, solve Solv
 			wg.Go(func() { scored[i] = scoreOne(ctx, cfg.Judge, e, byID[e.ID]) })
 		}
 		wg.Wait()
+		if err := keep.append(scored); err != nil {
+			return nil, kept(err)
+		}
 		records = append(records, scored...)
 		if cfg.Progress != nil {
-			done := len(records)
-			el := time.Since(start)
-			eta := time.Duration(float64(el) / float64(done) * float64(len(examples)-done))
-			fmt.Fprintf(cfg.Progress, "eval: %d/%d examples, %.1f/s, elapsed %s, ETA %s\n",
-				done, len(examples), float64(done)/el.Seconds(), el.Round(time.Second), eta.Round(time.Second))
+			cfg.Progress.addExamples(len(part))
 		}
 	}
+	// Trajectories in the order of the examples, however the run was split.
+	order := make(map[string]int, len(examples))
+	for i, e := range examples {
+		order[e.ID] = i
+	}
+	sort.SliceStable(records, func(a, b int) bool { return order[records[a].ID] < order[records[b].ID] })
 	m := Summarize(records)
 	m.Examples = len(records)
 	m.Elapsed = time.Since(start).Seconds()
+	m.Provenance = &prov
 	if cfg.Judge != nil {
 		c := cfg.Judge.Counters()
 		m.Judge = &c
@@ -148,6 +199,10 @@ func Run(ctx context.Context, cfg Config, examples []dataset.Example, solve Solv
 	}
 	if err := writeRunDir(cfg.OutDir, cfg.outOptions(), title, records, m); err != nil {
 		return nil, err
+	}
+	keep.close()
+	if err := os.RemoveAll(PartialDir(cfg.OutDir)); err != nil {
+		return nil, fmt.Errorf("eval run %s: removing the partial results: %w", cfg.OutDir, err)
 	}
 	return m, nil
 }
@@ -201,6 +256,9 @@ type Metrics struct {
 	ByDataset map[string]Group `json:"by_dataset"`
 	ByHops    map[string]Group `json:"by_hops,omitempty"`
 	Judge     *judge.Counters  `json:"judge,omitempty"`
+	// Provenance says what produced the run; absent in runs written before
+	// it was recorded.
+	Provenance *Provenance `json:"provenance,omitempty"`
 }
 
 // Summarize averages records overall, per dataset and per hop count.

@@ -3,6 +3,7 @@ package eval
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ssp-project/ssp/internal/dataset"
 	"github.com/ssp-project/ssp/internal/judge"
@@ -38,7 +40,7 @@ func TestRunFromPredictions(t *testing.T) {
 	}
 	out := filepath.Join(dir, "run")
 	var progress bytes.Buffer
-	m, err := Run(context.Background(), Config{OutDir: out, BatchSize: 3, Progress: &progress}, examples, PredictionSolver(preds))
+	m, err := Run(context.Background(), Config{OutDir: out, BatchSize: 3, Progress: NewProgress(&progress)}, examples, PredictionSolver(preds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,5 +140,146 @@ func TestRunWithJudge(t *testing.T) {
 	}
 	if requests.Load() != 2 || m.Overall.JudgeAcc == nil || *m.Overall.JudgeAcc != 0.75 || m.Judge.Requests != 2 {
 		t.Fatalf("requests=%d judge acc=%v counters=%+v", requests.Load(), m.Overall.JudgeAcc, m.Judge)
+	}
+}
+
+// TestRunResume interrupts a run after its first batch, checks what it
+// kept, and resumes it: only the missing examples are solved, a line cut
+// short by the crash is dropped, and the result equals an uninterrupted run.
+func TestRunResume(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "runs", "r")
+	answers := map[string]string{"1": "Paris", "2": "nope", "3": "blue whale", "4": "x"}
+	var solved []string
+	solver := func(failAfter int) SolveFunc {
+		calls := 0
+		return func(ctx context.Context, b []dataset.Example) ([]Trajectory, error) {
+			calls++
+			if calls > failAfter {
+				return nil, context.Canceled
+			}
+			var ts []Trajectory
+			for _, e := range b {
+				solved = append(solved, e.ID)
+				ts = append(ts, Trajectory{ID: e.ID, Prediction: answers[e.ID], FinishReason: FinishAnswer})
+			}
+			return ts, nil
+		}
+	}
+	prov := &Provenance{Model: "m1", Data: []string{"d.jsonl"}}
+	_, err := Run(context.Background(), Config{OutDir: out, BatchSize: 2, Provenance: prov}, examples, solver(1))
+	if err == nil || !strings.Contains(err.Error(), "--resume") || !strings.Contains(err.Error(), "2 of 4") {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("interrupted run wrote the run directory")
+	}
+	// A crash in the middle of a write leaves half a line.
+	f, _ := os.OpenFile(filepath.Join(PartialDir(out), "trajectories.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"id":"3","predic`)
+	f.Close()
+	if _, err := Run(context.Background(), Config{OutDir: out, BatchSize: 2, Provenance: prov}, examples, solver(9)); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("rerun without --resume: %v", err)
+	}
+	other := &Provenance{Model: "m1", Data: []string{"d.jsonl"}}
+	if _, err := Run(context.Background(), Config{OutDir: out, BatchSize: 2, Provenance: other, Resume: true}, examples[:3], solver(9)); err == nil || !strings.Contains(err.Error(), "other examples") {
+		t.Fatalf("resume with other data: %v", err)
+	}
+	if _, err := Run(context.Background(), Config{OutDir: out, BatchSize: 2, Provenance: &Provenance{Model: "m2"}, Resume: true}, examples, solver(9)); err == nil || !strings.Contains(err.Error(), "m1") {
+		t.Fatalf("resume with another model: %v", err)
+	}
+	solved = nil
+	var progress bytes.Buffer
+	m, err := Run(context.Background(), Config{OutDir: out, BatchSize: 2, Provenance: prov, Resume: true, Progress: NewProgress(&progress)}, examples, solver(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(solved, ",") != "3,4" {
+		t.Errorf("resumed run solved %v, want only 3,4", solved)
+	}
+	if !strings.Contains(progress.String(), "2/4 examples already done") || !strings.Contains(progress.String(), "4/4 examples") {
+		t.Errorf("progress = %q", progress.String())
+	}
+	if _, err := os.Stat(PartialDir(out)); err == nil {
+		t.Error("partial results left after the run completed")
+	}
+	if m.Examples != 4 || m.Overall.EM != 0.75 {
+		t.Errorf("resumed metrics: %d examples, EM %v; want 4, 0.75", m.Examples, m.Overall.EM)
+	}
+	if m.Provenance == nil || m.Provenance.Model != "m1" || m.Provenance.DataDigest != DigestExamples(examples) || m.Provenance.Examples != 4 {
+		t.Errorf("provenance = %+v", m.Provenance)
+	}
+	data, _ := os.ReadFile(filepath.Join(out, "trajectories.jsonl"))
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	if strings.Join(ids, ",") != "1,2,3,4" {
+		t.Errorf("trajectories.jsonl ids %v, want the examples' order", ids)
+	}
+	back, err := ReadMetrics(out)
+	if err != nil || back.Provenance == nil || back.Provenance.DataDigest != m.Provenance.DataDigest {
+		t.Errorf("metrics.json provenance: %+v %v", back, err)
+	}
+}
+
+// TestProgressTokens checks the lines written while a batch generates and
+// after it: tokens/s over the elapsed time and an ETA from finished examples.
+func TestProgressTokens(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf)
+	p.Interval = 5 * time.Second
+	clock := time.Unix(0, 0)
+	p.now = func() time.Time { return clock }
+	p.begin(4, 0)
+	clock = clock.Add(2 * time.Second)
+	p.AddTokens(10) // before the interval: no line
+	clock = clock.Add(8 * time.Second)
+	p.AddTokens(10)
+	clock = clock.Add(10 * time.Second)
+	p.addExamples(1)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := []string{
+		"eval: 0/4 examples, 20 tokens, 2.0 tokens/s, elapsed 10s, ETA after the first batch",
+		"eval: 1/4 examples, 20 tokens, 1.0 tokens/s, elapsed 20s, 20s per example, ETA 1m0s",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("progress:\n%s\nwant:\n%s", buf.String(), strings.Join(want, "\n"))
+	}
+}
+
+// TestComparable checks that runs over other questions are caught: by the
+// data digest when both record it, else by the counts per dataset.
+func TestComparable(t *testing.T) {
+	run := func(digest string, n map[string]int) *Metrics {
+		m := &Metrics{ByDataset: map[string]Group{}}
+		for k, v := range n {
+			m.ByDataset[k] = Group{N: v}
+			m.Examples += v
+		}
+		if digest != "" {
+			m.Provenance = &Provenance{DataDigest: digest}
+		}
+		return m
+	}
+	cases := []struct {
+		name string
+		a, b *Metrics
+		ok   bool
+	}{
+		{"same digest", run("d1", map[string]int{"nq": 8}), run("d1", map[string]int{"nq": 8}), true},
+		{"other digest, same counts", run("d1", map[string]int{"nq": 8}), run("d2", map[string]int{"nq": 8}), false},
+		{"200 vs 8 without provenance", run("", map[string]int{"nq": 200}), run("", map[string]int{"nq": 8}), false},
+		{"same total, other datasets", run("", map[string]int{"nq": 8}), run("", map[string]int{"hotpotqa": 8}), false},
+		{"one without provenance, same counts", run("d1", map[string]int{"nq": 8}), run("", map[string]int{"nq": 8}), true},
+	}
+	for _, c := range cases {
+		if err := Comparable(c.a, c.b); (err == nil) != c.ok {
+			t.Errorf("%s: Comparable = %v, want ok=%v", c.name, err, c.ok)
+		}
 	}
 }

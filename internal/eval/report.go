@@ -201,6 +201,29 @@ func WriteHTML(w io.Writer, title string, m *Metrics) error {
 	return nil
 }
 
+// Comparable reports why two runs' scores do not measure the same thing:
+// other questions (by their digest when both runs record it, else by the
+// number of examples per dataset). nil means they can be compared.
+func Comparable(a, b *Metrics) error {
+	if a.Provenance != nil && b.Provenance != nil && a.Provenance.DataDigest != "" && b.Provenance.DataDigest != "" {
+		if a.Provenance.DataDigest != b.Provenance.DataDigest {
+			return fmt.Errorf("the runs evaluated different questions: %d examples (%s, data %s) vs %d (%s, data %s)",
+				a.Examples, a.Provenance.DataDigest, strings.Join(a.Provenance.Data, " "),
+				b.Examples, b.Provenance.DataDigest, strings.Join(b.Provenance.Data, " "))
+		}
+		return nil
+	}
+	if a.Examples != b.Examples {
+		return fmt.Errorf("the runs evaluated different numbers of questions: %d vs %d", a.Examples, b.Examples)
+	}
+	for name, g := range a.ByDataset {
+		if h, ok := b.ByDataset[name]; !ok || h.N != g.N {
+			return fmt.Errorf("the runs evaluated different questions: dataset %s has %d examples vs %d", name, g.N, h.N)
+		}
+	}
+	return nil
+}
+
 // Compare writes a side-by-side table of two runs' per-dataset scores with
 // deltas (B minus A, in percentage points).
 func Compare(w io.Writer, nameA, nameB string, a, b *Metrics) {
