@@ -6,10 +6,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/outdir"
@@ -18,7 +20,7 @@ import (
 
 func init() {
 	register(command{name: "model logits", summary: "run a checkpoint over token ids and write the logits", run: runModelLogits})
-	register(command{name: "model generate", summary: "continue token-id prompts with a checkpoint", run: runModelGenerate})
+	register(command{name: "model generate", summary: "continue a text prompt (chat template applied, text streamed) or token-id prompts with a checkpoint", run: runModelGenerate})
 	register(command{name: "model grads", summary: "write the language-modelling loss and its gradients", run: runModelGrads})
 	register(command{name: "model init", summary: "write a randomly initialised checkpoint for a config.json", run: runModelInit})
 }
@@ -161,10 +163,13 @@ func (s *stopFlags) Set(v string) error { *s = append(*s, v); return nil }
 
 func runModelGenerate(ctx context.Context, args []string) error {
 	fs := newFlags("model generate",
-		"--model DIR --input F.json --max-new-tokens N [--greedy | --temperature T --top-p P --top-k K --seed S] [--stop STR]...")
+		"--model DIR (--prompt TEXT [--system TEXT] [--raw] | --input F.json) [--max-new-tokens N] [--greedy | --temperature T --top-p P --top-k K --seed S] [--stop STR]...")
 	mf := addModelFlags(fs, true)
-	input := fs.String("input", "", `JSON {"input_ids": [[...]], "attention_mask": [[...]], "pad_token_id": N}`)
-	maxNew := fs.Int("max-new-tokens", 0, "tokens to generate per row")
+	prompt := fs.String("prompt", "", "text to continue: wrapped in the checkpoint's chat template as a user message, the answer streamed to stdout as text")
+	system := fs.String("system", "", "system message put before --prompt in the chat template")
+	raw := fs.Bool("raw", false, "with --prompt: continue the text as it is, without the chat template")
+	input := fs.String("input", "", `token ids instead of --prompt: JSON {"input_ids": [[...]], "attention_mask": [[...]], "pad_token_id": N}; writes {"sequences": ...} as transformers' generate`)
+	maxNew := fs.Int("max-new-tokens", 0, "tokens to generate per row (0: 256 with --prompt; required with --input)")
 	greedy := fs.Bool("greedy", false, "greedy decoding (the default when --temperature is 0)")
 	temperature := fs.Float64("temperature", 0, "sampling temperature; 0 means greedy")
 	topP := fs.Float64("top-p", 1, "nucleus sampling mass")
@@ -175,13 +180,62 @@ func runModelGenerate(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (the text goes in --prompt)", errUsage, fs.Arg(0))
+	}
+	if *maxNew == 0 && *prompt != "" {
+		*maxNew = 256
+	}
 	switch {
+	case (*prompt == "") == (*input == ""):
+		return fmt.Errorf("%w: give exactly one of --prompt and --input", errUsage)
+	case (*raw || *system != "") && *prompt == "":
+		return fmt.Errorf("%w: --raw and --system go with --prompt", errUsage)
+	case *raw && *system != "":
+		return fmt.Errorf("%w: --system needs the chat template; drop --raw", errUsage)
 	case *maxNew <= 0:
 		return fmt.Errorf("%w: --max-new-tokens must be positive", errUsage)
 	case *greedy && *temperature > 0:
 		return fmt.Errorf("%w: --greedy and --temperature are exclusive", errUsage)
 	case *temperature < 0 || *topP <= 0 || *topP > 1 || *topK < 0:
 		return fmt.Errorf("%w: need --temperature >= 0, 0 < --top-p <= 1, --top-k >= 0", errUsage)
+	}
+	req := model.GenerateRequest{MaxNewTokens: *maxNew, Temperature: float32(*temperature), TopP: float32(*topP),
+		TopK: *topK, Seed: *seed, StopStrings: stops}
+	if *prompt != "" {
+		if mf.dir == "" {
+			return fmt.Errorf("%w: --model is required", errUsage)
+		}
+		tok, err := tokenizer.Load(mf.dir)
+		if err != nil {
+			return fmt.Errorf("--prompt needs the checkpoint's tokenizer: %w", err)
+		}
+		text := *prompt
+		if !*raw {
+			var msgs []tokenizer.Message
+			if *system != "" {
+				msgs = append(msgs, tokenizer.Message{Role: "system", Content: *system})
+			}
+			msgs = append(msgs, tokenizer.Message{Role: "user", Content: *prompt})
+			if text, err = tok.ApplyChatTemplate(msgs, true); err != nil {
+				return fmt.Errorf("--model %s: %w; --raw continues the prompt without it", mf.dir, err)
+			}
+		}
+		m, err := mf.load()
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		req.Prompts = [][]int32{tok.Encode(text)}
+		req.Decode = tok.Decode
+		eos, _ := generationTokens(mf.dir, m.Config)
+		req.EOSTokenIDs = append(eos, tok.EOSTokenIDs()...)
+		stream := newTextStream(os.Stdout, tok.DecodeSkipSpecial)
+		req.OnToken = func(_ int, id int32) { stream.add(id) }
+		if _, err := m.Generate(ctx, req); err != nil {
+			return err
+		}
+		return stream.end()
 	}
 	ids, mask, in, err := readIDsInput(*input)
 	if err != nil {
@@ -191,8 +245,6 @@ func runModelGenerate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := model.GenerateRequest{MaxNewTokens: *maxNew, Temperature: float32(*temperature), TopP: float32(*topP),
-		TopK: *topK, Seed: *seed, StopStrings: stops}
 	if len(stops) > 0 {
 		decode, err := loadDecoder(mf.dir)
 		if err != nil {
@@ -239,6 +291,44 @@ func runModelGenerate(ctx context.Context, args []string) error {
 	}
 	enc := json.NewEncoder(os.Stdout)
 	return enc.Encode(out)
+}
+
+// textStream writes generated text as it comes: each new token's text is
+// printed once the decoded text no longer ends in a partial UTF-8
+// character. Special tokens (EOS, padding, chat markers) are not printed.
+type textStream struct {
+	w       io.Writer
+	decode  func([]int32) string
+	ids     []int32
+	printed int // bytes of decode(ids) already written
+	err     error
+}
+
+func newTextStream(w io.Writer, decode func([]int32) string) *textStream {
+	return &textStream{w: w, decode: decode}
+}
+
+func (s *textStream) add(id int32) {
+	s.ids = append(s.ids, id)
+	text := s.decode(s.ids)
+	if strings.HasSuffix(text, "\uFFFD") || len(text) <= s.printed {
+		return // a character cut between tokens, or nothing new
+	}
+	if s.err == nil {
+		_, s.err = io.WriteString(s.w, text[s.printed:])
+	}
+	s.printed = len(text)
+}
+
+// end writes what is left and a final newline.
+func (s *textStream) end() error {
+	if text := s.decode(s.ids); len(text) > s.printed && s.err == nil {
+		_, s.err = io.WriteString(s.w, text[s.printed:])
+	}
+	if s.err == nil {
+		_, s.err = io.WriteString(s.w, "\n")
+	}
+	return s.err
 }
 
 // generationTokens reads the EOS ids and the pad id generation uses:

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ssp-project/ssp/internal/fixtures"
+	"github.com/ssp-project/ssp/internal/tokenizer"
 )
 
 // captureStdout runs fn and returns what it printed.
@@ -133,5 +134,98 @@ func TestLoadDecoderQwen3(t *testing.T) {
 		if got := decode(c.IDs); got != c.Decoded {
 			t.Errorf("decode(%v) = %q, want %q", c.IDs, got, c.Decoded)
 		}
+	}
+}
+
+// TestModelGeneratePrompt checks the text path of `model generate`: the
+// prompt in the chat template, the answer streamed as text without EOS or
+// padding, equal to the token path's output decoded; --raw skips the
+// template.
+func TestModelGeneratePrompt(t *testing.T) {
+	t.Setenv("GOMLX_BACKEND", "go")
+	ctx := context.Background()
+	ckpt := filepath.Join("..", "..", "internal", "builtin", "model")
+	tok, err := tokenizer.Load(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	question := "Who founded Osk?"
+	for _, raw := range []bool{false, true} {
+		args := []string{"model", "generate", "--model", ckpt, "--prompt", question, "--max-new-tokens", "40"}
+		text := question
+		if raw {
+			args = append(args, "--raw")
+		} else {
+			text, _ = tok.ApplyChatTemplate([]tokenizer.Message{{Role: "user", Content: question}}, true)
+		}
+		streamed, code := captureStdout(t, func() int { return dispatch(ctx, args) })
+		if code != 0 {
+			t.Fatalf("--prompt (raw %v) exited %d", raw, code)
+		}
+		// The same generation through token ids.
+		ids := tok.Encode(text)
+		in, _ := json.Marshal(map[string]any{"input_ids": [][]int32{ids}})
+		input := filepath.Join(t.TempDir(), "in.json")
+		os.WriteFile(input, in, 0o644)
+		out, code := captureStdout(t, func() int {
+			return dispatch(ctx, []string{"model", "generate", "--model", ckpt, "--input", input, "--max-new-tokens", "40"})
+		})
+		if code != 0 {
+			t.Fatalf("--input exited %d", code)
+		}
+		var gen struct{ Sequences [][]int32 }
+		if err := json.Unmarshal([]byte(out), &gen); err != nil {
+			t.Fatal(err)
+		}
+		want := tok.DecodeSkipSpecial(gen.Sequences[0][len(ids):]) + "\n"
+		if streamed != want {
+			t.Errorf("raw %v: streamed %q, want %q", raw, streamed, want)
+		}
+		if strings.Contains(streamed, "<|") {
+			t.Errorf("raw %v: special tokens in the text: %q", raw, streamed)
+		}
+		if !raw && strings.TrimSpace(streamed) == "" {
+			t.Error("the chat-templated prompt produced no text")
+		}
+	}
+	for _, args := range [][]string{
+		{"model", "generate", "--model", ckpt},
+		{"model", "generate", "--model", ckpt, "--prompt", "x", "--input", "f.json"},
+		{"model", "generate", "--model", ckpt, "--raw", "--input", "f.json", "--max-new-tokens", "2"},
+		{"model", "generate", "--model", ckpt, "--prompt", "x", "--raw", "--system", "s"},
+		{"model", "generate", "--model", ckpt, "hello"},
+	} {
+		if code := dispatch(ctx, args); code != 2 {
+			t.Errorf("%q exited %d, want 2", args, code)
+		}
+	}
+}
+
+// TestTextStreamHoldsPartialCharacters feeds a character split over two
+// tokens: nothing is printed until it is whole.
+func TestTextStreamHoldsPartialCharacters(t *testing.T) {
+	pieces := map[int32]string{1: "caf", 2: "\xc3", 3: "\xa9!", 4: ""}
+	decode := func(ids []int32) string {
+		var b []byte
+		for _, id := range ids {
+			b = append(b, pieces[id]...)
+		}
+		return strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	var buf bytes.Buffer
+	s := newTextStream(&buf, decode)
+	var seen []string
+	for _, id := range []int32{1, 2, 3, 4} {
+		s.add(id)
+		seen = append(seen, buf.String())
+	}
+	if err := s.end(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"caf", "caf", "café!", "café!"}; strings.Join(seen, "|") != strings.Join(want, "|") {
+		t.Errorf("after each token: %q, want %q", seen, want)
+	}
+	if buf.String() != "café!\n" {
+		t.Errorf("stream %q", buf.String())
 	}
 }
