@@ -62,11 +62,11 @@ func isGoBackend(flagValue string) bool {
 
 // cpuAgentBounds are the solver bounds `ssp eval --model` uses on the
 // pure-Go backend when neither flags nor a training run set them: a few
-// short turns, so that a 135M-parameter model answers 8 questions in
-// minutes on a laptop CPU instead of the hour the training defaults
-// (10 turns, 8,192 response tokens) can take. XLA backends keep the
-// training defaults.
-var cpuAgentBounds = struct{ MaxTurns, MaxTokensPerTurn, MaxResponseTokens int }{3, 96, 384}
+// short turns and short search results, so that a 135M-parameter model
+// answers a few questions in minutes on a laptop CPU instead of the hour
+// the training defaults (10 turns, 8,192 response tokens, 3,000 characters
+// of results per search) can take. XLA backends keep the training defaults.
+var cpuAgentBounds = struct{ MaxTurns, MaxTokensPerTurn, MaxResponseTokens, MaxInformationChars int }{3, 64, 384, 800}
 
 func modelSolverFlags(fs *flag.FlagSet) *modelSolverOptions {
 	agentDefaults := selfplay.DefaultConfig().Agent
@@ -203,9 +203,10 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 		note("eval: no --data: the built-in held-out benchmark (%s)", p.Benchmark)
 	}
 	if !fromRun && !agentSet && isGoBackend(o.Backend) {
-		o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens = cpuAgentBounds.MaxTurns, cpuAgentBounds.MaxTokensPerTurn, cpuAgentBounds.MaxResponseTokens
-		note("eval: pure-Go CPU backend: at most %d turns of %d tokens, %d response tokens (--max-turns, --max-tokens-per-turn, --max-response-tokens to change)",
-			o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens)
+		b := cpuAgentBounds
+		o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens, o.MaxInformationChars = b.MaxTurns, b.MaxTokensPerTurn, b.MaxResponseTokens, b.MaxInformationChars
+		note("eval: pure-Go CPU backend: at most %d turns of %d tokens, %d response tokens, %d characters of results per search (--max-turns, --max-tokens-per-turn, --max-response-tokens, --max-information-chars to change)",
+			o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens, o.MaxInformationChars)
 	}
 	return nil
 }

@@ -144,6 +144,7 @@ func Run(ctx context.Context, cfg Config, examples []dataset.Example, solve Solv
 	}
 	if cfg.Progress != nil {
 		cfg.Progress.begin(len(examples), len(records))
+		defer cfg.Progress.end()
 	}
 	start := time.Now()
 	for lo := 0; lo < len(todo); lo += batch {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -229,6 +230,39 @@ func TestRunResume(t *testing.T) {
 
 // TestProgressTokens checks the lines written while a batch generates and
 // after it: tokens/s over the elapsed time and an ETA from finished examples.
+func TestProgressTicksWithoutTokens(t *testing.T) {
+	var buf syncBuffer
+	p := NewProgress(&buf)
+	p.Interval = 20 * time.Millisecond
+	p.begin(3, 0)
+	time.Sleep(200 * time.Millisecond)
+	p.end()
+	if !strings.Contains(buf.String(), "eval: 0/3 examples, no token yet") {
+		t.Errorf("no line while no token came: %q", buf.String())
+	}
+	if got := rate(0.0166); got != "0.017" {
+		t.Errorf("rate(0.0166) = %q", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the ticker's goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestProgressTokens(t *testing.T) {
 	var buf bytes.Buffer
 	p := NewProgress(&buf)
@@ -236,6 +270,11 @@ func TestProgressTokens(t *testing.T) {
 	clock := time.Unix(0, 0)
 	p.now = func() time.Time { return clock }
 	p.begin(4, 0)
+	defer p.end()
+	p.mu.Lock()
+	p.line(clock.Add(3 * time.Second)) // a tick before the first token
+	p.last = clock
+	p.mu.Unlock()
 	clock = clock.Add(2 * time.Second)
 	p.AddTokens(10) // before the interval: no line
 	clock = clock.Add(8 * time.Second)
@@ -244,8 +283,9 @@ func TestProgressTokens(t *testing.T) {
 	p.addExamples(1)
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	want := []string{
-		"eval: 0/4 examples, 20 tokens, 2.0 tokens/s, elapsed 10s, ETA after the first batch",
-		"eval: 1/4 examples, 20 tokens, 1.0 tokens/s, elapsed 20s, 20s per example, ETA 1m0s",
+		"eval: 0/4 examples, no token yet (reading the prompts), elapsed 3s, ETA after the first batch",
+		"eval: 0/4 examples, 20 tokens, 2 tokens/s, elapsed 10s, ETA after the first batch",
+		"eval: 1/4 examples, 20 tokens, 1 tokens/s, elapsed 20s, 20s per example, ETA 1m0s",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("progress:\n%s\nwant:\n%s", buf.String(), strings.Join(want, "\n"))

@@ -9,8 +9,9 @@ import (
 
 // Progress reports a run while it goes: examples done, tokens generated,
 // tokens/s, elapsed time and the time left. A line is written at every
-// finished batch and, while a batch is generating, at most once per
-// Interval as tokens arrive, so a slow model is never silent.
+// finished batch and, in between, once per Interval — also while the
+// prompts are read before the first token — so a slow model is never
+// silent.
 type Progress struct {
 	w        io.Writer
 	Interval time.Duration // between token lines; 0 means 10 s
@@ -20,6 +21,7 @@ type Progress struct {
 	total, resumed int // examples in the run, examples done before this process
 	done, tokens   int // examples and tokens done by this process
 	start, last    time.Time
+	stop           chan struct{}
 }
 
 // NewProgress reports on w.
@@ -35,6 +37,43 @@ func (p *Progress) begin(total, resumed int) {
 	if resumed > 0 {
 		fmt.Fprintf(p.w, "eval: resuming, %d/%d examples already done\n", resumed, total)
 	}
+	p.stop = make(chan struct{})
+	go p.tick(p.stop, p.interval())
+}
+
+// tick writes a line every interval in which nothing else was written.
+func (p *Progress) tick(stop chan struct{}, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			if now := p.now(); now.Sub(p.last) >= interval {
+				p.line(now)
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// end stops the ticker.
+func (p *Progress) end() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop != nil {
+		close(p.stop)
+		p.stop = nil
+	}
+}
+
+func (p *Progress) interval() time.Duration {
+	if p.Interval <= 0 {
+		return 10 * time.Second
+	}
+	return p.Interval
 }
 
 // AddTokens counts n generated tokens; the solver calls it as it generates.
@@ -42,11 +81,7 @@ func (p *Progress) AddTokens(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.tokens += n
-	interval := p.Interval
-	if interval <= 0 {
-		interval = 10 * time.Second
-	}
-	if now := p.now(); now.Sub(p.last) >= interval {
+	if now := p.now(); now.Sub(p.last) >= p.interval() {
 		p.line(now)
 	}
 }
@@ -65,8 +100,11 @@ func (p *Progress) line(now time.Time) {
 	el := now.Sub(p.start)
 	done := p.resumed + p.done
 	msg := fmt.Sprintf("eval: %d/%d examples", done, p.total)
-	if p.tokens > 0 && el > 0 {
-		msg += fmt.Sprintf(", %d tokens, %.1f tokens/s", p.tokens, float64(p.tokens)/el.Seconds())
+	switch {
+	case p.tokens > 0 && el > 0:
+		msg += fmt.Sprintf(", %d tokens, %s tokens/s", p.tokens, rate(float64(p.tokens)/el.Seconds()))
+	case done < p.total:
+		msg += ", no token yet (reading the prompts)"
 	}
 	msg += fmt.Sprintf(", elapsed %s", el.Round(time.Second))
 	switch {
@@ -79,4 +117,13 @@ func (p *Progress) line(now time.Time) {
 		msg += ", ETA after the first batch"
 	}
 	fmt.Fprintln(p.w, msg)
+}
+
+// rate formats a rate with two significant digits below 10, so that a slow
+// run reads 0.25 or 0.017, never 0.0.
+func rate(x float64) string {
+	if x >= 10 {
+		return fmt.Sprintf("%.0f", x)
+	}
+	return fmt.Sprintf("%.2g", x)
 }
