@@ -35,6 +35,12 @@ func register(c command) {
 	commands[c.name] = c
 }
 
+// backendHelp is the help of every --backend flag: what each backend
+// needs before it can run.
+const backendHelp = "compute backend (default $GOMLX_BACKEND, else go): go is pure Go on the CPU and needs nothing installed; " +
+	"xla:cpu and xla:cuda need XLA's PJRT plugin (pjrt_c_api_cpu_plugin.so, pjrt_c_api_cuda_plugin.so) in a folder named by " +
+	"PJRT_PLUGIN_LIBRARY_PATH, which ssp does not download (docs/model.md#cpu-and-gpu)"
+
 // errUsage marks errors caused by a bad command line; main exits with 2.
 var errUsage = errors.New("usage error")
 

@@ -44,7 +44,7 @@ func runTrain(ctx context.Context, args []string) error {
 	steps := fs.Int("steps", 0, "training steps (run.steps)")
 	saveEvery := fs.Int("save-every", 0, "checkpoint every N steps (run.save_every)")
 	out := fs.String("out", "", "run directory (run.out)")
-	backend := fs.String("backend", "", "compute backend: go, xla:cpu, xla:cuda (run.backend)")
+	backend := fs.String("backend", "", backendHelp+" (run.backend)")
 	resume := fs.Bool("resume", false, "continue from the newest complete checkpoint in the run directory")
 	printConfig := fs.Bool("print-config", false, "print the effective configuration and exit")
 	applyKeys := selfplay.ConfigFlags(fs)
@@ -136,6 +136,39 @@ func runTrain(ctx context.Context, args []string) error {
 	if *printConfig {
 		fmt.Print(cfg.Effective())
 		return nil
+	}
+	check := cfg
+	if check.Run.EvalData == "" && check.Run.Index == "" && check.Run.Retriever == "" {
+		check.Run.EvalData = "built-in benchmark" // filled in below
+	}
+	if err := check.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if cfg.Run.Model != "" && cfg.Run.Index == "" && cfg.Run.Retriever == "" {
+		// A model but no corpus: the built-in world's index, with its seeds
+		// (seeds of another corpus would not be found in it).
+		cache, err := builtin.DefaultCacheDir()
+		if err != nil {
+			return err
+		}
+		paths, err := builtin.Prepare(ctx, cache, func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) })
+		if err != nil {
+			return err
+		}
+		cfg.Run.Index = paths.Index
+		note("train: no --index or --retriever: the built-in world's index (%s)", paths.Index)
+		if cfg.Run.Seeds == "" && cfg.Game.Problems == selfplay.ProblemsSelfPlay {
+			cfg.Run.Seeds = paths.Seeds
+			note("train: no --seeds: the built-in world's seeds (%s)", paths.Seeds)
+		}
+		if cfg.Run.EvalData == "" && cfg.Run.EvalEvery > 0 {
+			cfg.Run.EvalData = paths.Benchmark
+			note("train: no run.eval_data: the built-in held-out benchmark (%s)", paths.Benchmark)
+		}
+		if cfg.Run.QAData == "" && cfg.Game.Problems == selfplay.ProblemsQA {
+			cfg.Run.QAData = paths.TrainQA
+			note("train: no run.qa_data: the built-in world's training questions (%s)", paths.TrainQA)
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

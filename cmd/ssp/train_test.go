@@ -22,6 +22,7 @@ func TestTrainUsage(t *testing.T) {
 		{"--game.batch_size", "0"},
 		{"--no-such-flag"},
 		{"extra"},
+		{"--model", "m", "--steps", "-1"},
 		{"--config", filepath.Join(t.TempDir(), "missing.yaml")},
 	} {
 		if err := runTrain(ctx, args); !errors.Is(err, errUsage) {
@@ -126,5 +127,21 @@ func TestTrainBuiltinStep(t *testing.T) {
 		} else if !slices.Equal(first, lp[0]) {
 			t.Errorf("the checkpoint gives %v, then %v", first, lp[0])
 		}
+	}
+	// A model without --index or --seeds trains on the built-in world.
+	out2 := filepath.Join(t.TempDir(), "run2")
+	args = []string{"--model", filepath.Join(out, "checkpoints", "step-1"), "--steps", "1", "--out", out2,
+		"--game.batch_size", "2", "--agent.max_turns", "1", "--agent.max_tokens_per_turn", "8", "--agent.max_response_tokens", "64"}
+	stderr, _ := captureStderr(t, func() int {
+		if err := runTrain(context.Background(), args); err != nil {
+			t.Error(err)
+		}
+		return 0
+	})
+	if !strings.Contains(stderr, "built-in world's index") || !strings.Contains(stderr, "built-in world's seeds") {
+		t.Errorf("the defaults taken are not named on stderr:\n%s", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out2, "checkpoints", "step-1", "model.safetensors")); err != nil {
+		t.Error(err)
 	}
 }

@@ -87,7 +87,7 @@ func OpenRunDir(dir string, cfg Config, resumeStep int) (*RunDir, error) {
 		if _, step, err := LatestCheckpoint(dir); err != nil {
 			return nil, err
 		} else if step > 0 {
-			return nil, fmt.Errorf("run directory %s already holds checkpoints (latest step %d): resume it or choose another output directory", dir, step)
+			return nil, fmt.Errorf("run directory %s already holds checkpoints (latest step %d): add --resume to continue it, or choose another --out", dir, step)
 		}
 	}
 	if err := writeFileAtomic(filepath.Join(dir, "config.yaml"), []byte(cfg.Effective())); err != nil {

@@ -110,7 +110,7 @@ func TestRunnerWritesRunDirectoryAndResumes(t *testing.T) {
 	}
 
 	// A fresh run refuses the directory.
-	if _, err := OpenRunDir(dir, cfg, 0); err == nil || !strings.Contains(err.Error(), "already holds checkpoints") {
+	if _, err := OpenRunDir(dir, cfg, 0); err == nil || !strings.Contains(err.Error(), "already holds checkpoints") || !strings.Contains(err.Error(), "--resume") {
 		t.Fatalf("fresh run over checkpoints: %v", err)
 	}
 
