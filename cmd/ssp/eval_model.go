@@ -73,7 +73,7 @@ func modelSolverFlags(fs *flag.FlagSet) *modelSolverOptions {
 	o := &modelSolverOptions{}
 	fs.StringVar(&o.Index, "index", "", "BM25 index directory the solver searches (with --model)")
 	fs.StringVar(&o.Retriever, "retriever", "", "URL of a Search-R1-compatible /retrieve server (instead of --index)")
-	fs.StringVar(&o.Backend, "backend", "", "compute backend: go, xla:cpu, xla:cuda (default: $GOMLX_BACKEND or go)")
+	fs.StringVar(&o.Backend, "backend", "", backendHelp)
 	fs.IntVar(&o.MaxTurns, "max-turns", agentDefaults.MaxTurns, "model turns per question (each search ends a turn)")
 	fs.IntVar(&o.MaxTokensPerTurn, "max-tokens-per-turn", agentDefaults.MaxTokensPerTurn, "most tokens generated per turn; a cut turn is continued by the next (0 = no bound but --max-response-tokens)")
 	fs.IntVar(&o.MaxResponseTokens, "max-response-tokens", agentDefaults.MaxResponseTokens, "tokens after the prompt, generated and inserted")

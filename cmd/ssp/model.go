@@ -35,7 +35,7 @@ func addModelFlags(fs *flag.FlagSet, withModel bool) *modelFlags {
 	if withModel {
 		fs.StringVar(&f.dir, "model", "", "Hugging Face checkpoint directory (config.json + *.safetensors)")
 	}
-	fs.StringVar(&f.backend, "backend", "", "GoMLX backend: go, xla:cpu, xla:cuda (default $GOMLX_BACKEND or go)")
+	fs.StringVar(&f.backend, "backend", "", backendHelp)
 	fs.StringVar(&f.dtype, "dtype", "float32", "weight dtype on the device: float32 or bfloat16")
 	return f
 }

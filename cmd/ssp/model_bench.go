@@ -123,7 +123,7 @@ func runModelBench(ctx context.Context, args []string) error {
 	checkpointing := fs.Bool("activation-checkpointing", false, "train: recompute layer internals in the backward pass")
 	warmup := fs.Int("warmup", 1, "untimed iterations first (the first one compiles)")
 	iters := fs.Int("iters", 3, "timed iterations")
-	backend := fs.String("backend", "", "GoMLX backend: go, xla:cpu, xla:cuda (default $GOMLX_BACKEND or go)")
+	backend := fs.String("backend", "", backendHelp)
 	seed := fs.Int64("seed", 1, "seed of the weights, ids and sampling")
 	peakTFLOPs := fs.Float64("peak-tflops", 989, "peak dense TFLOP/s of the device for MFU (H100 SXM bf16: 989)")
 	bandwidthGBs := fs.Float64("bandwidth-gbs", 3350, "memory bandwidth in GB/s for the roofline (H100 SXM: 3350, H200: 4800)")

@@ -109,15 +109,36 @@ func Backend(config string) (backends.Backend, error) {
 	}
 	b, err := catch(func() (backends.Backend, error) { return backends.NewWithConfig(actual) })
 	if err != nil {
-		hint := ""
 		if strings.HasPrefix(config, "xla") {
-			hint = " (the XLA backend needs its PJRT plugin: set PJRT_PLUGIN_LIBRARY_PATH to the folder holding " +
-				"pjrt_c_api_<name>_plugin.so, see docs/model.md; use --backend go for the pure-Go CPU backend)"
+			return nil, fmt.Errorf("backend %q is not available: %s", config, xlaHint(config, err))
 		}
-		return nil, fmt.Errorf("backend %q is not available: %w%s", config, err, hint)
+		return nil, fmt.Errorf("backend %q is not available: %w", config, err)
 	}
 	backendsBy[config] = b
 	return b, nil
+}
+
+// XLADownloadEnv, set to 1, lets go-xla download its PJRT plugins from the
+// internet when an XLA backend is asked for and none is installed. Without
+// it nothing is downloaded: a missing plugin is an error that says what to
+// install and where.
+const XLADownloadEnv = "SSP_XLA_DOWNLOAD"
+
+// xlaHint explains a failed XLA backend: which PJRT plugin it needs,
+// where ssp looks for it, and that the pure-Go backend needs none.
+func xlaHint(config string, err error) string {
+	plugin := "cpu"
+	if _, name, ok := strings.Cut(config, ":"); ok && name != "" {
+		plugin, _, _ = strings.Cut(name, ",")
+	}
+	where := "PJRT_PLUGIN_LIBRARY_PATH is not set"
+	if dir := os.Getenv("PJRT_PLUGIN_LIBRARY_PATH"); dir != "" {
+		where = "PJRT_PLUGIN_LIBRARY_PATH=" + dir + " does not hold it"
+	}
+	return fmt.Sprintf("it needs XLA's PJRT plugin pjrt_c_api_%s_plugin.so, which is not installed (%s). "+
+		"Put the plugin in a folder and set PJRT_PLUGIN_LIBRARY_PATH to that folder (docs/model.md#cpu-and-gpu); "+
+		"ssp downloads nothing unless %s=1 lets go-xla fetch it from the internet. "+
+		"--backend go, the pure-Go CPU backend, needs nothing installed. (XLA: %v)", plugin, where, XLADownloadEnv, err)
 }
 
 // catch turns GoMLX panics (its graph-building error style) into errors.

@@ -32,7 +32,7 @@ type Config struct {
 // RunConfig says what to train, on what, and where to write.
 type RunConfig struct {
 	Model     string `yaml:"model" help:"policy checkpoint directory (Hugging Face layout); also the frozen KL reference"`
-	Backend   string `yaml:"backend" help:"compute backend: \"go\" (pure Go, CPU), \"xla:cpu\", \"xla:cuda\"; empty picks GoMLX's default"`
+	Backend   string `yaml:"backend" help:"compute backend: \"go\" (pure Go on the CPU, needs nothing installed), \"xla:cpu\", \"xla:cuda\" (need XLA's PJRT plugin in a folder named by PJRT_PLUGIN_LIBRARY_PATH; nothing is downloaded); empty: $GOMLX_BACKEND, else go"`
 	Index     string `yaml:"index" help:"embedded BM25 index directory (exclusive with retriever)"`
 	Retriever string `yaml:"retriever" help:"URL of a Search-R1-compatible /retrieve server (exclusive with index)"`
 	Seeds     string `yaml:"seeds" help:"JSONL file of target answers: {\"answer\": str or [aliases], \"hops\": n} (SSP rows with ground_truth also accepted)"`
