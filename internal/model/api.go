@@ -84,4 +84,7 @@ type StepStats struct {
 	GradNorm     float64 // global gradient norm before clipping
 	LR           float64 // learning rate used for this step
 	Tokens       int     // masked tokens trained on
+	// Skipped counts optimizer steps taken without running the model
+	// because their gradient was exactly zero (Trainer.ZeroGradientStep).
+	Skipped int
 }

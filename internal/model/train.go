@@ -545,6 +545,23 @@ func (t *Trainer) LMStep(ctx context.Context, sequences [][]int32, lossMask [][]
 	return t.apply(stats)
 }
 
+// ZeroGradientStep takes the optimizer step that a batch whose gradient is
+// exactly zero takes — a PolicyStep in which every advantage is 0 and the
+// KL coefficient is 0 — without running the model: AdamW's moments decay
+// and keep moving the weights, weight decay applies, the step count and
+// the learning-rate schedule advance. The weights come out bit for bit as
+// the full step leaves them. Its stats have Skipped 1, GradNorm 0 and no
+// tokens.
+func (t *Trainer) ZeroGradientStep(ctx context.Context) (StepStats, error) {
+	if err := ctxErr(ctx); err != nil {
+		return StepStats{}, err
+	}
+	t.m.mu.Lock()
+	defer t.m.mu.Unlock()
+	// The accumulators are zero between steps (apply and discard clear them).
+	return t.apply(StepStats{Skipped: 1})
+}
+
 // discard clears accumulated gradients after a failed step so the next
 // step starts clean. Called with the model lock held.
 func (t *Trainer) discard(cause error) error {

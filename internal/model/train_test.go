@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -445,5 +446,81 @@ func TestTemperatureLogProbs(t *testing.T) {
 	}
 	if st := step(nil); math.Abs(st.PolicyLoss+1) < 1e-3 {
 		t.Errorf("at T = 1: policy loss %g; ratios against the T = 0.8 log-probs should not all be 1", st.PolicyLoss)
+	}
+}
+
+// TestZeroGradientStepIdentical trains two copies of a model: one real
+// step, then N steps on batches whose advantages are all 0 (KL off) — run
+// in full on one copy, skipped with ZeroGradientStep on the other. The
+// weights and the optimizer state must come out bit for bit the same, and
+// must have moved (momentum and weight decay act in those steps too).
+func TestZeroGradientStepIdentical(t *testing.T) {
+	ctx := context.Background()
+	cfg := OptimizerConfig{LR: 5e-3, WeightDecay: 0.1, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1, WarmupSteps: 2}
+	lossCfg := PolicyLossConfig{ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3}
+	full, skip := tinyModel(t, "qwen2", 4), tinyModel(t, "qwen2", 4)
+	tf, err := NewTrainer(full, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := NewTrainer(skip, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := policyBatch(t, full)
+	batch.RefLogProbs = nil
+	for _, tr := range []*Trainer{tf, ts} {
+		if _, err := tr.PolicyStep(ctx, batch, lossCfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := full.weightFloat32(wEmbed)
+	zero := batch
+	zero.Advantages = nil
+	for _, a := range batch.Advantages {
+		zero.Advantages = append(zero.Advantages, make([]float32, len(a)))
+	}
+	for range 3 {
+		fs, err := tf.PolicyStep(ctx, zero, lossCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs.GradNorm != 0 {
+			t.Fatalf("a full step with zero advantages has gradient norm %g; the skip would not be exact", fs.GradNorm)
+		}
+		ss, err := ts.ZeroGradientStep(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ss.Skipped != 1 || ss.LR != fs.LR || ss.Tokens != 0 {
+			t.Errorf("skipped step stats %+v, full %+v", ss, fs)
+		}
+	}
+	if tf.Step() != ts.Step() {
+		t.Errorf("steps %d and %d", tf.Step(), ts.Step())
+	}
+	for _, s := range full.specs {
+		wf, _ := full.weightFloat32(s.name)
+		ws, _ := skip.weightFloat32(s.name)
+		if !slices.Equal(wf, ws) {
+			t.Errorf("%s: weights differ by up to %g after skipped steps", s.name, maxAbsDiff(t, wf, ws))
+		}
+	}
+	after, _ := full.weightFloat32(wEmbed)
+	// One more real step on both: equal moments give equal weights again.
+	for _, tr := range []*Trainer{tf, ts} {
+		if _, err := tr.PolicyStep(ctx, batch, lossCfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range full.specs {
+		wf, _ := full.weightFloat32(s.name)
+		ws, _ := skip.weightFloat32(s.name)
+		if !slices.Equal(wf, ws) {
+			t.Errorf("%s: weights differ by up to %g after a real step following the skipped ones", s.name, maxAbsDiff(t, wf, ws))
+		}
+	}
+	if slices.Equal(before, after) {
+		t.Error("steps with zero advantages left the weights unchanged; momentum and weight decay should move them")
 	}
 }

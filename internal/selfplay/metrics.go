@@ -120,6 +120,7 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 		{"lr", stats.LR},
 		{"tokens_generated", float64(generated)},
 		{"tokens_trained", float64(stats.Tokens)},
+		{"updates_skipped", float64(stats.Skipped)},
 		{"questions_valid", float64(valid)},
 		{"questions_reused", float64(reused)},
 		{"solver_rollouts", float64(len(solutions))},

@@ -688,6 +688,17 @@ func (g *Game) update(ctx context.Context, rng *rand.Rand, proposals []proposal,
 		}
 		rng.Shuffle(len(u), func(a, b int) { u[a], u[b] = u[b], u[a] })
 		for _, part := range miniBatches(len(u), cfg.Optim.MiniBatches) {
+			if zs, ok := g.Learner.(zeroStepper); ok && cfg.Optim.KLCoef == 0 && allZeroAdvantage(u[part[0]:part[1]]) {
+				// Nothing to learn: the gradient is exactly zero, so only
+				// the optimizer's own motion (momentum, weight decay) is
+				// applied, without running the model.
+				stats, err := zs.ZeroGradientStep(ctx)
+				if err != nil {
+					return model.StepStats{}, err
+				}
+				total.add(stats)
+				continue
+			}
 			batch, err := g.policyBatch(ctx, u[part[0]:part[1]])
 			if err != nil {
 				return model.StepStats{}, err
@@ -702,6 +713,26 @@ func (g *Game) update(ctx context.Context, rng *rand.Rand, proposals []proposal,
 		}
 	}
 	return total.mean(), nil
+}
+
+// zeroStepper is a Learner that can take the optimizer step of a batch
+// whose gradient is exactly zero without running the model
+// (*model.Trainer).
+type zeroStepper interface {
+	ZeroGradientStep(ctx context.Context) (model.StepStats, error)
+}
+
+// allZeroAdvantage reports whether no trajectory has anything to learn:
+// with every advantage 0 the PPO term and its gradient are exactly 0 (the
+// KL term is not, once the policy has left the reference, so the caller
+// also requires optim.kl_coef 0).
+func allZeroAdvantage(items []trained) bool {
+	for _, it := range items {
+		if it.advantage != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // miniBatches splits n items into min(n, parts) contiguous ranges [lo, hi)
@@ -757,7 +788,7 @@ func (g *Game) policyBatch(ctx context.Context, items []trained) (model.PolicyBa
 
 // statsSum averages optimizer statistics over steps, weighted by tokens.
 type statsSum struct {
-	n, tokens                                 int
+	n, tokens, skipped                        int
 	loss, policy, kl, entropy, clip, gradNorm float64
 	lr                                        float64
 }
@@ -766,6 +797,7 @@ func (s *statsSum) add(st model.StepStats) {
 	w := float64(st.Tokens)
 	s.n++
 	s.tokens += st.Tokens
+	s.skipped += st.Skipped
 	s.loss += w * st.Loss
 	s.policy += w * st.PolicyLoss
 	s.kl += w * st.KL
@@ -777,11 +809,11 @@ func (s *statsSum) add(st model.StepStats) {
 
 func (s *statsSum) mean() model.StepStats {
 	if s.tokens == 0 {
-		return model.StepStats{LR: s.lr, GradNorm: s.gradNorm}
+		return model.StepStats{LR: s.lr, GradNorm: s.gradNorm, Skipped: s.skipped}
 	}
 	w := float64(s.tokens)
 	return model.StepStats{Loss: s.loss / w, PolicyLoss: s.policy / w, KL: s.kl / w, Entropy: s.entropy / w,
-		ClipFraction: s.clip / w, GradNorm: s.gradNorm, LR: s.lr, Tokens: s.tokens}
+		ClipFraction: s.clip / w, GradNorm: s.gradNorm, LR: s.lr, Tokens: s.tokens, Skipped: s.skipped}
 }
 
 // stepSeeds picks the step's target answers: the seed file is walked in a

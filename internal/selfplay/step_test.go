@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/agent/agenttest"
 	"github.com/ssp-project/ssp/internal/judge"
 	"github.com/ssp-project/ssp/internal/model"
@@ -920,5 +921,76 @@ func TestStepScoresAtSamplingTemperature(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// zeroLearner is a recordingLearner that can skip a zero-gradient step.
+type zeroLearner struct {
+	recordingLearner
+	zeroSteps int
+}
+
+func (l *zeroLearner) ZeroGradientStep(ctx context.Context) (model.StepStats, error) {
+	l.zeroSteps++
+	return model.StepStats{LR: 1e-6, Skipped: 1}, nil
+}
+
+// TestUpdateSkipsZeroAdvantages checks when an update runs the model: not
+// for a mini-batch whose advantages are all 0 with the KL term off (the
+// optimizer's step is taken without it), always otherwise.
+func TestUpdateSkipsZeroAdvantages(t *testing.T) {
+	traj := func() agent.Trajectory {
+		return agent.Trajectory{Tokens: []int32{1, 2, 3, 4}, PromptLen: 2, LossMask: []float32{0, 0, 1, 1}, LogProbs: []float32{0, 0, -1, -1}}
+	}
+	solutions := func(advantages ...float64) []solution {
+		var out []solution
+		for _, a := range advantages {
+			out = append(out, solution{Traj: traj(), Advantage: a})
+		}
+		return out
+	}
+	cases := []struct {
+		name             string
+		kl               float32
+		advantages       []float64
+		full, zero, skip int
+	}{
+		{"all zero, KL off", 0, []float64{0, 0, 0, 0}, 0, 2, 2},
+		{"all zero, KL on", 0.01, []float64{0, 0, 0, 0}, 2, 0, 0},
+		{"one non-zero", 0, []float64{0, 0, 0.5, 0}, 2, 0, 0}, // one mini-batch skipped at most
+	}
+	for _, c := range cases {
+		cfg := testConfig()
+		cfg.Game.TrainProposer, cfg.Game.TrainSolver = false, true
+		cfg.Optim.KLCoef = c.kl
+		cfg.Optim.MiniBatches = 2
+		g, _, _, _ := testGame(cfg)
+		l := &zeroLearner{}
+		g.Learner = l
+		stats, err := g.update(context.Background(), rand.New(rand.NewPCG(1, 2)), nil, solutions(c.advantages...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := len(l.batches)
+		if c.name == "one non-zero" {
+			// The mini-batch holding the non-zero advantage runs; the other may be skipped.
+			if full < 1 || full+l.zeroSteps != 2 || stats.Skipped != l.zeroSteps {
+				t.Errorf("%s: %d full and %d skipped steps (stats %d)", c.name, full, l.zeroSteps, stats.Skipped)
+			}
+			continue
+		}
+		if full != c.full || l.zeroSteps != c.zero || stats.Skipped != c.skip {
+			t.Errorf("%s: %d full and %d skipped steps (stats %d), want %d and %d", c.name, full, l.zeroSteps, stats.Skipped, c.full, c.zero)
+		}
+	}
+	// A learner without the skip always runs the model.
+	cfg := testConfig()
+	cfg.Game.TrainProposer, cfg.Optim.KLCoef = false, 0
+	g, _, learner, _ := testGame(cfg)
+	if _, err := g.update(context.Background(), rand.New(rand.NewPCG(1, 2)), nil, solutions(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if len(learner.batches) != 1 {
+		t.Errorf("a learner without ZeroGradientStep took %d full steps, want 1", len(learner.batches))
 	}
 }
