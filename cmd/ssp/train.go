@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -293,6 +295,9 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 		return err
 	}
 	defer rd.Close()
+	if err := recordTrainProvenance(out, cfg, policyDir, start); err != nil {
+		return err
+	}
 	slog.Info("training", "out", out, "from_step", start+1, "to_step", cfg.Run.Steps, "model", policyDir, "problems", cfg.Game.Problems, "seeds", len(seeds), "qa", len(qa))
 	runner := &selfplay.Runner{Game: game, Dir: rd, Model: policy, Optimizer: trainer}
 	if cfg.Run.EvalEvery > 0 {
@@ -308,6 +313,53 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 		return err
 	}
 	return nil
+}
+
+// trainProvenance is one line of a run's provenance.jsonl: what started
+// or resumed it. config.yaml beside it holds every setting.
+type trainProvenance struct {
+	Command   string `json:"command"`
+	Code      string `json:"code"`
+	Started   string `json:"started"`
+	FromStep  int    `json:"from_step"` // 0: a fresh run
+	Policy    string `json:"policy"`    // the weights it started from
+	Model     string `json:"model"`     // run.model, the reference
+	Index     string `json:"index,omitempty"`
+	Retriever string `json:"retriever,omitempty"`
+	Seeds     string `json:"seeds,omitempty"`
+	QAData    string `json:"qa_data,omitempty"`
+	EvalData  string `json:"eval_data,omitempty"`
+	Backend   string `json:"backend"`
+	Seed      int64  `json:"seed"`
+}
+
+// recordTrainProvenance appends what starts this invocation to
+// RUN/provenance.jsonl, one line per start or resume, synced to disk.
+func recordTrainProvenance(out string, cfg selfplay.Config, policyDir string, start int) error {
+	p := trainProvenance{
+		Command: strings.Join(os.Args, " "), Code: eval.CodeVersion(), Started: time.Now().UTC().Format(time.RFC3339),
+		FromStep: start, Policy: policyDir, Model: cfg.Run.Model, Index: cfg.Run.Index, Retriever: cfg.Run.Retriever,
+		Seeds: cfg.Run.Seeds, QAData: cfg.Run.QAData, EvalData: cfg.Run.EvalData,
+		Backend: cmp.Or(cfg.Run.Backend, os.Getenv("GOMLX_BACKEND"), "go"), Seed: cfg.Run.Seed,
+	}
+	line, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(out, "provenance.jsonl")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // openSearcher opens the embedded index or connects to a retrieval server.

@@ -48,10 +48,15 @@ func TestTrainBuiltinStep(t *testing.T) {
 	if err := runTrain(context.Background(), args); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"metrics.jsonl", "config.yaml", "rollouts/step-1.jsonl", "checkpoints/step-1/model.safetensors", "checkpoints/step-1/tokenizer.json"} {
+	for _, f := range []string{"metrics.jsonl", "config.yaml", "provenance.jsonl", "rollouts/step-1.jsonl", "checkpoints/step-1/model.safetensors", "checkpoints/step-1/tokenizer.json"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
+	}
+	var prov trainProvenance
+	if data, err := os.ReadFile(filepath.Join(out, "provenance.jsonl")); err != nil || json.Unmarshal(data, &prov) != nil ||
+		prov.Code == "" || prov.Command == "" || prov.Model == "" || prov.Index == "" || prov.Seeds == "" || prov.Backend != "go" {
+		t.Errorf("provenance.jsonl: %+v (%v)", prov, err)
 	}
 	// metrics.jsonl: one line for step 1, every figure finite and in range.
 	data, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))

@@ -22,6 +22,7 @@ import (
 // A run directory holds:
 //
 //	config.yaml                 the effective configuration
+//	provenance.jsonl            what started or resumed the run: command, code revision, inputs (one line each; written by ssp train)
 //	metrics.jsonl               one line per step
 //	events.out.tfevents.*       the same scalars for TensorBoard
 //	rollouts/step-N.jsonl       every trajectory of step N with rewards and verdicts
