@@ -22,7 +22,7 @@ func init() {
 func runSearchServe(ctx context.Context, args []string) error {
 	defaults := search.DefaultServerConfig()
 	fs := newFlags("search serve", "--index DIR [--addr 127.0.0.1:8000] [--topk 3] [--max-topk 100] [--request-memory 64MiB] [--max-queries N] [--max-body 8MiB] [--concurrency N] [--queue N]")
-	dir := fs.String("index", "", "index directory built by `ssp index build`")
+	dir := fs.String("index", "", "index directory built by ssp index build")
 	addr := fs.String("addr", "127.0.0.1:8000", "listen address; loopback by default, use 0.0.0.0:PORT to accept other machines")
 	topK := fs.Int("topk", defaults.DefaultTopK, "hits per query when a request has no topk")
 	maxTopK := fs.Int("max-topk", defaults.MaxTopK, "largest topk a request may ask for")

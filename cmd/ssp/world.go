@@ -68,7 +68,7 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	d := bootstrap.DefaultOptions()
 	fs := newFlags("world bootstrap", "--world DIR --out DIR [flags]")
 	o := d
-	fs.StringVar(&o.World, "world", "", "world directory written by `ssp world gen`")
+	fs.StringVar(&o.World, "world", "", "world directory written by ssp world gen")
 	fs.StringVar(&o.Index, "index", "", "BM25 index of the world's corpus (built on the fly when empty)")
 	fs.StringVar(&o.Out, "out", "", "model directory to write (HF layout with tokenizer files and bootstrap.json)")
 	fs.BoolVar(&o.Force, "force", false, "replace --out even when it is a directory that ssp did not write (never a file)")
