@@ -13,6 +13,7 @@ import (
 
 	"github.com/ssp-project/ssp/internal/corpus"
 	"github.com/ssp-project/ssp/internal/index"
+	"github.com/ssp-project/ssp/internal/outdir"
 	"github.com/ssp-project/ssp/internal/search"
 )
 
@@ -64,6 +65,11 @@ func runIndexBuild(ctx context.Context, args []string) error {
 	opts.Analyzer.Lowercase = !*noLower
 	opts.Analyzer.Possessive = !*noPoss
 
+	// Refuse an output that would be refused at the end before reading
+	// what may be gigabytes of corpus.
+	if err := outdir.Check(*out, outdir.Index, outdir.Options{Force: *force, ForceFlag: "--force", Legacy: index.IsIndex}); err != nil {
+		return err
+	}
 	var sources []*corpus.Source
 	var total int64
 	for _, p := range corpora {

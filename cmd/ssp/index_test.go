@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +37,19 @@ func TestIndexCommands(t *testing.T) {
 	}
 	if err := runSearchQuery(ctx, []string{"--index", filepath.Join(out, "missing"), "q"}); err == nil {
 		t.Error("query on a missing index succeeded")
+	}
+}
+
+// TestIndexBuildRefusesOutBeforeReading gives an --out that the build
+// would refuse and a corpus that cannot be read: the refusal of --out comes
+// first, before any corpus is opened.
+func TestIndexBuildRefusesOutBeforeReading(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "notes")
+	os.Mkdir(foreign, 0o755)
+	os.WriteFile(filepath.Join(foreign, "todo.txt"), []byte("mine"), 0o644)
+	err := runIndexBuild(context.Background(), []string{"--quiet", "--corpus", filepath.Join(dir, "missing.jsonl"), "--out", foreign})
+	if err == nil || !strings.Contains(err.Error(), foreign) || strings.Contains(err.Error(), "missing.jsonl") {
+		t.Errorf("err = %v, want the refusal of %s before the corpus is opened", err, foreign)
 	}
 }

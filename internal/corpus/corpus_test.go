@@ -3,6 +3,7 @@ package corpus
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,6 +134,44 @@ func TestErrors(t *testing.T) {
 			t.Errorf("%s: err = %v, want it to contain %q", filepath.Base(tc.path), err, tc.want)
 		}
 	}
+}
+
+// TestDictdTitleCase checks that a title keeps the dictionary's spelling of
+// the headword (the entry's first line) where the index lower-cased it,
+// and falls back to the index headword when the first line is other text.
+func TestDictdTitleCase(t *testing.T) {
+	entries := []string{"capital of France\n  n 1: Paris\n", "apple\n  n 1: a fruit\n", "Some gloss without a headword line\n"}
+	var dict, index strings.Builder
+	heads := []string{"capital of france", "apple", "zebra"}
+	for i, e := range entries {
+		fmt.Fprintf(&index, "%s\t%s\t%s\n", heads[i], encodeDictdNumber(int64(dict.Len())), encodeDictdNumber(int64(len(e))))
+		dict.WriteString(e)
+	}
+	var titles []string
+	for doc, err := range ReadDictd(context.Background(), strings.NewReader(index.String()), "wn.index", []byte(dict.String()), "wn") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		title, _, _ := strings.Cut(doc.Contents, "\n")
+		titles = append(titles, doc.ID+" "+title)
+	}
+	want := []string{`wn:capital of france "capital of France"`, `wn:apple "apple"`, `wn:zebra "zebra"`}
+	if strings.Join(titles, "|") != strings.Join(want, "|") {
+		t.Errorf("titles %q, want %q", titles, want)
+	}
+}
+
+// encodeDictdNumber writes n in dictd's base64 digits.
+func encodeDictdNumber(n int64) string {
+	const digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	if n == 0 {
+		return "A"
+	}
+	var b []byte
+	for ; n > 0; n /= 64 {
+		b = append([]byte{digits[n%64]}, b...)
+	}
+	return string(b)
 }
 
 func TestDictdNumbers(t *testing.T) {

@@ -97,7 +97,9 @@ func readDictFile(path string) ([]byte, error) {
 }
 
 // ReadDictd streams the entries of a dictd index over the dictionary body
-// dict. Each entry becomes a document titled by its headword with ID
+// dict. Each entry becomes a document titled by its headword — as the
+// entry's first line spells it when that line is the headword in another
+// case, since dictfmt lower-cases the index — with ID
 // "name:headword" ("name:headword#k" for the k-th repeat of a headword).
 // dictd's own metadata entries (headwords starting "00-database-" or
 // "00database") are skipped. indexName is used in error messages.
@@ -163,5 +165,12 @@ func parseDictdLine(line string, dict []byte, name string, seen map[string]int) 
 		id += fmt.Sprintf("#%d", k)
 	}
 	text := string(bytes.TrimSpace(dict[off : off+n]))
-	return search.Document{ID: id, Contents: JoinContents(head, text)}, nil
+	// dictfmt lower-cases the index's headwords for lookup; the entry's
+	// first line usually spells the headword as the dictionary does
+	// ("capital of France"), so the title takes that spelling.
+	title := head
+	if first, _, _ := strings.Cut(text, "\n"); strings.EqualFold(strings.TrimSpace(first), head) {
+		title = strings.TrimSpace(first)
+	}
+	return search.Document{ID: id, Contents: JoinContents(title, text)}, nil
 }
