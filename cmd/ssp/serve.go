@@ -31,6 +31,7 @@ func runSearchServe(ctx context.Context, args []string) error {
 	maxBody := fs.String("max-body", "8MiB", "largest request body (bytes, or with KiB/MiB/GiB suffix)")
 	concurrency := fs.Int("concurrency", runtime.GOMAXPROCS(0), "requests searched at the same time")
 	queue := fs.Int("queue", defaults.Queue, "requests allowed to wait for a search slot; more are refused with 503")
+	drain := fs.Duration("drain-timeout", defaults.DrainTimeout, "on SIGTERM, how long to keep answering on open connections, each answer with Connection: close, before closing idle ones")
 	shutdown := fs.Duration("shutdown-timeout", defaults.ShutdownTimeout, "how long to let requests in flight finish on SIGTERM")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -58,6 +59,7 @@ func runSearchServe(ctx context.Context, args []string) error {
 		MaxBodyBytes:    bodyBytes,
 		Concurrency:     *concurrency,
 		Queue:           *queue,
+		DrainTimeout:    *drain,
 		ShutdownTimeout: *shutdown,
 		Logger:          log,
 	}

@@ -30,8 +30,14 @@ type ServerConfig struct {
 	MaxBodyBytes  int64 // largest request body accepted
 	Concurrency   int   // requests searched at the same time
 	Queue         int   // requests allowed to wait for a search slot; more get 503
-	// ShutdownTimeout is how long Serve waits for requests in flight after its
-	// context is cancelled before closing their connections.
+	// DrainTimeout is how long Serve keeps connections open after its
+	// context is cancelled, answering every request with "Connection:
+	// close", so that keep-alive clients learn of the shutdown from an
+	// answer instead of a connection closed under a request they just sent.
+	// It ends early once every connection is closed.
+	DrainTimeout time.Duration
+	// ShutdownTimeout is how long Serve then waits for requests in flight
+	// before closing their connections.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger // nil logs nothing
 }
@@ -59,6 +65,7 @@ func DefaultServerConfig() ServerConfig {
 		MaxBodyBytes:    8 << 20,
 		Concurrency:     4,
 		Queue:           256,
+		DrainTimeout:    2 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
@@ -80,6 +87,8 @@ func (c ServerConfig) Validate() error {
 		return fmt.Errorf("concurrency %d: must be at least 1", c.Concurrency)
 	case c.Queue < 0:
 		return fmt.Errorf("queue %d: must not be negative", c.Queue)
+	case c.DrainTimeout < 0:
+		return fmt.Errorf("drain timeout %v: must not be negative", c.DrainTimeout)
 	case c.ShutdownTimeout < 0:
 		return fmt.Errorf("shutdown timeout %v: must not be negative", c.ShutdownTimeout)
 	}
@@ -109,6 +118,8 @@ type Server struct {
 	slots    chan struct{} // capacity Concurrency: requests searching
 	waiting  atomic.Int64
 	inFlight atomic.Int64
+	draining atomic.Bool  // shutting down: every answer closes its connection
+	conns    atomic.Int64 // open client connections
 	metrics  *serverMetrics
 	mux      *http.ServeMux
 }
@@ -148,7 +159,7 @@ func NewServer(s Searcher, cfg ServerConfig) (*Server, error) {
 // anywhere below into a 500 JSON answer.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &statusRecorder{ResponseWriter: w, draining: &s.draining}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -164,9 +175,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(rec, r)
 }
 
-// Serve answers requests on ln until ctx is cancelled, then stops accepting,
-// lets requests in flight finish for up to ShutdownTimeout and returns nil.
-// It closes ln.
+// Serve answers requests on ln until ctx is cancelled. Then, for up to
+// DrainTimeout or until every client has closed its connection, it keeps
+// answering, each answer with "Connection: close"; then it stops accepting,
+// closes idle connections, lets requests in flight finish for up to
+// ShutdownTimeout (http.Server.Shutdown) and returns nil. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
@@ -174,6 +187,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				s.conns.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				s.conns.Add(-1)
+			}
+		},
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -182,7 +203,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("search server %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	s.log.Info("search server shutting down", "addr", ln.Addr().String())
+	s.log.Info("search server shutting down", "addr", ln.Addr().String(), "open_connections", s.conns.Load())
+	s.draining.Store(true)
+	for deadline := time.Now().Add(s.cfg.DrainTimeout); s.conns.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := hs.Shutdown(sctx)
@@ -419,23 +444,30 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	}{msg})
 }
 
-// statusRecorder remembers the status code written, for the metrics.
+// statusRecorder remembers the status code written, for the metrics, and
+// while the server drains marks every answer "Connection: close" — also
+// the answers of requests that arrived before the shutdown began.
 type statusRecorder struct {
 	http.ResponseWriter
-	code  int
-	wrote bool
+	code     int
+	wrote    bool
+	draining *atomic.Bool
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if !r.wrote {
 		r.code, r.wrote = code, true
+		if r.draining != nil && r.draining.Load() {
+			// Go's server closes the connection after an answer with this header.
+			r.Header().Set("Connection", "close")
+		}
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *statusRecorder) Write(p []byte) (int, error) {
 	if !r.wrote {
-		r.code, r.wrote = http.StatusOK, true
+		r.WriteHeader(http.StatusOK)
 	}
 	return r.ResponseWriter.Write(p)
 }

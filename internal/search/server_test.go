@@ -437,6 +437,79 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownDrainsKeepAlive keeps a client's connection alive across a
+// shutdown: a request sent on it after the shutdown began is answered, with
+// "Connection: close", instead of meeting a closed connection; a request in
+// flight gets the same header; and Serve returns as soon as the clients
+// have closed their connections, well before the drain timeout.
+func TestShutdownDrainsKeepAlive(t *testing.T) {
+	bs := blockingSearcher{started: make(chan struct{}, 1), release: make(chan struct{})}
+	blocking := newTestServer(t, bs, func(c *ServerConfig) { c.DrainTimeout = time.Minute })
+	plain := newTestServer(t, overlapSearcher{testDocs}, func(c *ServerConfig) { c.DrainTimeout = time.Minute })
+	for _, tc := range []struct {
+		name     string
+		srv      *Server
+		inFlight bool
+	}{{"idle keep-alive connection", plain, false}, {"request in flight", blocking, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- tc.srv.Serve(ctx, ln) }()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			url := "http://" + ln.Addr().String()
+			post := func() (*http.Response, error) {
+				return client.Post(url+"/retrieve", "application/json", strings.NewReader(`{"queries":["paris"]}`))
+			}
+			var resp *http.Response
+			if tc.inFlight {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					resp, err = post()
+				}()
+				<-bs.started
+				cancel()
+				time.Sleep(50 * time.Millisecond) // the shutdown has begun
+				close(bs.release)
+				<-done
+			} else {
+				first, err := post()
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, first.Body)
+				first.Body.Close()
+				if first.Close {
+					t.Fatal("an answer before the shutdown closed the connection")
+				}
+				cancel()
+				time.Sleep(50 * time.Millisecond) // the shutdown has begun
+				resp, err = post()                // on the kept-alive connection
+			}
+			if err != nil {
+				t.Fatalf("request during the shutdown: %v", err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !resp.Close {
+				t.Errorf("answer during the shutdown: status %d, Connection: close %v; want 200 and true", resp.StatusCode, resp.Close)
+			}
+			select {
+			case err := <-served:
+				if err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Serve still draining after its clients closed their connections")
+			}
+		})
+	}
+}
+
 func TestConcurrentRequests(t *testing.T) {
 	srv := newTestServer(t, overlapSearcher{testDocs}, func(c *ServerConfig) { c.Concurrency = 4; c.Queue = 1000 })
 	ts := httptest.NewServer(srv)
@@ -479,6 +552,7 @@ func TestNewServerRejectsBadConfig(t *testing.T) {
 		func(c *ServerConfig) { c.RequestMemory = HitBytes }, // not one query at the max topk
 		func(c *ServerConfig) { c.Concurrency = 0 },
 		func(c *ServerConfig) { c.Queue = -1 },
+		func(c *ServerConfig) { c.DrainTimeout = -time.Second },
 		func(c *ServerConfig) { c.MaxBodyBytes = 1 },
 	} {
 		cfg := DefaultServerConfig()
