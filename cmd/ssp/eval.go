@@ -35,7 +35,7 @@ func runEval(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "run directory to create (default: runs/eval-<UTC time>)")
 	force := fs.Bool("force", false, "replace --out when it already holds an eval run or another directory (never a file)")
 	resume := fs.Bool("resume", false, "continue an interrupted run from the examples kept in RUNDIR.partial (without --out: the newest runs/eval-*.partial)")
-	batch := fs.Int("batch", 0, "examples per solver batch; finished batches are kept for --resume (0: 8 on the go backend, 32 on XLA)")
+	batch := fs.Int("batch", 0, "examples per solver batch; finished batches are kept for --resume (0: 8 for a model on the go backend, else 32)")
 	limit := fs.Int("limit", 0, "evaluate only the first N examples (0: all)")
 	judgeURL := fs.String("judge-url", "", "OpenAI-compatible endpoint base URL for the LLM judge (empty: no judge)")
 	judgeModel := fs.String("judge-model", "", "judge model name")
@@ -90,8 +90,8 @@ func runEval(ctx context.Context, args []string) error {
 	}
 	if *batch == 0 {
 		*batch = 32
-		if *model != "" && isGoBackend(solverOpts.Backend) {
-			*batch = 8
+		if *model != "" && !solverOpts.Builtin && isGoBackend(solverOpts.Backend) {
+			*batch = 8 // a real model on the CPU: results kept, and shown, every few minutes
 		}
 	}
 	var examples []dataset.Example

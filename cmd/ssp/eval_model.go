@@ -39,6 +39,8 @@ type modelSolverOptions struct {
 	Prompts             string
 	// OnToken is called for every token the model generates (progress).
 	OnToken func()
+	// Builtin is set when the model is the embedded built-in one.
+	Builtin bool
 }
 
 // settings are the solver's settings as recorded in a run's provenance.
@@ -149,7 +151,7 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 		}
 		cfg := selfplay.DefaultConfig()
 		builtin.TrainConfig(&cfg)
-		o.Model = p.Model
+		o.Model, o.Builtin = p.Model, true
 		setAgent(cfg.Agent)
 		if !set["prompts"] {
 			o.Prompts = cfg.Game.Prompts // the prompts it was bootstrapped on
