@@ -570,8 +570,8 @@ func TestSummarizeAndMeanCurve(t *testing.T) {
 	if got := withRange(summarize([]float64{math.NaN()}), points); got != "—" {
 		t.Errorf("withRange without values: %q", got)
 	}
-	got := meanCurve([][]xy{{{0, 1}, {2, 2}, {4, 3}}, {{4, 5}, {2, 4}}})
-	if want := []xy{{2, 3}, {4, 4}}; !slices.Equal(got, want) {
+	got := meanCurve([][]xy{{{X: 0, Y: 1}, {X: 2, Y: 2}, {X: 4, Y: 3}}, {{X: 4, Y: 5}, {X: 2, Y: 4}}})
+	if want := []xy{{X: 2, Y: 3}, {X: 4, Y: 4}}; !slices.Equal(got, want) {
 		t.Errorf("meanCurve: %v, want %v (only the steps every curve has)", got, want)
 	}
 }

@@ -2,51 +2,43 @@ package main
 
 import (
 	"fmt"
-	"html"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/ssp-project/ssp/internal/eval"
+	"github.com/ssp-project/ssp/internal/plot"
 )
 
-// palette gives each row one color in every plot (Tableau 10).
-var palette = []string{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"}
+// palette gives each row one color in every plot.
+var palette = plot.Palette
 
-// plot is one rendered SVG file.
-type plot struct {
+// svgFile is one rendered SVG file.
+type svgFile struct {
 	File, Title string
 	SVG         []byte
 }
 
-// xy is one point of a curve.
-type xy struct{ X, Y float64 }
+// The charts are drawn by package plot, shared with `ssp report`.
+type (
+	xy     = plot.Point
+	series = plot.Series
+	chart  = plot.Chart
+)
 
-// series is one curve: a polyline with markers.
-type series struct {
-	Label  string
-	Color  string
-	Dashed bool // second series of a row: dashed line, square markers
-	Thin   bool // one seed of a row drawn with its mean: thin and faint, small markers, no legend entry
-	Points []xy
-}
-
-// chart is what drawChart needs.
-type chart struct {
-	Title, XLabel, YLabel string
-	Series                []series
-}
+var (
+	drawChart = plot.Line
+	niceTicks = plot.NiceTicks
+)
 
 // renderPlots draws the five curves of the report. A row with several
 // seeds has a thin curve per seed and their mean drawn boldly.
-func renderPlots(rows []*row) []plot {
+func renderPlots(rows []*row) []svgFile {
 	evalCurve := func(value func(*eval.Metrics) float64) func(*run) []xy {
 		return func(ru *run) []xy {
 			var pts []xy
 			for _, e := range ru.Evals {
 				if v := value(e.Metrics); !math.IsNaN(v) {
-					pts = append(pts, xy{float64(e.Step), 100 * v})
+					pts = append(pts, xy{X: float64(e.Step), Y: 100 * v})
 				}
 			}
 			return pts
@@ -57,7 +49,7 @@ func renderPlots(rows []*row) []plot {
 			var pts []xy
 			for _, st := range ru.Steps {
 				if v := st.get(key); !math.IsNaN(v) {
-					pts = append(pts, xy{st.Step, v})
+					pts = append(pts, xy{X: st.Step, Y: v})
 				}
 			}
 			return pts
@@ -84,15 +76,15 @@ func renderPlots(rows []*row) []plot {
 		file string
 		c    chart
 	}{
-		{"benchmark-em.svg", chart{"benchmark EM", "training step", "EM (points)", em}},
-		{"benchmark-em-multihop.svg", chart{"benchmark EM, mean of 2–4 hops", "training step", "EM (points)", multi}},
-		{"proposer-reward.svg", chart{"proposer reward", "training step", "mean proposer reward", reward}},
-		{"valid-question-rate.svg", chart{"valid question rate", "training step", "fraction of proposals valid", valid}},
-		{"proposed-hops-searches.svg", chart{"hops and searches of valid questions", "training step", "mean per valid question", hops}},
+		{"benchmark-em.svg", chart{Title: "benchmark EM", XLabel: "training step", YLabel: "EM (points)", Series: em}},
+		{"benchmark-em-multihop.svg", chart{Title: "benchmark EM, mean of 2–4 hops", XLabel: "training step", YLabel: "EM (points)", Series: multi}},
+		{"proposer-reward.svg", chart{Title: "proposer reward", XLabel: "training step", YLabel: "mean proposer reward", Series: reward}},
+		{"valid-question-rate.svg", chart{Title: "valid question rate", XLabel: "training step", YLabel: "fraction of proposals valid", Series: valid}},
+		{"proposed-hops-searches.svg", chart{Title: "hops and searches of valid questions", XLabel: "training step", YLabel: "mean per valid question", Series: hops}},
 	}
-	out := make([]plot, len(specs))
+	out := make([]svgFile, len(specs))
 	for i, s := range specs {
-		out[i] = plot{File: s.file, Title: s.c.Title, SVG: drawChart(s.c)}
+		out[i] = svgFile{File: s.file, Title: s.c.Title, SVG: drawChart(s.c)}
 	}
 	return out
 }
@@ -134,7 +126,7 @@ func meanCurve(curves [][]xy) []xy {
 	var out []xy
 	for x, n := range count {
 		if n == len(curves) {
-			out = append(out, xy{x, sum[x] / float64(n)})
+			out = append(out, xy{X: x, Y: sum[x] / float64(n)})
 		}
 	}
 	slices.SortFunc(out, func(a, b xy) int { return cmpFloat(a.X, b.X) })
@@ -163,199 +155,3 @@ func selfPlay(r *run) bool {
 
 // selfPlayRow reports whether any of the row's runs is a self-play run.
 func selfPlayRow(r *row) bool { return slices.ContainsFunc(r.Used, selfPlay) }
-
-// Chart geometry, in SVG user units.
-const (
-	svgWidth, svgHeight = 760, 420
-	marginLeft          = 70
-	marginRight         = 190 // room for the legend
-	marginTop           = 40
-	marginBottom        = 55
-)
-
-// drawChart renders a line chart with axes, ticks, labels and a legend.
-// Series without points are left out; a chart without any says so.
-func drawChart(c chart) []byte {
-	var drawn []series
-	for _, s := range c.Series {
-		if len(s.Points) > 0 {
-			drawn = append(drawn, s)
-		}
-	}
-	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), 0.0, 0.0 // the y axis always shows 0
-	for _, s := range drawn {
-		for _, p := range s.Points {
-			xmin, xmax = math.Min(xmin, p.X), math.Max(xmax, p.X)
-			ymin, ymax = math.Min(ymin, p.Y), math.Max(ymax, p.Y)
-		}
-	}
-	if len(drawn) == 0 {
-		xmin, xmax = 0, 1
-	}
-	xt, xdec := niceTicks(xmin, xmax, 6, true)
-	yt, ydec := niceTicks(ymin, ymax, 5, false)
-	x0, x1 := xt[0], xt[len(xt)-1]
-	y0, y1 := yt[0], yt[len(yt)-1]
-	plotW := float64(svgWidth - marginLeft - marginRight)
-	plotH := float64(svgHeight - marginTop - marginBottom)
-	px := func(x float64) float64 { return marginLeft + (x-x0)/(x1-x0)*plotW }
-	py := func(y float64) float64 { return marginTop + plotH - (y-y0)/(y1-y0)*plotH }
-
-	var b strings.Builder
-	fmt.Fprintf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n",
-		svgWidth, svgHeight, svgWidth, svgHeight)
-	fmt.Fprintf(&b, "<title>%s</title>\n", esc(c.Title))
-	fmt.Fprintf(&b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", svgWidth, svgHeight)
-	fmt.Fprintf(&b, "<text x=\"%d\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">%s</text>\n",
-		marginLeft+int(plotW)/2, esc(c.Title))
-
-	// Grid, ticks and tick labels.
-	b.WriteString("<g stroke=\"#dddddd\" stroke-width=\"1\">\n")
-	for _, y := range yt {
-		fmt.Fprintf(&b, "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\"/>\n", num(px(x0)), num(py(y)), num(px(x1)), num(py(y)))
-	}
-	b.WriteString("</g>\n<g stroke=\"black\" stroke-width=\"1\">\n")
-	fmt.Fprintf(&b, "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\"/>\n", num(px(x0)), num(py(y0)), num(px(x1)), num(py(y0)))
-	fmt.Fprintf(&b, "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\"/>\n", num(px(x0)), num(py(y0)), num(px(x0)), num(py(y1)))
-	for _, x := range xt {
-		fmt.Fprintf(&b, "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\"/>\n", num(px(x)), num(py(y0)), num(px(x)), num(py(y0)+5))
-	}
-	for _, y := range yt {
-		fmt.Fprintf(&b, "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\"/>\n", num(px(x0)-5), num(py(y)), num(px(x0)), num(py(y)))
-	}
-	b.WriteString("</g>\n<g fill=\"black\">\n")
-	for _, x := range xt {
-		fmt.Fprintf(&b, "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">%s</text>\n", num(px(x)), num(py(y0)+19), strconv.FormatFloat(x, 'f', xdec, 64))
-	}
-	for _, y := range yt {
-		fmt.Fprintf(&b, "<text x=\"%s\" y=\"%s\" text-anchor=\"end\">%s</text>\n", num(px(x0)-8), num(py(y)+4), strconv.FormatFloat(y, 'f', ydec, 64))
-	}
-	b.WriteString("</g>\n")
-	fmt.Fprintf(&b, "<text x=\"%s\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", num(px(x0)+plotW/2), svgHeight-12, esc(c.XLabel))
-	fmt.Fprintf(&b, "<text x=\"16\" y=\"%s\" text-anchor=\"middle\" transform=\"rotate(-90 16 %s)\">%s</text>\n",
-		num(py(y0)-plotH/2), num(py(y0)-plotH/2), esc(c.YLabel))
-	if len(drawn) == 0 {
-		fmt.Fprintf(&b, "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\" fill=\"#888888\">no data</text>\n", num(px(x0)+plotW/2), num(py(y0)-plotH/2))
-	}
-
-	// Curves: the thin ones first, under the bold ones.
-	for _, thin := range []bool{true, false} {
-		for _, s := range drawn {
-			if s.Thin != thin {
-				continue
-			}
-			pts := make([]string, len(s.Points))
-			for i, p := range s.Points {
-				pts[i] = num(px(p.X)) + "," + num(py(p.Y))
-			}
-			style := " stroke-width=\"2\""
-			if s.Thin {
-				style = " stroke-width=\"1\" stroke-opacity=\"0.45\""
-			}
-			if s.Dashed {
-				style += " stroke-dasharray=\"6 4\""
-			}
-			fmt.Fprintf(&b, "<g><title>%s</title>\n<polyline fill=\"none\" stroke=\"%s\"%s points=\"%s\"/>\n",
-				esc(s.Label), s.Color, style, strings.Join(pts, " "))
-			for _, p := range s.Points {
-				if s.Thin {
-					fmt.Fprintf(&b, "<circle cx=\"%s\" cy=\"%s\" r=\"1.5\" fill=\"%s\" fill-opacity=\"0.45\"/>\n", num(px(p.X)), num(py(p.Y)), s.Color)
-				} else {
-					b.WriteString(marker(px(p.X), py(p.Y), s.Color, s.Dashed))
-				}
-			}
-			b.WriteString("</g>\n")
-		}
-	}
-
-	// Legend.
-	lx := float64(svgWidth - marginRight + 15)
-	var legend []series
-	for _, s := range drawn {
-		if !s.Thin {
-			legend = append(legend, s)
-		}
-	}
-	for i, s := range legend {
-		ly := float64(marginTop + 10 + 20*i)
-		dash := ""
-		if s.Dashed {
-			dash = " stroke-dasharray=\"6 4\""
-		}
-		fmt.Fprintf(&b, "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
-			num(lx), num(ly), num(lx+24), num(ly), s.Color, dash)
-		b.WriteString(marker(lx+12, ly, s.Color, s.Dashed))
-		fmt.Fprintf(&b, "<text x=\"%s\" y=\"%s\">%s</text>\n", num(lx+30), num(ly+4), esc(s.Label))
-	}
-	b.WriteString("</svg>\n")
-	return []byte(b.String())
-}
-
-// marker is a circle, or a square for a row's second series.
-func marker(x, y float64, color string, square bool) string {
-	if square {
-		return fmt.Sprintf("<rect x=\"%s\" y=\"%s\" width=\"6\" height=\"6\" fill=\"%s\"/>\n", num(x-3), num(y-3), color)
-	}
-	return fmt.Sprintf("<circle cx=\"%s\" cy=\"%s\" r=\"3\" fill=\"%s\"/>\n", num(x), num(y), color)
-}
-
-// niceTicks returns evenly spaced round tick values covering [lo, hi]
-// (about n intervals) and the decimals needed to print them. Integer
-// axes (training steps) never get fractional ticks.
-func niceTicks(lo, hi float64, n int, integer bool) ([]float64, int) {
-	if hi <= lo {
-		if lo == 0 {
-			hi = 1
-		} else {
-			pad := math.Abs(lo) * 0.1
-			lo, hi = lo-pad, hi+pad
-		}
-	}
-	raw := (hi - lo) / float64(n)
-	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := 10 * mag
-	for _, f := range []float64{1, 2, 2.5, 5} {
-		if f*mag >= raw {
-			step = f * mag
-			break
-		}
-	}
-	if integer && step < 1 {
-		step = 1
-	}
-	dec := 0
-	for dec < 6 {
-		s := step * math.Pow(10, float64(dec))
-		if math.Abs(s-math.Round(s)) < 1e-6 {
-			break
-		}
-		dec++
-	}
-	scale := math.Pow(10, float64(dec))
-	start := math.Floor(lo/step+1e-9) * step
-	end := math.Ceil(hi/step-1e-9) * step
-	var ticks []float64
-	for i := 0; ; i++ {
-		t := start + float64(i)*step
-		if t > end+step*1e-9 {
-			break
-		}
-		t = math.Round(t*scale) / scale // no 0.30000000000000004
-		if t == 0 {
-			t = 0 // no -0
-		}
-		ticks = append(ticks, t)
-	}
-	return ticks, dec
-}
-
-// num formats an SVG coordinate.
-func num(v float64) string {
-	s := strconv.FormatFloat(v, 'f', 1, 64)
-	if s == "-0.0" {
-		s = "0.0"
-	}
-	return s
-}
-
-func esc(s string) string { return html.EscapeString(s) }
