@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ssp-project/ssp/internal/dataset"
 	"github.com/ssp-project/ssp/internal/judge"
@@ -321,5 +322,46 @@ func TestComparable(t *testing.T) {
 		if err := Comparable(c.a, c.b); (err == nil) != c.ok {
 			t.Errorf("%s: Comparable = %v, want ok=%v", c.name, err, c.ok)
 		}
+	}
+}
+
+// TestReportExamplesAndProvenance checks the reports' example trajectories
+// (best, worst answered, one per failure category) and provenance, and a
+// chart of zeros that says so.
+func TestReportExamplesAndProvenance(t *testing.T) {
+	records := []Record{
+		{Trajectory: Trajectory{ID: "good", Response: "<answer>Paris</answer>", Prediction: "Paris", FinishReason: FinishAnswer}, Question: "capital?", GoldenAnswers: []string{"Paris"}, EM: 1, F1: 1},
+		{Trajectory: Trajectory{ID: "bad", Response: "<answer>Rome</answer>", Prediction: "Rome", FinishReason: FinishAnswer}, Question: "capital?", GoldenAnswers: []string{"Paris"}, F1: 0},
+		{Trajectory: Trajectory{ID: "long", Response: strings.Repeat("é", 3000), FinishReason: FinishLength}, Question: "q", GoldenAnswers: []string{"x"}},
+	}
+	m := Summarize(records)
+	m.Examples = len(records)
+	m.Provenance = &Provenance{Model: "models/smollm2", Data: []string{"nq.jsonl"}, DataDigest: "sha256:abc", Settings: map[string]any{"max_turns": 3}}
+	var md, page bytes.Buffer
+	if err := WriteMarkdown(&md, "t", m, records); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(&page, "t", m, records); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]string{"report.md": md.String(), "report.html": page.String()} {
+		for _, want := range []string{"Best answer", "good", "Worst answer", "bad", "Failure: length", "long", "models/smollm2", "sha256:abc", "max_turns", "more bytes)"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("%s lacks %q", name, want)
+			}
+		}
+		if strings.Contains(s, "Failure: turn_limit") {
+			t.Errorf("%s shows a failure category no trajectory has", name)
+		}
+		if !utf8.ValidString(s) {
+			t.Errorf("%s cut a character in two", name)
+		}
+	}
+	zero := Summarize(records[1:])
+	zero.Examples = 2
+	page.Reset()
+	WriteHTML(&page, "t", zero, records[1:])
+	if !strings.Contains(page.String(), "every value is 0") {
+		t.Error("a chart of zeros does not say so")
 	}
 }

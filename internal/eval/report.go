@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ssp-project/ssp/internal/outdir"
 )
@@ -58,8 +60,8 @@ func writeRunFiles(tmp, dir, title string, records []Record, m *Metrics) error {
 			enc.SetIndent("", "  ")
 			return enc.Encode(m)
 		}},
-		{"report.md", func(w io.Writer) error { return WriteMarkdown(w, title, m) }},
-		{"report.html", func(w io.Writer) error { return WriteHTML(w, title, m) }},
+		{"report.md", func(w io.Writer) error { return WriteMarkdown(w, title, m, records) }},
+		{"report.html", func(w io.Writer) error { return WriteHTML(w, title, m, records) }},
 	}
 	for _, s := range steps {
 		if err := write(s.name, s.fn); err != nil {
@@ -99,8 +101,85 @@ func markdownTable(w io.Writer, first string, names []string, gs []Group) {
 	}
 }
 
-// WriteMarkdown writes report.md: scores are percentages over N examples.
-func WriteMarkdown(w io.Writer, title string, m *Metrics) error {
+// example is a trajectory the report shows in full, and why.
+type example struct {
+	Heading string
+	Record  Record
+}
+
+// reportExamples picks the trajectories a reader should see: the best answer
+// (highest F1), the worst answered one (lowest F1 among trajectories that
+// gave an answer), and the first trajectory of each failure category.
+func reportExamples(records []Record) []example {
+	var out []example
+	best, worst := -1, -1
+	for i, r := range records {
+		if best < 0 || r.F1 > records[best].F1 || (r.F1 == records[best].F1 && r.EM > records[best].EM) {
+			best = i
+		}
+		if r.FinishReason == FinishAnswer && (worst < 0 || r.F1 < records[worst].F1) {
+			worst = i
+		}
+	}
+	if best >= 0 {
+		out = append(out, example{"Best answer (highest F1)", records[best]})
+	}
+	if worst >= 0 && worst != best {
+		out = append(out, example{"Worst answer (lowest F1 among trajectories that answered)", records[worst]})
+	}
+	for _, kind := range failureKinds {
+		for _, r := range records {
+			if r.FinishReason == kind {
+				out = append(out, example{"Failure: " + kind, r})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// excerpt cuts a response to at most n bytes, on a character boundary.
+func excerpt(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("\n… (%d more bytes)", len(s)-cut)
+}
+
+const excerptBytes = 2000
+
+// provenanceRows are the provenance fields worth a row, in order.
+func provenanceRows(p *Provenance) [][2]string {
+	if p == nil {
+		return nil
+	}
+	rows := [][2]string{{"command", p.Command}, {"code", p.Code}, {"started", p.Started}, {"model", p.Model},
+		{"predictions", p.Predictions}, {"index", p.Index}, {"retriever", p.Retriever},
+		{"data", strings.Join(p.Data, " ")}, {"examples", fmt.Sprint(p.Examples)}, {"data digest", p.DataDigest}}
+	keys := make([]string, 0, len(p.Settings))
+	for k := range p.Settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		rows = append(rows, [2]string{k, fmt.Sprint(p.Settings[k])})
+	}
+	out := rows[:0]
+	for _, r := range rows {
+		if r[1] != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// WriteMarkdown writes report.md: scores are percentages over N examples,
+// then example trajectories and what produced the run.
+func WriteMarkdown(w io.Writer, title string, m *Metrics, records []Record) error {
 	fmt.Fprintf(w, "# Evaluation: %s\n\n%d examples. EM, F1, SubEM and Judge are percentages (mean over examples of the best score over gold aliases).\n\n", title, m.Examples)
 	names, gs := tableRows(m.ByDataset, m.Overall)
 	markdownTable(w, "Dataset", names, gs)
@@ -124,6 +203,25 @@ func WriteMarkdown(w io.Writer, title string, m *Metrics) error {
 	if m.Judge != nil {
 		fmt.Fprintf(w, "\nJudge: %d requests, %d cache hits, %d errors (errors count as incorrect).\n", m.Judge.Requests, m.Judge.CacheHits, m.Judge.Errors)
 	}
+	if ex := reportExamples(records); len(ex) > 0 {
+		fmt.Fprintf(w, "\n## Example trajectories\n")
+		for _, e := range ex {
+			r := e.Record
+			fmt.Fprintf(w, "\n### %s\n\n- id: `%s`\n- question: %s\n- gold: %s\n- prediction: %s\n- EM %d, F1 %.2f; %d turns, %d searches, %d tokens; finish: %s\n\n",
+				e.Heading, r.ID, r.Question, strings.Join(r.GoldenAnswers, " | "), r.Prediction, r.EM, r.F1, r.Turns, r.Searches, r.Tokens, r.FinishReason)
+			fence := "```"
+			for strings.Contains(r.Response, fence) {
+				fence += "`"
+			}
+			fmt.Fprintf(w, "%s text\n%s\n%s\n", fence, excerpt(r.Response, excerptBytes), fence)
+		}
+	}
+	if rows := provenanceRows(m.Provenance); len(rows) > 0 {
+		fmt.Fprintf(w, "\n## Provenance\n\n| | |\n|---|---|\n")
+		for _, r := range rows {
+			fmt.Fprintf(w, "| %s | %s |\n", r[0], strings.ReplaceAll(r[1], "|", "\\|"))
+		}
+	}
 	return nil
 }
 
@@ -134,6 +232,11 @@ func barChart(w io.Writer, caption string, labels []string, values []float64) {
 	fmt.Fprintf(w, "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"%s\">\n",
 		width, h+top+bottom, html.EscapeString(caption))
 	fmt.Fprintf(w, "<line x1=\"0\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n", top+h, width, top+h)
+	if len(values) == 0 {
+		fmt.Fprintf(w, "<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"#888\">no data</text>\n", gap, top+h/2)
+	} else if allZero(values) {
+		fmt.Fprintf(w, "<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"#888\">every value is 0</text>\n", gap, top+h/2)
+	}
 	for i, v := range values {
 		v = max(0, min(1, v))
 		x := gap + i*(barW+gap)
@@ -143,6 +246,15 @@ func barChart(w io.Writer, caption string, labels []string, values []float64) {
 		fmt.Fprintf(w, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%s</text>\n", x+barW/2, top+h+16, html.EscapeString(labels[i]))
 	}
 	fmt.Fprintf(w, "</svg><figcaption>%s</figcaption></figure>\n", html.EscapeString(caption))
+}
+
+func allZero(values []float64) bool {
+	for _, v := range values {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func htmlTable(w io.Writer, first string, names []string, gs []Group) {
@@ -155,7 +267,7 @@ func htmlTable(w io.Writer, first string, names []string, gs []Group) {
 }
 
 // WriteHTML writes report.html: the tables of report.md plus inline SVG bar charts.
-func WriteHTML(w io.Writer, title string, m *Metrics) error {
+func WriteHTML(w io.Writer, title string, m *Metrics, records []Record) error {
 	t := html.EscapeString(title)
 	fmt.Fprintf(w, "<!doctype html><html><head><meta charset=\"utf-8\"><title>Evaluation: %s</title>\n", t)
 	fmt.Fprintln(w, "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:1em}</style></head><body>")
@@ -196,6 +308,22 @@ func WriteHTML(w io.Writer, title string, m *Metrics) error {
 	}
 	if m.Judge != nil {
 		fmt.Fprintf(w, "<p>Judge: %d requests, %d cache hits, %d errors (errors count as incorrect).</p>\n", m.Judge.Requests, m.Judge.CacheHits, m.Judge.Errors)
+	}
+	if ex := reportExamples(records); len(ex) > 0 {
+		fmt.Fprintln(w, "<h2>Example trajectories</h2>")
+		for _, e := range ex {
+			r := e.Record
+			fmt.Fprintf(w, "<h3>%s</h3><p>id <code>%s</code><br>question: %s<br>gold: %s<br>prediction: <b>%s</b><br>EM %d, F1 %.2f; %d turns, %d searches, %d tokens; finish: %s</p><pre style=\"white-space:pre-wrap;background:#f6f6f6;padding:1em\">%s</pre>\n",
+				html.EscapeString(e.Heading), html.EscapeString(r.ID), html.EscapeString(r.Question), html.EscapeString(strings.Join(r.GoldenAnswers, " | ")),
+				html.EscapeString(r.Prediction), r.EM, r.F1, r.Turns, r.Searches, r.Tokens, html.EscapeString(r.FinishReason), html.EscapeString(excerpt(r.Response, excerptBytes)))
+		}
+	}
+	if rows := provenanceRows(m.Provenance); len(rows) > 0 {
+		fmt.Fprintln(w, "<h2>Provenance</h2><table>")
+		for _, r := range rows {
+			fmt.Fprintf(w, "<tr><td>%s</td><td>%s</td></tr>\n", html.EscapeString(r[0]), html.EscapeString(r[1]))
+		}
+		fmt.Fprintln(w, "</table>")
 	}
 	fmt.Fprintln(w, "</body></html>")
 	return nil
