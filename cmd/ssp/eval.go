@@ -132,7 +132,7 @@ func runEval(ctx context.Context, args []string) error {
 		}
 		defer closeFn()
 		solve = s
-		note("eval: %d examples in batches of %d; progress every 10 s once the first batch generates", len(examples), *batch)
+		note("eval: %d examples in batches of %d; a progress line every 10 s", len(examples), *batch)
 	}
 	if *judgeURL != "" {
 		cache := *judgeCache
