@@ -142,9 +142,11 @@ func NewServer(s Searcher, cfg ServerConfig) (*Server, error) {
 		log:      log,
 		admitted: make(chan struct{}, cfg.Concurrency+cfg.Queue),
 		slots:    make(chan struct{}, cfg.Concurrency),
-		metrics:  newServerMetrics(),
 		mux:      http.NewServeMux(),
 	}
+	srv.metrics = newServerMetrics(
+		func() float64 { return float64(srv.waiting.Load()) },
+		func() float64 { return float64(srv.inFlight.Load()) })
 	srv.mux.HandleFunc("/retrieve", srv.handleRetrieve)
 	srv.mux.HandleFunc("/status", srv.handleStatus)
 	srv.mux.HandleFunc("/healthz", srv.handleStatus)
@@ -423,8 +425,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+": /metrics takes GET")
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	s.metrics.write(w, s.waiting.Load(), s.inFlight.Load())
+	s.metrics.handler.ServeHTTP(w, r)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
