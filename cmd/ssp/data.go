@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"github.com/ssp-project/ssp/internal/dataset"
 )
 
@@ -21,25 +21,15 @@ type repeatedFlag []string
 
 func (r *repeatedFlag) String() string     { return strings.Join(*r, ",") }
 func (r *repeatedFlag) Set(v string) error { *r = append(*r, v); return nil }
+func (r *repeatedFlag) Type() string       { return "strings" }
 
 // parseFlagsAndFiles parses flags that may come before, between or after
 // positional arguments, and returns the positional ones.
-func parseFlagsAndFiles(fs *flag.FlagSet, args []string) ([]string, error) {
-	var files []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return files, nil
-		}
-		if rest[0] == "--" {
-			return append(files, rest[1:]...), nil
-		}
-		files = append(files, rest[0])
-		args = rest[1:]
+func parseFlagsAndFiles(fs *pflag.FlagSet, args []string) ([]string, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
+	return fs.Args(), nil
 }
 
 var dataFormats = []string{"jsonl", "searchr1", "bsdgames", "fanoutqa"}

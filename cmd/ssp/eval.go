@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/ssp-project/ssp/internal/dataset"
 	"github.com/ssp-project/ssp/internal/eval"
 	"github.com/ssp-project/ssp/internal/judge"
@@ -45,13 +45,12 @@ func runEval(ctx context.Context, args []string) error {
 	judgeTimeout := fs.Duration("judge-timeout", 60*time.Second, "judge request timeout")
 	judgeRetries := fs.Int("judge-retries", 4, "judge retries on 5xx, 429 and connection errors")
 	solverOpts := modelSolverFlags(fs)
-	files, err := parseFlagsAndFiles(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args, oldSolverFlags); err != nil {
 		return err
 	}
-	data = append(data, files...)
+	data = append(data, fs.Args()...)
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
 	if *preds != "" && *model != "" {
 		return fmt.Errorf("%w: give exactly one of --predictions and --model", errUsage)
 	}
@@ -76,9 +75,11 @@ func runEval(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: --limit %d: want a number of examples >= 0 (0: all)", errUsage, *limit)
 	}
 	if *out == "" && *resume {
-		if *out, err = newestPartialEval("runs"); err != nil {
+		found, err := newestPartialEval("runs")
+		if err != nil {
 			return err
 		}
+		*out = found
 		note("eval: resuming %s", *out)
 	}
 	if *out == "" {

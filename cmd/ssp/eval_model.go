@@ -3,13 +3,13 @@ package main
 import (
 	"cmp"
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/builtin"
 	"github.com/ssp-project/ssp/internal/dataset"
@@ -62,6 +62,14 @@ func isGoBackend(flagValue string) bool {
 	return b == "go" || strings.HasPrefix(b, "go:")
 }
 
+// oldSolverFlags are the former names of the solver flags, before they
+// took the names of the training config's keys; still accepted, with a note.
+var oldSolverFlags = map[string]string{
+	"max-turns": "agent.max_turns", "max-tokens-per-turn": "agent.max_tokens_per_turn",
+	"max-response-tokens": "agent.max_response_tokens", "topk": "agent.top_k",
+	"max-information-chars": "agent.max_information_chars", "prompts": "game.prompts",
+}
+
 // cpuAgentBounds are the solver bounds `ssp eval --model` uses on the
 // pure-Go backend when neither flags nor a training run set them: a few
 // short turns and short search results, so that a 135M-parameter model
@@ -70,18 +78,18 @@ func isGoBackend(flagValue string) bool {
 // of results per search) can take. XLA backends keep the training defaults.
 var cpuAgentBounds = struct{ MaxTurns, MaxTokensPerTurn, MaxResponseTokens, MaxInformationChars int }{3, 64, 384, 800}
 
-func modelSolverFlags(fs *flag.FlagSet) *modelSolverOptions {
+func modelSolverFlags(fs *pflag.FlagSet) *modelSolverOptions {
 	agentDefaults := selfplay.DefaultConfig().Agent
 	o := &modelSolverOptions{}
 	fs.StringVar(&o.Index, "index", "", "BM25 index directory the solver searches (with --model)")
 	fs.StringVar(&o.Retriever, "retriever", "", "URL of a Search-R1-compatible /retrieve server (instead of --index)")
 	fs.StringVar(&o.Backend, "backend", "", backendHelp)
-	fs.IntVar(&o.MaxTurns, "max-turns", agentDefaults.MaxTurns, "model turns per question (each search ends a turn)")
-	fs.IntVar(&o.MaxTokensPerTurn, "max-tokens-per-turn", agentDefaults.MaxTokensPerTurn, "most tokens generated per turn; a cut turn is continued by the next (0 = no bound but --max-response-tokens)")
-	fs.IntVar(&o.MaxResponseTokens, "max-response-tokens", agentDefaults.MaxResponseTokens, "tokens after the prompt, generated and inserted")
-	fs.IntVar(&o.TopK, "topk", agentDefaults.TopK, "documents per search call")
-	fs.IntVar(&o.MaxInformationChars, "max-information-chars", agentDefaults.MaxInformationChars, "characters of search results inserted per call (0: no bound)")
-	fs.StringVar(&o.Prompts, "prompts", selfplay.DefaultConfig().Game.Prompts, "solver prompt wording: ssp-short, ssp or minimal (default: the training run's game.prompts)")
+	fs.IntVar(&o.MaxTurns, "agent.max_turns", agentDefaults.MaxTurns, "model turns per question (each search ends a turn)")
+	fs.IntVar(&o.MaxTokensPerTurn, "agent.max_tokens_per_turn", agentDefaults.MaxTokensPerTurn, "most tokens generated per turn; a cut turn is continued by the next (0 = no bound but --agent.max_response_tokens)")
+	fs.IntVar(&o.MaxResponseTokens, "agent.max_response_tokens", agentDefaults.MaxResponseTokens, "tokens after the prompt, generated and inserted")
+	fs.IntVar(&o.TopK, "agent.top_k", agentDefaults.TopK, "documents per search call")
+	fs.IntVar(&o.MaxInformationChars, "agent.max_information_chars", agentDefaults.MaxInformationChars, "characters of search results inserted per call (0: no bound)")
+	fs.StringVar(&o.Prompts, "game.prompts", selfplay.DefaultConfig().Game.Prompts, "solver prompt wording: ssp-short, ssp or minimal (default: the training run's game.prompts)")
 	return o
 }
 
@@ -106,22 +114,22 @@ func trainingRunOf(checkpoint string) string {
 // (index and held-out benchmark). Flags given always win, and every
 // default taken is named on stderr.
 func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeatedFlag, set map[string]bool) error {
-	agentSet := set["max-turns"] || set["max-tokens-per-turn"] || set["max-response-tokens"] || set["topk"] || set["max-information-chars"]
+	agentSet := set["agent.max_turns"] || set["agent.max_tokens_per_turn"] || set["agent.max_response_tokens"] || set["agent.top_k"] || set["agent.max_information_chars"]
 	searchSet := set["index"] || set["retriever"]
 	setAgent := func(a selfplay.AgentConfig) {
-		if !set["max-turns"] {
+		if !set["agent.max_turns"] {
 			o.MaxTurns = a.MaxTurns
 		}
-		if !set["max-tokens-per-turn"] {
+		if !set["agent.max_tokens_per_turn"] {
 			o.MaxTokensPerTurn = a.MaxTokensPerTurn
 		}
-		if !set["max-response-tokens"] {
+		if !set["agent.max_response_tokens"] {
 			o.MaxResponseTokens = a.MaxResponseTokens
 		}
-		if !set["topk"] {
+		if !set["agent.top_k"] {
 			o.TopK = a.TopK
 		}
-		if !set["max-information-chars"] {
+		if !set["agent.max_information_chars"] {
 			o.MaxInformationChars = a.MaxInformationChars
 		}
 	}
@@ -153,7 +161,7 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 		builtin.TrainConfig(&cfg)
 		o.Model, o.Builtin = p.Model, true
 		setAgent(cfg.Agent)
-		if !set["prompts"] {
+		if !set["game.prompts"] {
 			o.Prompts = cfg.Game.Prompts // the prompts it was bootstrapped on
 		}
 		fromRun = true // the built-in model's own bounds
@@ -171,7 +179,7 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 			searchSet = true
 			took = append(took, "search "+cmp.Or(cfg.Run.Index, cfg.Run.Retriever))
 		}
-		if !set["prompts"] && cfg.Game.Prompts != "" {
+		if !set["game.prompts"] && cfg.Game.Prompts != "" {
 			o.Prompts = cfg.Game.Prompts
 			took = append(took, "prompts "+o.Prompts)
 		}
@@ -207,7 +215,7 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 	if !fromRun && !agentSet && isGoBackend(o.Backend) {
 		b := cpuAgentBounds
 		o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens, o.MaxInformationChars = b.MaxTurns, b.MaxTokensPerTurn, b.MaxResponseTokens, b.MaxInformationChars
-		note("eval: pure-Go CPU backend: at most %d turns of %d tokens, %d response tokens, %d characters of results per search (--max-turns, --max-tokens-per-turn, --max-response-tokens, --max-information-chars to change)",
+		note("eval: pure-Go CPU backend: at most %d turns of %d tokens, %d response tokens, %d characters of results per search (--agent.max_turns, --agent.max_tokens_per_turn, --agent.max_response_tokens, --agent.max_information_chars to change)",
 			o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens, o.MaxInformationChars)
 	}
 	return nil

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"github.com/ssp-project/ssp/internal/dataset"
 	"github.com/ssp-project/ssp/internal/eval"
 	"github.com/ssp-project/ssp/internal/selfplay"
@@ -103,11 +103,11 @@ func TestModelEvalDefaults(t *testing.T) {
 	parse := func(args ...string) (*modelSolverOptions, map[string]bool) {
 		fs := newFlags("eval", "")
 		o := modelSolverFlags(fs)
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args, oldSolverFlags); err != nil {
 			t.Fatal(err)
 		}
 		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
 		return o, set
 	}
 	o, set := parse()
@@ -120,7 +120,7 @@ func TestModelEvalDefaults(t *testing.T) {
 		t.Errorf("from the training run: %+v, data %v", o, data)
 	}
 
-	o, set = parse("--index", "/other", "--max-turns", "2")
+	o, set = parse("--index", "/other", "--max-turns", "2") // the old spelling of --agent.max_turns
 	o.Model = ckpt
 	data = repeatedFlag{"/mine.jsonl"}
 	if err := modelEvalDefaults(context.Background(), o, &data, set); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -11,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spf13/pflag"
 	"github.com/ssp-project/ssp/internal/corpus"
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/outdir"
@@ -28,6 +28,7 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+func (l *listFlag) Type() string       { return "strings" }
 
 func runIndexBuild(ctx context.Context, args []string) error {
 	fs := newFlags("index build", "--corpus FILE_OR_DIR [--corpus ...] --out DIR [flags] [MORE_CORPORA...]")
@@ -117,18 +118,8 @@ func runIndexBuild(ctx context.Context, args []string) error {
 
 // parseInterleaved parses flags that may come after positional arguments
 // and returns the positional arguments.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return rest, nil
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
+func parseInterleaved(fs *pflag.FlagSet, args []string) ([]string, error) {
+	return parseFlagsAndFiles(fs, args)
 }
 
 func contains(list []string, s string) bool {

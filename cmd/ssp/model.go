@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -13,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/outdir"
 	"github.com/ssp-project/ssp/internal/tokenizer"
@@ -30,7 +30,7 @@ type modelFlags struct {
 	dir, backend, dtype string
 }
 
-func addModelFlags(fs *flag.FlagSet, withModel bool) *modelFlags {
+func addModelFlags(fs *pflag.FlagSet, withModel bool) *modelFlags {
 	f := &modelFlags{}
 	if withModel {
 		fs.StringVar(&f.dir, "model", "", "Hugging Face checkpoint directory (config.json + *.safetensors)")
@@ -160,6 +160,7 @@ type stopFlags []string
 
 func (s *stopFlags) String() string     { return fmt.Sprint(*s) }
 func (s *stopFlags) Set(v string) error { *s = append(*s, v); return nil }
+func (s *stopFlags) Type() string       { return "strings" }
 
 func runModelGenerate(ctx context.Context, args []string) error {
 	fs := newFlags("model generate",

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/builtin"
 	"github.com/ssp-project/ssp/internal/dataset"
@@ -68,7 +68,7 @@ func runTrain(ctx context.Context, args []string) error {
 		if err := applyKeys(&cfg); err != nil {
 			return cfg, fmt.Errorf("%w: %v", errUsage, err)
 		}
-		fs.Visit(func(f *flag.Flag) {
+		fs.Visit(func(f *pflag.Flag) {
 			switch f.Name {
 			case "model":
 				cfg.Run.Model = *modelDir

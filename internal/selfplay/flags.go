@@ -1,7 +1,6 @@
 package selfplay
 
 import (
-	"flag"
 	"fmt"
 	"reflect"
 	"strings"
@@ -14,7 +13,7 @@ import (
 // be set on the command line and --help lists them all. The returned
 // function applies the flags that were set, in command-line order, over a
 // configuration loaded from defaults or a file.
-func ConfigFlags(fs *flag.FlagSet) (apply func(*Config) error) {
+func ConfigFlags(fs FuncFlagSet) (apply func(*Config) error) {
 	type setting struct{ path, value string }
 	var settings []setting
 	for _, f := range ConfigFields() {
@@ -35,6 +34,12 @@ func ConfigFlags(fs *flag.FlagSet) (apply func(*Config) error) {
 		}
 		return nil
 	}
+}
+
+// FuncFlagSet is a flag set that takes flags with a function to call on
+// each value: the standard library's *flag.FlagSet and pflag's.
+type FuncFlagSet interface {
+	Func(name, usage string, fn func(string) error)
 }
 
 // SetConfigValue sets one key, given by its YAML path, from its text form
