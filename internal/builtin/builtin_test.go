@@ -30,12 +30,17 @@ func TestEmbeddedModelMatchesDefaults(t *testing.T) {
 	cfg := selfplay.DefaultConfig()
 	TrainConfig(&cfg)
 	o := rep.Options
-	if o.TopK != cfg.Agent.TopK || o.MaxInformationChars != cfg.Agent.MaxInformationChars ||
-		o.NoiseBlocks != cfg.Verify.NoiseBlocks || o.MaxPromptTokens != cfg.Agent.MaxPromptTokens ||
-		o.MaxPromptTokens != cfg.Verify.PromptTokens(cfg.Agent) {
-		t.Errorf("embedded model bootstrapped with top_k %d, max_information_chars %d, noise_blocks %d, max_prompt_tokens %d; built-in config uses %d, %d, %d, %d (RAG %d)",
-			o.TopK, o.MaxInformationChars, o.NoiseBlocks, o.MaxPromptTokens,
-			cfg.Agent.TopK, cfg.Agent.MaxInformationChars, cfg.Verify.NoiseBlocks, cfg.Agent.MaxPromptTokens, cfg.Verify.PromptTokens(cfg.Agent))
+	type settings struct {
+		Prompts                                                      string
+		TopK, MaxInformationChars, NoiseBlocks, MaxPromptTokens, RAG int
+		MaxTurns, MaxTokensPerTurn, MaxResponseTokens                int
+	}
+	bootstrapped := settings{o.Prompts, o.TopK, o.MaxInformationChars, o.NoiseBlocks, o.MaxPromptTokens, o.MaxPromptTokens,
+		o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens}
+	used := settings{cfg.Game.Prompts, cfg.Agent.TopK, cfg.Agent.MaxInformationChars, cfg.Verify.NoiseBlocks, cfg.Agent.MaxPromptTokens,
+		cfg.Verify.PromptTokens(cfg.Agent), cfg.Agent.MaxTurns, cfg.Agent.MaxTokensPerTurn, cfg.Agent.MaxResponseTokens}
+	if bootstrapped != used {
+		t.Errorf("embedded model bootstrapped with %+v; the built-in config uses %+v", bootstrapped, used)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("built-in config: %v", err)
