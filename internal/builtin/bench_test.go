@@ -19,7 +19,7 @@ import (
 // prompts prefilled once, key/value caches kept between turns) and once
 // re-encoding every turn's prompt, side by side.
 //
-//	go test ./internal/builtin -run '^$' -bench SolverRollouts -benchtime 3x
+//	go test ./internal/builtin -run '^$' -bench SolverRollouts -benchtime 2x
 func BenchmarkSolverRollouts(b *testing.B) {
 	b.Setenv("GOMLX_BACKEND", "go")
 	ctx := context.Background()

@@ -28,26 +28,10 @@ func sharedFixtures(t *testing.T) string {
 	return fixtures.Shared(t, "hf")
 }
 
-// byteLevelAlphabet is GPT-2's bytes_to_unicode: printable Latin-1 bytes
-// stand for themselves, the rest map to U+0100 onwards in byte order.
-func byteLevelAlphabet() []string {
-	var out []string
-	n := 0
-	for b := 0; b < 256; b++ {
-		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
-			out = append(out, string(rune(b)))
-		} else {
-			out = append(out, string(rune(256+n)))
-			n++
-		}
-	}
-	return out
-}
-
 // testVocab is a small byte-level BPE vocabulary with three merges and
 // three control tokens.
 func testVocab(pre string) []kv {
-	tokens := append(byteLevelAlphabet(), "Ġt", "he", "Ġthe", "<|endoftext|>", "<|im_start|>", "<|im_end|>")
+	tokens := append(tokenizer.ByteAlphabet(), "Ġt", "he", "Ġthe", "<|endoftext|>", "<|im_start|>", "<|im_end|>")
 	types := make([]int32, len(tokens))
 	for i := range types {
 		types[i] = tokenNormal

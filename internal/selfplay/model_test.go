@@ -43,7 +43,8 @@ func TestRunWithTinyModel(t *testing.T) {
 		Chat:     func(system, user string) (string, error) { return user, nil },
 		Searcher: &agenttest.MemorySearcher{Docs: worldDocs}, Seeds: worldSeeds,
 		// A random model writes no valid question: the pool keeps the
-		// solver busy.
+		// solver busy. TestStepRewardsAndAdvantages plays valid questions
+		// with scripted rollouts and checks their rewards.
 		Pool: &ProblemPool{Problems: []Problem{{Question: poolQuestion, Answers: []string{"Brenn"}}}},
 	}
 	out := t.TempDir()

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -281,7 +282,7 @@ func checkTokenLayout(t *testing.T, b model.PolicyBatch, i int, wantAdv float32)
 		switch {
 		case m == 1:
 			generated++
-			if math.Abs(float64(b.Advantages[i][k]-wantAdv)) > 1e-4 || b.OldLogProbs[i][k] != -0.5 {
+			if !(math.Abs(float64(b.Advantages[i][k]-wantAdv)) <= 1e-4) || b.OldLogProbs[i][k] != -0.5 {
 				t.Fatalf("trajectory %d token %d: advantage %v (want %v), old log-prob %v", i, k, b.Advantages[i][k], wantAdv, b.OldLogProbs[i][k])
 			}
 		case m == 0:
@@ -316,6 +317,241 @@ func TestStepVerdicts(t *testing.T) {
 	osk := proposalFor(t, proposals, "Osk")
 	if !osk.Valid() || len(osk.Traj.Queries()) != 2 {
 		t.Fatalf("Osk proposal: valid %v, verdicts %+v", osk.Valid(), osk.Verdicts)
+	}
+}
+
+// fmtPtr prints what a record's optional field points to.
+func fmtPtr[T any](p *T) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprint(*p)
+}
+
+const brennQuestion = "In which village was the founder of the harbour town born?"
+
+// gradedPolicy scripts a step in which three of four questions are valid
+// and their solvers succeed in known fractions: Osk 2 of 5 (one of them
+// after a search), Grey Coast 5 of 5 (one of them writing two answer
+// tags), Brenn 0 of 5; the Mira Tal question leaks its answer.
+func gradedPolicy() *agenttest.ScriptedPolicy {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	next := func(prompt string, replies ...string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		n := calls[prompt]
+		calls[prompt]++
+		return replies[n%len(replies)]
+	}
+	return &agenttest.ScriptedPolicy{LogProb: -0.5, Reply: func(prompt string) string {
+		turn := strings.Count(prompt, "</information>\n\n")
+		switch {
+		case strings.Contains(prompt, "You write quiz questions"):
+			script := map[string][]string{
+				"Osk": {"<search>lake varn</search>", "<search>harbour town</search>", "<question>" + oskQuestion + "</question>"},
+				"Mira Tal": {"<search>osk founder</search>", "<search>sailor</search>",
+					"<question>Was Osk founded by Mira Tal, the sailor?</question>"},
+				"Brenn":      {"<search>osk founder</search>", "<search>sailor born</search>", "<question>" + brennQuestion + "</question>"},
+				"Grey Coast": {"<search>brenn village</search>", "<search>sailor born</search>", "<question>" + greyQuestion + "</question>"},
+			}
+			for answer, turns := range script {
+				if strings.Contains(prompt, "Answer: "+answer+"\n") {
+					return turns[min(turn, len(turns)-1)]
+				}
+			}
+			return "unknown seed"
+		case strings.Contains(prompt, "Do not search."): // the RAG check answers every question right
+			for q, a := range map[string]string{oskQuestion: "Osk", greyQuestion: "Grey Coast", brennQuestion: "Brenn"} {
+				if strings.Contains(prompt, q) {
+					return "<answer>" + a + "</answer>"
+				}
+			}
+			return "<answer>nothing</answer>"
+		case strings.Contains(prompt, "Question: "+oskQuestion):
+			if turn == 1 {
+				return "<answer>Osk</answer>"
+			}
+			return next(prompt, "<answer>Osk</answer>", "<answer>Brenn</answer>", "<search>harbour town</search>",
+				"<answer>Lake Varn</answer>", "I am not sure.")
+		case strings.Contains(prompt, "Question: "+greyQuestion):
+			return next(prompt, "<answer>Grey Coast</answer>", "<answer>Grey Coast</answer>",
+				"<answer>Red Coast <answer>Grey Coast</answer>", "<answer>Grey Coast</answer>", "<answer>Grey Coast</answer>")
+		case strings.Contains(prompt, "Question: "+brennQuestion):
+			return next(prompt, "<answer>Osk</answer>", "<answer>Grey Coast</answer>", "<answer>Tal</answer>",
+				"<answer>Lake Varn</answer>", "<answer>Osk</answer>")
+		}
+		return "no script"
+	}}
+}
+
+// TestStepRewardsAndAdvantages plays one step whose questions pass every
+// filter and the RAG check and whose solvers succeed in known fractions,
+// and checks each reward, success rate and advantage against numbers
+// worked out by hand (eps = 1e-6 included), in the rollout records and on
+// the tokens the learner gets. Each of these changes makes it fail:
+//
+//	meanStd divides by n, not n-1 (population std)  Osk proposer 0.5973502, Osk solvers 1.2247424
+//	ProposerReward pays s instead of 1-s            Osk 0.4, Grey Coast 1, Brenn 0
+//	SolverReward ignores multi_answer_divisor       the two-tag answer gets 1, Grey Coast advantages 0
+//	no eps in (r-mean)/(std+eps)                    Osk proposer 0.5173211; Brenn's solvers NaN
+//	no format penalty for an invalid question       Mira Tal reward 0
+//	proposer advantages per group (GRPO of one)     every proposer advantage 0
+//	answer spamming lowers the success rate         Grey Coast s = 0.8
+func TestStepRewardsAndAdvantages(t *testing.T) {
+	cfg := testConfig()
+	cfg.Game.SolverRollouts = 5
+	cfg.Solver.MaxAnswerTags, cfg.Solver.MultiAnswerDivisor = 1, 4
+	cfg.Proposer.FormatPenalty = -1
+	g, _, learner, _ := testGame(cfg)
+	g.Policy = gradedPolicy()
+	g.Pool = &ProblemPool{} // nothing to refill the invalid slot with
+	res, err := g.Step(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Solver rewards and GRPO advantages (r - mean)/(std + 1e-6), with the
+	// unbiased std over each question's 5 rollouts:
+	//   Osk, rewards 1 1 0 0 0: mean 0.4, std √(1.2/4) = 0.5477226;
+	//     0.6/0.5477236 = 1.0954431, -0.4/0.5477236 = -0.7302954.
+	//   Grey Coast, rewards 1 1 1 1 and 1/4 for the two-tag answer (more
+	//     than solver.max_answer_tags 1, divided by multi_answer_divisor 4):
+	//     mean 0.85, std √(0.45/4) = 0.3354102;
+	//     0.15/0.3354112 = 0.4472123, -0.6/0.3354112 = -1.7888490.
+	//   Brenn, rewards 0 ×5: std 0, so 0/(0 + 1e-6) = 0.
+	type want struct {
+		question, response string // the response's start
+		n                  int    // rollouts expected
+		correct            bool
+		reward, advantage  float64
+	}
+	solver := []want{
+		{oskQuestion, "<answer>Osk</answer>", 1, true, 1, 1.0954431150},
+		{oskQuestion, "<search>harbour town</search>", 1, true, 1, 1.0954431150},
+		{oskQuestion, "<answer>Brenn</answer>", 1, false, 0, -0.7302954100},
+		{oskQuestion, "<answer>Lake Varn</answer>", 1, false, 0, -0.7302954100},
+		{oskQuestion, "I am not sure.", 1, false, 0, -0.7302954100},
+		{greyQuestion, "<answer>Grey Coast</answer>", 4, true, 1, 0.4472122622},
+		{greyQuestion, "<answer>Red Coast <answer>Grey Coast</answer>", 1, true, 0.25, -1.7888490487},
+		{brennQuestion, "<answer>Osk</answer>", 2, false, 0, 0},
+		{brennQuestion, "<answer>Grey Coast</answer>", 1, false, 0, 0},
+		{brennQuestion, "<answer>Tal</answer>", 1, false, 0, 0},
+		{brennQuestion, "<answer>Lake Varn</answer>", 1, false, 0, 0},
+	}
+	// Proposer rewards 1-s on valid questions (Osk 1-0.4 = 0.6, Grey Coast
+	// 1-1 = 0, Brenn 1-0 = 1) and the format penalty -1 for the leak, then
+	// REINFORCE++: whitened over the batch, mean 0.15, unbiased std
+	// √(2.27/3) = 0.8698659; 0.45, -0.15, 0.85, -1.15 over 0.8698669.
+	proposer := map[string]struct {
+		valid             bool
+		successRate       float64
+		reward, advantage float64
+	}{
+		"Osk":        {true, 0.4, 0.6, 0.5173205293},
+		"Grey Coast": {true, 1, 0, -0.1724401764},
+		"Brenn":      {true, 0, 1, 0.9771609998},
+		"Mira Tal":   {false, 0, -1, -1.3220413527},
+	}
+
+	const tol = 1e-9
+	off := func(got, want float64) bool { return !(math.Abs(got-want) <= tol) } // NaN is off
+	seen := make([]int, len(solver))
+	// wantAdvantage maps a trained sequence's text to its advantage.
+	type matcher struct {
+		response string
+		match    func(text string) (float64, bool)
+	}
+	var wantAdvantage []matcher
+	for _, r := range res.Rollouts {
+		switch r.Role {
+		case "proposer":
+			w, ok := proposer[r.Answers[0]]
+			if !ok || r.Valid == nil || *r.Valid != w.valid {
+				t.Errorf("proposer for %q: valid %s, verdicts %+v", r.Answers[0], fmtPtr(r.Valid), r.Verdicts)
+				continue
+			}
+			if w.valid && (r.SuccessRate == nil || off(*r.SuccessRate, w.successRate)) {
+				t.Errorf("proposer for %q: success rate %s, want %v", r.Answers[0], fmtPtr(r.SuccessRate), w.successRate)
+			}
+			if off(r.Reward, w.reward) || off(r.Advantage, w.advantage) {
+				t.Errorf("proposer for %q: reward %.10f advantage %.10f, want %.10f and %.10f",
+					r.Answers[0], r.Reward, r.Advantage, w.reward, w.advantage)
+			}
+			response := r.Response
+			wantAdvantage = append(wantAdvantage, matcher{response, func(text string) (float64, bool) {
+				return w.advantage, strings.Contains(text, "You write quiz questions") && strings.HasSuffix(text, response)
+			}})
+		case "solver":
+			k := slices.IndexFunc(solver, func(w want) bool {
+				return w.question == r.Question && strings.HasPrefix(r.Response, w.response)
+			})
+			if k < 0 {
+				t.Errorf("unexpected solver rollout for %q: %q", r.Question, r.Response)
+				continue
+			}
+			w := solver[k]
+			seen[k]++
+			if r.Correct == nil || *r.Correct != w.correct || off(r.Reward, w.reward) || off(r.Advantage, w.advantage) {
+				t.Errorf("solver %q on %q: correct %s reward %.10f advantage %.10f, want %v, %.10f and %.10f",
+					r.Response, r.Question, fmtPtr(r.Correct), r.Reward, r.Advantage, w.correct, w.reward, w.advantage)
+			}
+			question, response := r.Question, r.Response
+			wantAdvantage = append(wantAdvantage, matcher{response, func(text string) (float64, bool) {
+				return w.advantage, strings.Contains(text, "Question: "+question) && strings.HasSuffix(text, response)
+			}})
+		}
+	}
+	for k, w := range solver {
+		if seen[k] != w.n {
+			t.Errorf("%d solver rollouts on %q start with %q, want %d", seen[k], w.question, w.response, w.n)
+		}
+	}
+
+	// The learner gets the same advantages on every generated token: the
+	// proposer's 4 trajectories, then the solver's 15.
+	if len(learner.batches) != 2 || len(learner.batches[0].Sequences) != 4 || len(learner.batches[1].Sequences) != 15 {
+		t.Fatalf("updates: %d batches", len(learner.batches))
+	}
+	tok := agenttest.CharTokenizer{}
+	for _, b := range learner.batches {
+		for i, seq := range b.Sequences {
+			text := tok.Decode(seq)
+			// The rollout whose response is the longest suffix of the
+			// sequence ("<answer>Grey Coast</answer>" ends the two-tag one too).
+			best, adv := -1, 0.0
+			for _, m := range wantAdvantage {
+				if a, ok := m.match(text); ok && len(m.response) > best {
+					best, adv = len(m.response), a
+				}
+			}
+			if best < 0 {
+				t.Errorf("trained sequence matches no rollout:\n%s", text)
+				continue
+			}
+			checkTokenLayout(t, b, i, float32(adv))
+		}
+	}
+
+	// Step metrics: 3 of 4 questions valid, all 3 pass RAG; 7 of 15 solver
+	// rollouts correct; mean solver reward (2 + 4.25 + 0)/15; mean
+	// proposer reward (0.6 + 0 + 1 - 1)/4.
+	for name, want := range map[string]float64{
+		"valid_question_rate": 0.75, "rag_pass_rate": 1, "solver_accuracy": 7.0 / 15,
+		"solver_reward": 6.25 / 15, "proposer_reward": 0.15,
+		"questions_valid": 3, "questions_reused": 0, "solver_rollouts": 15, "rejected/answer_leak": 1,
+	} {
+		if got, ok := res.Metrics.Get(name); !ok || off(got, want) {
+			t.Errorf("metric %s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	// The pool keeps each valid question with its success rate.
+	rates := map[string]float64{}
+	for _, p := range g.Pool.Problems {
+		rates[p.Question] = p.SuccessRate
+	}
+	if len(rates) != 3 || rates[oskQuestion] != 0.4 || rates[greyQuestion] != 1 || rates[brennQuestion] != 0 {
+		t.Errorf("pool success rates %v", rates)
 	}
 }
 

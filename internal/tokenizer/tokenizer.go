@@ -566,6 +566,16 @@ func invalidPrefixLen(b []byte) int {
 	return n
 }
 
+// ByteAlphabet returns the 256 single-rune tokens of GPT-2's byte-level
+// alphabet (bytes_to_unicode), indexed by byte.
+func ByteAlphabet() []string {
+	out := make([]string, 256)
+	for b, r := range byteToRune {
+		out[b] = string(r)
+	}
+	return out
+}
+
 // byteToRune is GPT-2's reversible map from bytes to printable runes.
 var byteToRune, runeToByte = func() ([256]rune, map[rune]byte) {
 	var b2r [256]rune

@@ -217,3 +217,18 @@ func TestDigitSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestByteAlphabet pins a few entries of GPT-2's bytes_to_unicode: the
+// printable bytes stand for themselves, the 68 others take U+0100 onwards
+// in byte order (0x00 → Ā, space 0x20 → Ġ, 0xAD → Ń).
+func TestByteAlphabet(t *testing.T) {
+	a := ByteAlphabet()
+	for b, want := range map[int]string{0x00: "Ā", 0x20: "Ġ", 'A': "A", 0x7F: "ġ", 0xA0: "ł", 0xAD: "Ń", 0xFF: "ÿ"} {
+		if a[b] != want {
+			t.Errorf("ByteAlphabet()[%#x] = %q, want %q", b, a[b], want)
+		}
+	}
+	if n := len(slices.Compact(slices.Sorted(slices.Values(a)))); n != 256 {
+		t.Errorf("ByteAlphabet has %d distinct tokens, want 256", n)
+	}
+}

@@ -341,8 +341,5 @@ func Generate(seed uint64, size Size) (*Graph, error) {
 	return g, nil
 }
 
-// Of returns the entities of one kind.
-func (g *Graph) Of(k Kind) []*Entity { return g.byKind[k] }
-
 // Get returns the entity with the given ID.
 func (g *Graph) Get(id int) *Entity { return g.Entities[id] }

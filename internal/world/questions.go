@@ -3,7 +3,6 @@ package world
 import (
 	"fmt"
 	"math/rand/v2"
-	"strings"
 )
 
 // A relation maps a subject to at most one object. Questions are chains of
@@ -220,16 +219,6 @@ func (g *Graph) Derive() Data {
 		d.Seeds = append(d.Seeds, Seed{Answer: q.answer.Answers(), Hops: q.Hops})
 	}
 	return d
-}
-
-// names returns every name and alias of an entity, lower-cased, for
-// containment checks.
-func names(e *Entity) []string {
-	var out []string
-	for _, a := range e.Answers() {
-		out = append(out, strings.ToLower(a))
-	}
-	return out
 }
 
 // WarmUpQuestions draws n distinct questions of 1 to maxHops hops (in
