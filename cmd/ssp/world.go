@@ -92,15 +92,15 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fs.IntVar(&o.ProbeQuestions, "probe-questions", d.ProbeQuestions, "questions in each probe (about entities no episode mentions)")
 	fs.Float64Var(&o.LR, "lr", d.LR, "peak learning rate (warm-up, then cosine decay, per phase)")
 	fs.IntVar(&o.WarmupSteps, "warmup-steps", d.WarmupSteps, "learning-rate warm-up steps per phase")
-	fs.StringVar(&o.Prompts, "prompts", d.Prompts, "prompt set of the episodes: minimal, ssp-short or ssp (match game.prompts)")
-	fs.IntVar(&o.TopK, "top-k", d.TopK, "documents per search in the episodes (match agent.top_k of self-play and eval)")
-	fs.IntVar(&o.MaxInformationChars, "max-information-chars", d.MaxInformationChars, "characters of search results per call (match agent.max_information_chars)")
-	fs.IntVar(&o.NoiseBlocks, "noise-blocks", d.NoiseBlocks, "noise blocks in RAG-verification episodes (match verify.noise_blocks)")
-	fs.IntVar(&o.MaxPromptTokens, "max-prompt-tokens", d.MaxPromptTokens, "longest RAG-verification prompt (match verify.max_prompt_tokens)")
-	fs.IntVar(&o.MaxTurns, "max-turns", d.MaxTurns, "model turns per episode and probe (match agent.max_turns)")
-	fs.IntVar(&o.MaxTokensPerTurn, "max-tokens-per-turn", d.MaxTokensPerTurn, "tokens sampled per probe turn (match agent.max_tokens_per_turn)")
-	fs.IntVar(&o.MaxResponseTokens, "max-response-tokens", d.MaxResponseTokens, "tokens after the prompt per episode and probe (match agent.max_response_tokens)")
-	if err := parseFlags(fs, args); err != nil {
+	fs.StringVar(&o.Prompts, "game.prompts", d.Prompts, "prompt set of the episodes: minimal, ssp-short or ssp (as game.prompts of training and eval)")
+	fs.IntVar(&o.TopK, "agent.top_k", d.TopK, "documents per search in the episodes and probes (as agent.top_k of training and eval)")
+	fs.IntVar(&o.MaxInformationChars, "agent.max_information_chars", d.MaxInformationChars, "characters of search results per call (as agent.max_information_chars)")
+	fs.IntVar(&o.NoiseBlocks, "verify.noise_blocks", d.NoiseBlocks, "noise blocks in RAG-verification episodes (as verify.noise_blocks)")
+	fs.IntVar(&o.MaxPromptTokens, "verify.max_prompt_tokens", d.MaxPromptTokens, "longest RAG-verification prompt (as verify.max_prompt_tokens; also agent.max_prompt_tokens)")
+	fs.IntVar(&o.MaxTurns, "agent.max_turns", d.MaxTurns, "model turns per probe (as agent.max_turns)")
+	fs.IntVar(&o.MaxTokensPerTurn, "agent.max_tokens_per_turn", d.MaxTokensPerTurn, "tokens sampled per probe turn (as agent.max_tokens_per_turn)")
+	fs.IntVar(&o.MaxResponseTokens, "agent.max_response_tokens", d.MaxResponseTokens, "tokens after the prompt per episode and probe (as agent.max_response_tokens)")
+	if err := parseFlags(fs, args, bootstrapOldNames); err != nil {
 		return err
 	}
 	if o.World == "" || o.Out == "" {
@@ -114,6 +114,14 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stderr, "wrote %s: %d parameters, vocabulary %d, final LM loss %s, final protocol loss %s\n",
 		o.Out, rep.Parameters, rep.VocabSize, last(rep.LMLoss), last(rep.ProtocolLoss))
 	return nil
+}
+
+// bootstrapOldNames are the agent flags' earlier spellings; the current
+// ones are the configuration keys of training and eval.
+var bootstrapOldNames = map[string]string{
+	"prompts": "game.prompts", "top-k": "agent.top_k", "max-information-chars": "agent.max_information_chars",
+	"noise-blocks": "verify.noise_blocks", "max-prompt-tokens": "verify.max_prompt_tokens", "max-turns": "agent.max_turns",
+	"max-tokens-per-turn": "agent.max_tokens_per_turn", "max-response-tokens": "agent.max_response_tokens",
 }
 
 func last(xs []float64) string {
