@@ -43,7 +43,7 @@ const (
 // Version names the cached layout; bump it when what Prepare writes changes.
 // The cache entry's name also carries a digest of the embedded model, so a
 // new checkpoint never meets an old entry.
-const Version = "v2"
+const Version = "v3"
 
 // entryName is the cache entry of this build's default.
 func entryName() string {
