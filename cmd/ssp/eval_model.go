@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,11 +137,7 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 		if builtinPaths != nil {
 			return builtinPaths, nil
 		}
-		cache, err := builtin.DefaultCacheDir()
-		if err != nil {
-			return nil, err
-		}
-		p, err := builtin.Prepare(ctx, cache, func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) })
+		p, err := prepareBuiltin(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -112,11 +112,7 @@ func runTrain(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		if !*printConfig {
-			cache, err := builtin.DefaultCacheDir()
-			if err != nil {
-				return err
-			}
-			paths, err := builtin.Prepare(ctx, cache, func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) })
+			paths, err := prepareBuiltin(ctx)
 			if err != nil {
 				return err
 			}
@@ -149,11 +145,7 @@ func runTrain(ctx context.Context, args []string) error {
 	if cfg.Run.Model != "" && cfg.Run.Index == "" && cfg.Run.Retriever == "" {
 		// A model but no corpus: the built-in world's index, with its seeds
 		// (seeds of another corpus would not be found in it).
-		cache, err := builtin.DefaultCacheDir()
-		if err != nil {
-			return err
-		}
-		paths, err := builtin.Prepare(ctx, cache, func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) })
+		paths, err := prepareBuiltin(ctx)
 		if err != nil {
 			return err
 		}
@@ -437,4 +429,14 @@ func sortedHops(m map[string]eval.Group) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// prepareBuiltin returns the built-in world, index and model, preparing
+// them in the cache directory on first use.
+func prepareBuiltin(ctx context.Context) (builtin.Paths, error) {
+	cache, err := builtin.DefaultCacheDir()
+	if err != nil {
+		return builtin.Paths{}, err
+	}
+	return builtin.Prepare(ctx, cache, func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) })
 }

@@ -60,11 +60,7 @@ func SolverMessages(question string) (system, user string) {
 // RAGMessages returns the verification messages: the question with the
 // given documents, formatted as search results.
 func RAGMessages(question string, docs []search.Document) (system, user string) {
-	hits := make([]search.Hit, len(docs))
-	for i, d := range docs {
-		hits[i] = search.Hit{Document: d}
-	}
-	return ragSystem, "Documents:\n" + search.FormatHits(hits) + "\nQuestion: " + question + "\n"
+	return ragSystem, "Documents:\n" + formatDocuments(docs) + "\nQuestion: " + question + "\n"
 }
 
 // Prompt sets (game.prompts).
@@ -157,12 +153,8 @@ func sspSolverMessages(question string) (system, user string) {
 }
 
 func sspRAGMessages(question string, docs []search.Document) (system, user string) {
-	hits := make([]search.Hit, len(docs))
-	for i, d := range docs {
-		hits[i] = search.Hit{Document: d}
-	}
 	return sspSolverSystem, "Answer the question from the materials below; do not search. First reason very briefly, in at most about 50 words, " +
-		"then give only the final answer between <answer> and </answer>.\n\nMaterials:\n" + search.FormatHits(hits) + "\nQuestion: " + question + "\n"
+		"then give only the final answer between <answer> and </answer>.\n\nMaterials:\n" + formatDocuments(docs) + "\nQuestion: " + question + "\n"
 }
 
 const (
@@ -186,11 +178,16 @@ func minimalSolverMessages(question string) (system, user string) {
 }
 
 func minimalRAGMessages(question string, docs []search.Document) (system, user string) {
+	return minimalRAGSystem, "Documents:\n" + formatDocuments(docs) + "\nQuestion: " + question + "\n"
+}
+
+// formatDocuments lays documents out as search results are shown.
+func formatDocuments(docs []search.Document) string {
 	hits := make([]search.Hit, len(docs))
 	for i, d := range docs {
 		hits[i] = search.Hit{Document: d}
 	}
-	return minimalRAGSystem, "Documents:\n" + search.FormatHits(hits) + "\nQuestion: " + question + "\n"
+	return search.FormatHits(hits)
 }
 
 // PlainChat renders messages without a chat template, for base models and

@@ -67,15 +67,7 @@ func trainTestTokenizer(t testing.TB) (string, *Tokenizer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if err := m.WriteDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, tok
+	return writeAndLoad(t, m)
 }
 
 var roundTripCases = []string{
@@ -380,14 +372,7 @@ func FuzzTrainedRoundTrip(f *testing.F) {
 // tokens as text.
 func encodePieces(t *testing.T, m *BPEModel, text string) []string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := m.WriteDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tok := writeAndLoad(t, m)
 	var out []string
 	for _, id := range tok.Encode(text) {
 		out = append(out, tok.Decode([]int32{id}))
@@ -474,4 +459,18 @@ func TestSyllableMerges(t *testing.T) {
 	if _, err := TrainBPE(context.Background(), slices.Values(texts), bad); err == nil || !strings.Contains(err.Error(), "initial merge") {
 		t.Errorf("an initial merge of an unknown token: %v", err)
 	}
+}
+
+// writeAndLoad writes m to a temporary directory and loads it back.
+func writeAndLoad(t testing.TB, m *BPEModel) (string, *Tokenizer) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := m.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, tok
 }
