@@ -3,13 +3,17 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/ssp-project/ssp/internal/agent"
+	"github.com/ssp-project/ssp/internal/bootstrap"
 	"github.com/ssp-project/ssp/internal/builtin"
 	"github.com/ssp-project/ssp/internal/dataset"
 	"github.com/ssp-project/ssp/internal/eval"
@@ -106,6 +110,23 @@ func trainingRunOf(checkpoint string) string {
 	return run
 }
 
+// bootstrapReportOf reads the bootstrap.json that `ssp world bootstrap`
+// writes beside a model; ok is false when there is none.
+func bootstrapReportOf(modelDir string) (rep bootstrap.Report, ok bool, err error) {
+	path := filepath.Join(modelDir, "bootstrap.json")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return rep, false, nil
+	}
+	if err != nil {
+		return rep, false, err
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return rep, false, fmt.Errorf("--model %s: %s: %w", modelDir, path, err)
+	}
+	return rep, true, nil
+}
+
 // modelEvalDefaults completes the options of `ssp eval` with a model (or
 // none): no --model is the built-in model; a checkpoint of a training run
 // takes the run's index or retriever, prompts, agent bounds and
@@ -190,6 +211,25 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 			took = append(took, "its agent bounds")
 		}
 		note("eval: settings of the training run %s: %s", filepath.Join(run, "config.yaml"), strings.Join(took, ", "))
+	default:
+		// A base made by `ssp world bootstrap` records the prompts and
+		// agent settings its episodes used: it is evaluated with them.
+		rep, ok, err := bootstrapReportOf(o.Model)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		b := rep.Options
+		fromRun = true
+		setAgent(selfplay.AgentConfig{MaxTurns: b.MaxTurns, MaxTokensPerTurn: b.MaxTokensPerTurn,
+			MaxResponseTokens: b.MaxResponseTokens, TopK: b.TopK, MaxInformationChars: b.MaxInformationChars})
+		if !set["game.prompts"] && b.Prompts != "" {
+			o.Prompts = b.Prompts
+		}
+		note("eval: settings the model was bootstrapped with (%s): prompts %s, top_k %d, %d characters of results, %d turns of %d tokens",
+			filepath.Join(o.Model, "bootstrap.json"), o.Prompts, o.TopK, o.MaxInformationChars, o.MaxTurns, o.MaxTokensPerTurn)
 	}
 	if !searchSet {
 		p, err := prepare()

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+	"github.com/ssp-project/ssp/internal/bootstrap"
 	"github.com/ssp-project/ssp/internal/dataset"
 	"github.com/ssp-project/ssp/internal/eval"
 	"github.com/ssp-project/ssp/internal/selfplay"
@@ -146,6 +147,27 @@ func TestModelEvalDefaults(t *testing.T) {
 	}
 	if o.MaxTurns != selfplay.DefaultConfig().Agent.MaxTurns {
 		t.Errorf("on XLA: %+v, want the training bounds", o)
+	}
+
+	// A base written by `ssp world bootstrap` is evaluated with the prompts
+	// and agent settings of its episodes.
+	base := filepath.Join(t.TempDir(), "base")
+	os.MkdirAll(base, 0o755)
+	b := bootstrap.DefaultOptions()
+	b.Prompts, b.TopK, b.MaxInformationChars, b.MaxTurns, b.MaxTokensPerTurn, b.MaxResponseTokens = "minimal", 1, 456, 4, 33, 999
+	rep, _ := json.Marshal(bootstrap.Report{Options: b})
+	os.WriteFile(filepath.Join(base, "bootstrap.json"), rep, 0o644)
+	o, set = parse("--index", "/other", "--agent.max_turns", "2")
+	o.Model = base
+	if err := modelEvalDefaults(context.Background(), o, &data, set); err != nil {
+		t.Fatal(err)
+	}
+	if o.Prompts != "minimal" || o.TopK != 1 || o.MaxInformationChars != 456 || o.MaxTokensPerTurn != 33 || o.MaxResponseTokens != 999 || o.MaxTurns != 2 {
+		t.Errorf("a bootstrapped base: %+v, want its bootstrap settings (and --agent.max_turns 2)", o)
+	}
+	os.WriteFile(filepath.Join(base, "bootstrap.json"), []byte("{"), 0o644)
+	if err := modelEvalDefaults(context.Background(), o, &data, set); err == nil || !strings.Contains(err.Error(), "bootstrap.json") {
+		t.Errorf("a damaged bootstrap.json: %v", err)
 	}
 }
 
