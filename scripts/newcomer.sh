@@ -11,11 +11,11 @@
 #         when absent (needs PyPI).
 # Nothing outside a temporary directory is written (its own cache too).
 #
-# Last measured: 701 s in all on the 2-core CPU shared with other jobs
-# (load average 7 to 10): first run 28 s, built-in eval 101 s, import 4 s,
-# generate 13 s ("The capital of France is Paris."), the 8-question eval
-# of SmolLM2 555 s, of which 3 min read the prompts before the first token;
-# a progress line came every 10 s throughout.
+# Last measured: 357 s in all on the 2-core CPU with one light job beside
+# it: first run 25 s, built-in eval 59 s, import 2 s, generate 8 s, the
+# 8-question eval of SmolLM2 263 s (about 90 s of it reading the prompts
+# before the first token); a progress line came every 10 s throughout.
+# With the machine loaded by other jobs (load average 7 to 10): 701 s.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 assets=${SSP_ASSETS:-$repo/.assets}
