@@ -3,8 +3,10 @@ package outdir
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -137,7 +139,10 @@ func TestWriteFailureLeavesDestination(t *testing.T) {
 
 func TestWriteIntoReadOnlyParent(t *testing.T) {
 	if os.Geteuid() == 0 {
-		t.Skip("root ignores directory permissions; cmd/ssp's TestWritersLeaveExistingDataAlone covers this as another user")
+		// Root ignores directory permissions: the test runs again in a
+		// copy of this binary as nobody.
+		runAsNobody(t)
+		return
 	}
 	root := t.TempDir()
 	ro := filepath.Join(root, "ro")
@@ -147,5 +152,38 @@ func TestWriteIntoReadOnlyParent(t *testing.T) {
 	err := Write(filepath.Join(ro, "out"), Index, Options{}, fill("x"))
 	if err == nil || strings.Contains(err.Error(), ".tmp-") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// runAsNobody runs the calling test in a child process of this test binary
+// as the user nobody, and fails with the child's output if it fails or does
+// not run the test.
+func runAsNobody(t *testing.T) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// The test's temporary directory and its parent are root's alone.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "outdir.test")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir, "HOME="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("%s as nobody: %v\n%s", t.Name(), err, out)
 	}
 }
