@@ -111,17 +111,15 @@ func (o Options) validate() error {
 	case o.LMSteps < 0 || o.ProtocolSteps < 0 || o.BatchSize < 1 || o.SeqLen < 16 || o.LR <= 0:
 		return fmt.Errorf("bootstrap: steps must be >= 0, batch >= 1, seq-len >= 16 and lr > 0")
 	case o.TopK < 1 || o.MaxPromptTokens < 64:
-		return fmt.Errorf("bootstrap: top-k must be >= 1 and max prompt tokens >= 64")
+		return fmt.Errorf("bootstrap: --agent.top_k must be >= 1 and --verify.max_prompt_tokens >= 64")
 	case o.PackLen < 64 || o.MaxHops < 1 || o.MaxHops > 4:
 		return fmt.Errorf("bootstrap: --pack-len must be >= 64 and --max-hops between 1 and 4")
-	case !validPrompts(o.Prompts):
-		return fmt.Errorf("bootstrap: --prompts %q is not a prompt set (ssp-short, ssp, minimal)", o.Prompts)
 	case o.ContextWeight < 0 || o.ContextWeight > 1:
 		return fmt.Errorf("bootstrap: --context-weight %g is outside [0, 1]", o.ContextWeight)
 	case o.ProbeEvery < 0 || o.ProbeQuestions < 0:
 		return fmt.Errorf("bootstrap: --probe-every and --probe-questions must be >= 0")
 	case o.MaxTurns < 1 || o.MaxTokensPerTurn < 1 || o.MaxResponseTokens < 1:
-		return fmt.Errorf("bootstrap: max turns, tokens per turn and response tokens must be >= 1")
+		return fmt.Errorf("bootstrap: --agent.max_turns, --agent.max_tokens_per_turn and --agent.max_response_tokens must be >= 1")
 	}
 	return nil
 }
@@ -180,6 +178,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err := o.validate(); err != nil {
 		return rep, err
 	}
+	prompts, err := selfplay.Prompts(o.Prompts)
+	if err != nil {
+		return rep, fmt.Errorf("bootstrap: --game.prompts: %w", err)
+	}
 	outOpts := outdir.Options{Force: o.Force, ForceFlag: "--force"}
 	if err := outdir.Check(o.Out, outdir.Model, outOpts); err != nil {
 		return rep, err
@@ -187,10 +189,6 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	g, err := loadWorld(o.World)
 	if err != nil {
 		return rep, err
-	}
-	prompts, err := selfplay.Prompts(o.Prompts)
-	if err != nil {
-		return rep, fmt.Errorf("bootstrap: --prompts: %w", err)
 	}
 	corpusPath := filepath.Join(o.World, world.Files.Corpus)
 	texts, err := readCorpus(ctx, corpusPath)
@@ -545,11 +543,6 @@ func trainPhaseWith(ctx context.Context, m *model.Model, o Options, steps int, n
 		}
 	}
 	return curve, nil
-}
-
-func validPrompts(name string) bool {
-	_, err := selfplay.Prompts(name)
-	return err == nil
 }
 
 // probeEvery keeps one entity in probeEvery out of every protocol episode,

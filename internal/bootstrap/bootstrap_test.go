@@ -216,6 +216,8 @@ func TestOptionErrors(t *testing.T) {
 		{"small vocab", "--vocab-size", func(o *Options) { o.VocabSize = 100 }},
 		{"bad heads", "--heads", func(o *Options) { o.Heads = 3 }},
 		{"zero lr", "lr", func(o *Options) { o.LR = 0 }},
+		{"unknown prompts", "--game.prompts", func(o *Options) { o.Prompts = "verbose" }},
+		{"no documents per search", "--agent.top_k", func(o *Options) { o.TopK = 0 }},
 		{"wrong index", "holds", func(o *Options) {
 			o.LMSteps, o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate, o.VocabSize = 0, 16, 1, 2, 1, 16, 400
 			o.Index = otherIndex
