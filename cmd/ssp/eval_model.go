@@ -15,11 +15,9 @@ import (
 	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/bootstrap"
 	"github.com/ssp-project/ssp/internal/builtin"
-	"github.com/ssp-project/ssp/internal/dataset"
 	"github.com/ssp-project/ssp/internal/eval"
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/model"
-	"github.com/ssp-project/ssp/internal/score"
 	"github.com/ssp-project/ssp/internal/search"
 	"github.com/ssp-project/ssp/internal/selfplay"
 	"github.com/ssp-project/ssp/internal/tokenizer"
@@ -300,61 +298,10 @@ func newModelSolver(ctx context.Context, o modelSolverOptions) (eval.SolveFunc, 
 	if o.OnToken != nil {
 		cfg.OnToken = func(int, int32) { o.OnToken() }
 	}
-	solve := agentSolver(m, tok, searcher, prompts.Solver, cfg)
+	solve := eval.AgentSolver(m, tok, searcher, prompts.Solver, cfg)
 	closeAll := func() error {
 		m.Close()
 		return closeSearcher()
 	}
 	return solve, closeAll, nil
-}
-
-// agentSolver answers examples with the solver prompt and the agent loop,
-// as in training: the same code path for `ssp eval --model` and the
-// validation inside `ssp train`.
-func agentSolver(gen agent.Generator, tok *tokenizer.Tokenizer, searcher search.Searcher,
-	messages func(question string) (system, user string), cfg agent.Config) eval.SolveFunc {
-	return func(ctx context.Context, batch []dataset.Example) ([]eval.Trajectory, error) {
-		prompts := make([][]int32, len(batch))
-		for i, ex := range batch {
-			system, user := messages(ex.Question)
-			text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
-			if err != nil {
-				return nil, err
-			}
-			prompts[i] = tok.Encode(text)
-		}
-		trajs, err := agent.Run(ctx, gen, tok, searcher, prompts, cfg)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]eval.Trajectory, len(batch))
-		for i, t := range trajs {
-			// Only the model's own text counts: an <answer> tag inside a
-			// retrieved document is not the model's answer.
-			pred, _ := score.ExtractAnswer(t.Generated)
-			out[i] = eval.Trajectory{
-				ID: batch[i].ID, Response: t.Response, Prediction: pred,
-				Turns: t.Turns, Searches: len(t.Searches), Tokens: t.GeneratedTokens,
-				FinishReason: evalFinishReason(t.Finish),
-			}
-		}
-		return out, nil
-	}
-}
-
-// evalFinishReason maps the agent loop's finish reasons to the report's
-// failure categories.
-func evalFinishReason(f agent.FinishReason) string {
-	switch f {
-	case agent.FinishAnswer:
-		return eval.FinishAnswer
-	case agent.FinishTurnLimit, agent.FinishTurnLength:
-		return eval.FinishTurnLimit
-	case agent.FinishLength:
-		return eval.FinishLength
-	case agent.FinishQuestion:
-		return eval.FinishFormatError // a solver that writes a question broke the protocol
-	default:
-		return eval.FinishNoAnswer
-	}
 }

@@ -391,7 +391,7 @@ func validator(ctx context.Context, cfg selfplay.Config, policy *model.Model, to
 	if err != nil {
 		return nil, err
 	}
-	solve := agentSolver(policy, tok, searcher, prompts.Solver, agent.Config{
+	solve := eval.AgentSolver(policy, tok, searcher, prompts.Solver, agent.Config{
 		FinalTag: "answer", Search: true,
 		MaxTurns: a.MaxTurns, MaxTokensPerTurn: a.MaxTokensPerTurn, MaxResponseTokens: a.MaxResponseTokens,
 		TopK: a.TopK, MaxInformationChars: a.MaxInformationChars, Temperature: 0, EOSTokenIDs: tok.EOSTokenIDs(),

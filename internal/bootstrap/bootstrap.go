@@ -27,6 +27,8 @@ import (
 
 	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/corpus"
+	"github.com/ssp-project/ssp/internal/dataset"
+	"github.com/ssp-project/ssp/internal/eval"
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/outdir"
@@ -601,30 +603,31 @@ func nameParts(g *world.Graph) [][]string {
 // probeSolver runs the greedy solver, with the agent settings of the
 // options, on questions and scores exact match by hop count.
 func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, searcher *index.Index, o Options, prompts selfplay.PromptSet, qs []world.Question) (ProbePoint, error) {
-	ids := make([][]int32, len(qs))
-	for i, q := range qs {
-		system, user := prompts.Solver(q.Question)
-		text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
-		if err != nil {
-			return ProbePoint{}, err
-		}
-		ids[i] = tok.Encode(text)
-	}
-	trajs, err := agent.Run(ctx, m, tok, searcher, ids, agent.Config{
+	solve := eval.AgentSolver(m, tok, searcher, prompts.Solver, agent.Config{
 		FinalTag: "answer", Search: true, MaxTurns: o.MaxTurns, MaxTokensPerTurn: o.MaxTokensPerTurn,
 		MaxResponseTokens: o.MaxResponseTokens, TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
 		Temperature: 0, TopP: 1, EOSTokenIDs: tok.EOSTokenIDs(),
 	})
+	examples := make([]dataset.Example, len(qs))
+	for i, q := range qs {
+		examples[i] = dataset.Example{ID: q.ID, Question: q.Question, GoldenAnswers: q.Answers, Hops: q.Hops}
+	}
+	trajs, err := solve(ctx, examples)
 	if err != nil {
 		return ProbePoint{}, fmt.Errorf("bootstrap: probe: %w", err)
+	}
+	byID := make(map[string]eval.Trajectory, len(trajs))
+	for _, t := range trajs {
+		byID[t.ID] = t
 	}
 	pt := ProbePoint{EMHops: map[int]float64{}}
 	perHops := map[int]int{}
 	correct := 0
-	for i, q := range qs {
+	for _, q := range qs {
+		t := byID[q.ID]
 		perHops[q.Hops]++
-		pt.Search += float64(len(trajs[i].Searches)) / float64(len(qs))
-		if pred, ok := score.ExtractAnswer(trajs[i].Response); ok && score.ExactMatch(pred, q.Answers) {
+		pt.Search += float64(t.Searches) / float64(len(qs))
+		if score.ExactMatch(t.Prediction, q.Answers) {
 			correct++
 			pt.EMHops[q.Hops]++
 		}
@@ -633,6 +636,6 @@ func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, 
 		pt.EMHops[h] = 100 * pt.EMHops[h] / float64(n)
 	}
 	pt.EM = 100 * float64(correct) / float64(len(qs))
-	pt.Example = qs[0].Question + " → " + trajs[0].Response
+	pt.Example = qs[0].Question + " → " + byID[qs[0].ID].Response
 	return pt, nil
 }
