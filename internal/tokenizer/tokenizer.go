@@ -432,11 +432,7 @@ func (t *Tokenizer) encodeWord(piece string) []int32 {
 		return ids
 	}
 	t.cacheMu.Unlock()
-	var mapped strings.Builder
-	for i := 0; i < len(piece); i++ {
-		mapped.WriteRune(byteToRune[piece[i]])
-	}
-	word := mapped.String()
+	word := byteLevel(piece)
 	var ids []int32
 	if id, ok := t.vocab[word]; ok && t.ignoreMg {
 		ids = []int32{id}
@@ -577,6 +573,15 @@ func ByteAlphabet() []string {
 }
 
 // byteToRune is GPT-2's reversible map from bytes to printable runes.
+// byteLevel maps raw text to the byte-level alphabet, one rune per byte.
+func byteLevel(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteRune(byteToRune[s[i]])
+	}
+	return b.String()
+}
+
 var byteToRune, runeToByte = func() ([256]rune, map[rune]byte) {
 	var b2r [256]rune
 	r2b := map[rune]byte{}

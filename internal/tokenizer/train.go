@@ -16,7 +16,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 
 	"golang.org/x/text/unicode/norm"
@@ -330,22 +329,14 @@ func (m *BPEModel) learnMerges(ctx context.Context, wordCounts map[string]int64)
 	// A learnt token equal to an added token would give the string two ids.
 	reserved := map[string]bool{}
 	for _, a := range m.opts.AddedTokens {
-		var mapped strings.Builder
-		for i := 0; i < len(a); i++ {
-			mapped.WriteRune(byteToRune[a[i]])
-		}
-		reserved[mapped.String()] = true
+		reserved[byteLevel(a)] = true
 	}
 	merged := map[symbolPair]bool{}
 	limit := m.opts.VocabSize - len(m.opts.AddedTokens)
 	for _, im := range m.opts.InitialMerges {
 		var pair symbolPair
 		for k, side := range im {
-			var mapped strings.Builder
-			for i := 0; i < len(side); i++ {
-				mapped.WriteRune(byteToRune[side[i]])
-			}
-			id, ok := tokenID[mapped.String()]
+			id, ok := tokenID[byteLevel(side)]
 			if !ok {
 				return fmt.Errorf("tokenizer: initial merge %q: %q is neither a byte nor made by an earlier initial merge", im, side)
 			}
@@ -371,13 +362,9 @@ func (m *BPEModel) learnMerges(ctx context.Context, wordCounts map[string]int64)
 			if !slices.ContainsFunc(words[wi][1:], func(id int32) bool { return id == pair.b }) {
 				continue
 			}
+			// Only the counts: the queue is rebuilt from the words below.
 			words[wi] = mergeWord(words[wi], pair, newID, func(p symbolPair, change int64) {
 				pairCounts[p] += change * counts[wi]
-				if change > 0 {
-					if ws := where[p]; len(ws) == 0 || ws[len(ws)-1] != int32(wi) {
-						where[p] = append(ws, int32(wi))
-					}
-				}
 			})
 		}
 	}
