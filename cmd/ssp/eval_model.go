@@ -3,10 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,23 +105,6 @@ func trainingRunOf(checkpoint string) string {
 	return run
 }
 
-// bootstrapReportOf reads the bootstrap.json that `ssp world bootstrap`
-// writes beside a model; ok is false when there is none.
-func bootstrapReportOf(modelDir string) (rep bootstrap.Report, ok bool, err error) {
-	path := filepath.Join(modelDir, "bootstrap.json")
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return rep, false, nil
-	}
-	if err != nil {
-		return rep, false, err
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		return rep, false, fmt.Errorf("--model %s: %s: %w", modelDir, path, err)
-	}
-	return rep, true, nil
-}
-
 // modelEvalDefaults completes the options of `ssp eval` with a model (or
 // none): no --model is the built-in model; a checkpoint of a training run
 // takes the run's index or retriever, prompts, agent bounds and
@@ -212,9 +192,9 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 	default:
 		// A base made by `ssp world bootstrap` records the prompts and
 		// agent settings its episodes used: it is evaluated with them.
-		rep, ok, err := bootstrapReportOf(o.Model)
+		rep, ok, err := bootstrap.ReadReport(o.Model)
 		if err != nil {
-			return err
+			return fmt.Errorf("--model %s: %w", o.Model, err)
 		}
 		if !ok {
 			break
@@ -227,7 +207,7 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 			o.Prompts = b.Prompts
 		}
 		note("eval: settings the model was bootstrapped with (%s): prompts %s, top_k %d, %d characters of results, %d turns of %d tokens",
-			filepath.Join(o.Model, "bootstrap.json"), o.Prompts, o.TopK, o.MaxInformationChars, o.MaxTurns, o.MaxTokensPerTurn)
+			filepath.Join(o.Model, bootstrap.ReportFile), o.Prompts, o.TopK, o.MaxInformationChars, o.MaxTurns, o.MaxTokensPerTurn)
 	}
 	if !searchSet {
 		p, err := prepare()

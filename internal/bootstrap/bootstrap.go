@@ -15,7 +15,9 @@ package bootstrap
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"math"
 	"math/rand/v2"
@@ -385,7 +387,27 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err := f.Close(); err != nil {
 		return rep, err
 	}
-	return rep, os.Rename(f.Name(), filepath.Join(o.Out, "bootstrap.json"))
+	return rep, os.Rename(f.Name(), filepath.Join(o.Out, ReportFile))
+}
+
+// ReportFile is the report Run writes beside the model.
+const ReportFile = "bootstrap.json"
+
+// ReadReport reads the report of a model directory written by Run; ok is
+// false when the directory has none.
+func ReadReport(modelDir string) (rep Report, ok bool, err error) {
+	path := filepath.Join(modelDir, ReportFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return rep, false, nil
+	}
+	if err != nil {
+		return rep, false, err
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return rep, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return rep, true, nil
 }
 
 func loadWorld(dir string) (*world.Graph, error) {

@@ -137,12 +137,12 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 
 	dropped := map[string]int{}
 	var out []episode
+	fits := func(t *transcript) bool {
+		return len(t.ep.Tokens) <= e.opts.MaxPromptTokens+e.opts.MaxResponseTokens
+	}
 	for _, q := range qs {
 		path := q.Path()
 		k := len(path) - 1
-		fits := func(t *transcript) bool {
-			return len(t.ep.Tokens) <= e.opts.MaxPromptTokens+e.opts.MaxResponseTokens
-		}
 
 		// Solver.
 		system, user := e.prompts.Solver(q.Question)
