@@ -4,6 +4,7 @@
 #
 #   scripts/bench_search.sh            # 200k passages, 1000 queries, 5M-passage scale test
 #   N=50000 SCALE_N=0 scripts/bench_search.sh   # quick run without the scale test
+#   DOC=/tmp/bench.md scripts/bench_search.sh    # write the report there instead
 #
 # Python peers are installed into .assets/bench-venv (gitignored) from PyPI.
 # SSP_BIN may name a prebuilt ssp binary.
@@ -13,6 +14,7 @@ N=${N:-200000}
 NQ=${NQ:-1000}
 SCALE_N=${SCALE_N:-5000000}
 RANK_BM25_DOCS=${RANK_BM25_DOCS:-$N}
+DOC=${DOC:-docs/benchmarks-search.md}
 A=.assets/bench
 mkdir -p "$A"
 
@@ -52,5 +54,5 @@ if [ "$SCALE_N" -gt 0 ]; then
   "$A/benchsearch" -index "$A/scale/idx" -queries "$A/scale/queries.txt" > "$A/scale/query.json"
 fi
 
-python3 scripts/bench_search_report.py "$A" "$N" "$SCALE_N" > docs/benchmarks-search.md
-echo "wrote docs/benchmarks-search.md" >&2
+python3 scripts/bench_search_report.py "$A" "$N" "$SCALE_N" > "$DOC"
+echo "wrote $DOC" >&2
