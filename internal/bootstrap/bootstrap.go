@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -58,14 +59,18 @@ type Options struct {
 	Hidden, Layers, Heads, KVHeads, Intermediate int
 
 	// Training.
-	LMSteps       int     // language-modelling steps on the corpus
-	ProtocolSteps int     // warm-up steps on protocol episodes
-	BatchSize     int     // sequences per step
-	SeqLen        int     // tokens per language-modelling sequence
-	PackLen       int     // tokens per packed row of protocol episodes
-	MaxHops       int     // longest question chain of the protocol episodes
-	LR            float64 // peak learning rate (cosine decay per phase)
-	WarmupSteps   int
+	LMSteps int // language-modelling steps on the corpus
+	// CopySteps are steps on copy drills (short solver episodes, see
+	// episodeMaker.drills) between language modelling and the protocol
+	// episodes, packed into rows of CopyPackLen tokens.
+	CopySteps, CopyPackLen int
+	ProtocolSteps          int     // warm-up steps on protocol episodes
+	BatchSize              int     // sequences per step
+	SeqLen                 int     // tokens per language-modelling sequence
+	PackLen                int     // tokens per packed row of protocol episodes
+	MaxHops                int     // longest question chain of the protocol episodes
+	LR                     float64 // peak learning rate (cosine decay per phase)
+	WarmupSteps            int
 	// ContextWeight is the loss weight, in protocol episodes, of the tokens
 	// the model does not write (the prompt, the inserted search results);
 	// the model's own turns weigh 1. A small weight turns every results
@@ -93,7 +98,7 @@ func DefaultOptions() Options {
 	return Options{
 		Seed: 1, VocabSize: 1024,
 		Hidden: 64, Layers: 3, Heads: 4, KVHeads: 2, Intermediate: 192,
-		LMSteps: 150, ProtocolSteps: 400, BatchSize: 8, SeqLen: 256, PackLen: 512, MaxHops: 2,
+		LMSteps: 150, CopySteps: 0, CopyPackLen: 128, ProtocolSteps: 400, BatchSize: 8, SeqLen: 256, PackLen: 512, MaxHops: 2,
 		LR: 3e-3, WarmupSteps: 30, ProbeEvery: 50, ProbeQuestions: 48,
 		Prompts: selfplay.PromptsMinimal, TopK: 1, MaxInformationChars: 500, NoiseBlocks: 1, MaxPromptTokens: 1024,
 		MaxTurns: 5, MaxTokensPerTurn: 48, MaxResponseTokens: 1200,
@@ -112,12 +117,12 @@ func (o Options) validate() error {
 		return fmt.Errorf("bootstrap: model shape must be positive (hidden %d, layers %d, heads %d, kv heads %d, intermediate %d)", o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate)
 	case o.Init == "" && (o.Hidden%o.Heads != 0 || o.Heads%o.KVHeads != 0):
 		return fmt.Errorf("bootstrap: --hidden %d must be a multiple of --heads %d, and --heads a multiple of --kv-heads %d", o.Hidden, o.Heads, o.KVHeads)
-	case o.LMSteps < 0 || o.ProtocolSteps < 0 || o.BatchSize < 1 || o.SeqLen < 16 || o.LR <= 0:
+	case o.LMSteps < 0 || o.CopySteps < 0 || o.ProtocolSteps < 0 || o.BatchSize < 1 || o.SeqLen < 16 || o.LR <= 0:
 		return fmt.Errorf("bootstrap: steps must be >= 0, batch >= 1, seq-len >= 16 and lr > 0")
 	case o.TopK < 1 || o.MaxPromptTokens < 64:
 		return fmt.Errorf("bootstrap: --agent.top_k must be >= 1 and --verify.max_prompt_tokens >= 64")
-	case o.PackLen < 64 || o.MaxHops < 1 || o.MaxHops > 4:
-		return fmt.Errorf("bootstrap: --pack-len must be >= 64 and --max-hops between 1 and 4")
+	case o.PackLen < 64 || o.CopyPackLen < 64 || o.MaxHops < 1 || o.MaxHops > 4:
+		return fmt.Errorf("bootstrap: --pack-len and --copy-pack-len must be >= 64 and --max-hops between 1 and 4")
 	case o.ContextWeight < 0 || o.ContextWeight > 1:
 		return fmt.Errorf("bootstrap: --context-weight %g is outside [0, 1]", o.ContextWeight)
 	case o.ProbeEvery < 0 || o.ProbeQuestions < 0:
@@ -136,20 +141,23 @@ type Report struct {
 	VocabSize     int            `json:"vocab_size"`
 	CorpusTokens  int            `json:"corpus_tokens"`
 	Episodes      map[string]int `json:"episodes"`
-	EpisodeTokens int            `json:"episode_tokens"` // all episodes, one epoch
+	EpisodeTokens int            `json:"episode_tokens"` // all protocol episodes, one epoch
+	DrillTokens   int            `json:"drill_tokens"`   // all copy drills, one epoch
 	Dropped       map[string]int `json:"dropped_episodes"`
 	LMLoss        []float64      `json:"lm_loss"`       // mean loss per tenth of the phase
+	CopyLoss      []float64      `json:"copy_loss"`     // mean loss per tenth of the phase
 	ProtocolLoss  []float64      `json:"protocol_loss"` // mean loss per tenth of the phase
 	// Probe is the greedy solver's exact match on questions about
-	// entities no episode mentions, through the protocol phase.
+	// entities no episode mentions, through the copy and protocol phases.
 	Probe   []ProbePoint       `json:"probe"`
 	Seconds map[string]float64 `json:"seconds"`
 }
 
-// ProbePoint is one probe of the solver during the protocol warm-up.
+// ProbePoint is one probe of the solver during the copy and protocol phases.
 type ProbePoint struct {
-	Step    int             `json:"step"`
-	Minutes float64         `json:"minutes"` // since the protocol phase began
+	Phase   string          `json:"phase"`   // "copy" or "protocol"
+	Step    int             `json:"step"`    // within the phase
+	Minutes float64         `json:"minutes"` // since the copy phase (or the protocol phase, without one) began
 	Loss    float64         `json:"loss"`    // mean masked loss since the previous probe
 	EM      float64         `json:"em"`      // percent, all probe questions
 	EMHops  map[int]float64 `json:"em_by_hops"`
@@ -320,7 +328,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return rep, fmt.Errorf("bootstrap: no protocol episode could be built from %s", o.World)
 	}
 	t0 = time.Now()
-	runProbe := func(step int, loss float64) error {
+	runProbe := func(phase string, step int, loss float64) error {
 		if len(probe) == 0 {
 			return nil
 		}
@@ -328,40 +336,73 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		if err != nil {
 			return err
 		}
-		pt.Step, pt.Minutes, pt.Loss = step, time.Since(t0).Minutes(), loss
+		pt.Phase, pt.Step, pt.Minutes, pt.Loss = phase, step, time.Since(t0).Minutes(), loss
 		rep.Probe = append(rep.Probe, pt)
-		logf("probe at step %d (%.1f min): EM %.1f%% %v, %.2f searches per question; e.g. %q", step, pt.Minutes, pt.EM, pt.EMHops, pt.Search, pt.Example)
+		logf("probe at %s step %d (%.1f min): EM %.1f%% %v, %.2f searches per question; e.g. %q", phase, step, pt.Minutes, pt.EM, pt.EMHops, pt.Search, pt.Example)
 		return nil
 	}
-	// Rows are packed from the episodes in a fresh random order each epoch.
-	var rows [][]int32
-	var masks [][]float32
-	next := 0
-	lossSince, nSince := 0.0, 0
-	rep.ProtocolLoss, err = trainPhaseWith(ctx, m, o, o.ProtocolSteps, "protocol warm-up", logf, func(step int) ([][]int32, [][]float32) {
-		if next+o.BatchSize > len(rows) {
-			rng.Shuffle(len(episodes), func(i, j int) { episodes[i], episodes[j] = episodes[j], episodes[i] })
-			rows, masks = packRows(episodes, o.PackLen)
-			next = 0
+	// trainOn trains a phase on rows packed from eps to packLen tokens, in a
+	// fresh random order each epoch, probing every o.ProbeEvery steps and
+	// at the end.
+	trainOn := func(phase string, eps []episode, steps, packLen int) ([]float64, error) {
+		var rows [][]int32
+		var masks [][]float32
+		next := 0
+		lossSince, nSince := 0.0, 0
+		return trainPhaseWith(ctx, m, o, steps, phase+" phase", logf, func(step int) ([][]int32, [][]float32) {
+			if next+o.BatchSize > len(rows) {
+				rng.Shuffle(len(eps), func(i, j int) { eps[i], eps[j] = eps[j], eps[i] })
+				rows, masks = packRows(eps, packLen)
+				next = 0
+			}
+			end := min(next+o.BatchSize, len(rows))
+			seqs, ms := rows[next:end], masks[next:end]
+			next = end
+			return seqs, ms
+		}, func(step int, loss float64) error {
+			lossSince += loss
+			nSince++
+			if o.ProbeEvery > 0 && step%o.ProbeEvery == 0 || step == steps {
+				err := runProbe(phase, step, lossSince/float64(nSince))
+				lossSince, nSince = 0, 0
+				return err
+			}
+			return nil
+		})
+	}
+
+	// 4a. Copy drills: short solver episodes, mostly names to copy.
+	if o.CopySteps > 0 {
+		// Enough distinct questions that a drill is rarely seen twice.
+		n := min(o.CopySteps*o.BatchSize*o.CopyPackLen/64, 200_000)
+		dqs := g.WarmUpQuestions(uint64(o.Seed)+2, n, o.MaxHops, func(e *world.Entity) bool { return !probeEntity(e) })
+		drills, dropped, err := maker.drills(ctx, dqs)
+		if err != nil {
+			return rep, err
 		}
-		end := min(next+o.BatchSize, len(rows))
-		seqs, ms := rows[next:end], masks[next:end]
-		next = end
-		return seqs, ms
-	}, func(step int, loss float64) error {
-		lossSince += loss
-		nSince++
-		if o.ProbeEvery > 0 && step%o.ProbeEvery == 0 || step == o.ProtocolSteps {
-			err := runProbe(step, lossSince/float64(nSince))
-			lossSince, nSince = 0, 0
-			return err
+		if len(drills) == 0 {
+			return rep, fmt.Errorf("bootstrap: no copy drill could be built from %s", o.World)
 		}
-		return nil
-	})
-	if err != nil {
+		tokens := 0
+		for _, d := range drills {
+			tokens += len(d.Tokens)
+		}
+		rep.Episodes["drill"] = len(drills)
+		rep.DrillTokens = tokens
+		maps.Copy(rep.Dropped, dropped)
+		logf("copy drills from %d questions: %d, %d tokens, %.0f per drill (dropped: %v)", len(dqs), len(drills), tokens, float64(tokens)/float64(len(drills)), dropped)
+		if rep.CopyLoss, err = trainOn("copy", drills, o.CopySteps, o.CopyPackLen); err != nil {
+			return rep, err
+		}
+		rep.Seconds["copy"] = time.Since(t0).Seconds()
+	}
+
+	// 4b. The protocol episodes of all three roles.
+	t1 := time.Now()
+	if rep.ProtocolLoss, err = trainOn("protocol", episodes, o.ProtocolSteps, o.PackLen); err != nil {
 		return rep, err
 	}
-	rep.Seconds["protocol"] = time.Since(t0).Seconds()
+	rep.Seconds["protocol"] = time.Since(t1).Seconds()
 
 	// 5. Write the model with its tokenizer, then the report.
 	if err := m.SaveTo(o.Out, outOpts); err != nil {

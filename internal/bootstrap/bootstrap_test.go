@@ -14,6 +14,7 @@ import (
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/score"
+	"github.com/ssp-project/ssp/internal/search"
 	"github.com/ssp-project/ssp/internal/selfplay"
 	"github.com/ssp-project/ssp/internal/tokenizer"
 	"github.com/ssp-project/ssp/internal/world"
@@ -76,6 +77,7 @@ func TestEpisodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkDrills(t, maker, tok, qs, eps)
 	roles := map[string]int{}
 	length := map[string]int{}
 	for _, e := range eps {
@@ -312,12 +314,23 @@ func TestPackRows(t *testing.T) {
 		}
 	}
 	// 3+4 fit in 8; 2 starts a row; 9 is too long for any row and gets
-	// its own; 1 does not fit after it.
-	if want := []int{7, 2, 9, 1}; !slices.Equal(lens, want) {
+	// its own; 1 goes into the first row with room (first fit), filling it.
+	if want := []int{8, 2, 9}; !slices.Equal(lens, want) {
 		t.Fatalf("row lengths %v, want %v", lens, want)
 	}
-	if want := []int32{3, 3, 3, 4, 4, 4, 4}; !slices.Equal(rows[0], want) {
+	if want := []int32{3, 3, 3, 4, 4, 4, 4, 1}; !slices.Equal(rows[0], want) {
 		t.Errorf("row 0 = %v, want %v", rows[0], want)
+	}
+	if want := []float32{0, 1, 0, 0, 1, 0, 1, 0}; !slices.Equal(masks[0], want) {
+		t.Errorf("mask of row 0 = %v, want %v", masks[0], want)
+	}
+	// Every token is packed once.
+	total := 0
+	for _, r := range rows {
+		total += len(r)
+	}
+	if total != 3+4+2+9+1 {
+		t.Errorf("%d tokens packed, want 19", total)
 	}
 }
 
@@ -328,4 +341,103 @@ func mustPrompts(t *testing.T, name string) selfplay.PromptSet {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// checkDrills checks the copy drills against the solver episodes of the
+// same questions: the same turns, the same answer, results cut to the
+// sentences naming the entity to copy next plus at most two, and shorter.
+func checkDrills(t *testing.T, maker *episodeMaker, tok *tokenizer.Tokenizer, qs []world.Question, eps []episode) {
+	t.Helper()
+	drills, dropped, err := maker.drills(context.Background(), qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(drills) < len(qs)*3/4 {
+		t.Fatalf("only %d drills from %d questions (dropped: %v)", len(drills), len(qs), dropped)
+	}
+	var solverTokens, drillTokens int
+	for _, e := range eps {
+		if e.Role == "solver" {
+			solverTokens += len(e.Tokens)
+		}
+	}
+	for i, d := range drills {
+		if d.Role != "drill" {
+			t.Fatalf("drill %d has role %q", i, d.Role)
+		}
+		drillTokens += len(d.Tokens)
+		full := tok.Decode(d.Tokens)
+		var own []int32
+		for j, m := range d.Mask {
+			if m == 1 {
+				own = append(own, d.Tokens[j])
+			}
+		}
+		ownText := tok.Decode(own)
+		if got := strings.Count(ownText, "<search>"); got != d.Hops {
+			t.Errorf("drill of %d hops searches %d times: %q", d.Hops, got, ownText)
+		}
+		ans, ok := score.ExtractAnswer(full)
+		if !ok || ans == "" {
+			t.Errorf("drill has no answer: %q", full)
+		}
+		// Every results block keeps few sentences: the model is drilled on
+		// picking the name out of a short text.
+		for _, block := range strings.Split(full, "<information>")[1:] {
+			body, _, _ := strings.Cut(block, "</information>")
+			if n := len(splitSentences(body)); n > 5 {
+				t.Errorf("a drill's results block keeps %d sentences: %q", n, body)
+			}
+		}
+	}
+	if os.Getenv("DUMP") != "" {
+		t.Logf("drill:\n%s", tok.Decode(drills[0].Tokens))
+	}
+	// Drills are shorter than the solver's episodes of the same questions
+	// (measured: 0.75 on this tiny world, whose passages are short; the
+	// prompt is the same).
+	if ratio := float64(drillTokens) / float64(solverTokens); ratio > 0.85 {
+		t.Errorf("drills have %d tokens against %d of the solver episodes (%.2f), want them much shorter", drillTokens, solverTokens, ratio)
+	}
+}
+
+func TestSplitSentences(t *testing.T) {
+	got := splitSentences("Mewo C. Dolo was born in Lina; Mewo Dolo is an architect by trade. Mewo C. Dolo was employed by the Kari Works. The first work of Mewo C. Dolo was The Geje Letters.")
+	want := []string{"Mewo C. Dolo was born in Lina; Mewo Dolo is an architect by trade.", "Mewo C. Dolo was employed by the Kari Works.", "The first work of Mewo C. Dolo was The Geje Letters."}
+	if !slices.Equal(got, want) {
+		t.Errorf("splitSentences = %q, want %q", got, want)
+	}
+}
+
+func TestShortenHits(t *testing.T) {
+	doc := search.Document{ID: "1", Contents: "\"Kizi Pore\"\nKizi Pore was born in Pepo. Kizi Pore is a physician. Kizi Pore worked for the Kogizo Press. Kizi Pore wrote The Lafo Mirror. The first work of Kizi Pore was The Lafo Mirror."}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20 {
+		h := shortenHits([]search.Hit{{Document: doc}}, []string{"The Lafo Mirror"}, 2, rng)[0]
+		title, text, _ := strings.Cut(h.Document.Contents, "\n")
+		if title != "\"Kizi Pore\"" {
+			t.Fatalf("title line %q", title)
+		}
+		s := splitSentences(text)
+		named := 0
+		for _, x := range s {
+			if strings.Contains(x, "The Lafo Mirror") {
+				named++
+			}
+		}
+		if named != 2 || len(s) > 4 {
+			t.Fatalf("kept %q: want both sentences naming the answer and at most two others", s)
+		}
+		// Order is kept: the sentences are a subsequence of the document's.
+		all := splitSentences(strings.SplitN(doc.Contents, "\n", 2)[1])
+		j := 0
+		for _, x := range s {
+			for j < len(all) && all[j] != x {
+				j++
+			}
+			if j == len(all) {
+				t.Fatalf("kept %q: not in the document's order", s)
+			}
+		}
+	}
 }

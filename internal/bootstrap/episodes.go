@@ -145,26 +145,14 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 		k := len(path) - 1
 
 		// Solver.
-		system, user := e.prompts.Solver(q.Question)
-		t, err := e.prompt("solver", k, system, user)
+		ep, why, err := e.solver(q, hits, false)
 		if err != nil {
 			return nil, nil, err
 		}
-		query, ok := path[0].Name, true
-		for i := 0; i < k && ok; i++ {
-			info := e.information(hits[query])
-			t.add("<search> "+query+" </search>", true)
-			t.add(info, false)
-			query, ok = shownName(info, path[i+1].Answers())
-		}
-		switch {
-		case !ok:
-			dropped["solver: a search does not show the next entity"]++
-		case !fits(t):
-			dropped["solver: too long"]++
-		default:
-			t.add("<answer> "+query+" </answer>", true)
-			out = append(out, t.ep)
+		if why != "" {
+			dropped["solver: "+why]++
+		} else {
+			out = append(out, ep)
 		}
 
 		// Proposer and RAG episodes for half the questions: they are two to
@@ -175,13 +163,13 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 		}
 
 		// Proposer: from the target back to the anchor.
-		system, user = e.prompts.Proposer(selfplay.Seed{Answers: q.Answers}, k)
-		t, err = e.prompt("proposer", k, system, user)
+		system, user := e.prompts.Proposer(selfplay.Seed{Answers: q.Answers}, k)
+		t, err := e.prompt("proposer", k, system, user)
 		if err != nil {
 			return nil, nil, err
 		}
 		var docs []search.Hit
-		query, ok = path[k].Name, true
+		query, ok := path[k].Name, true
 		for i := k; i > 0 && ok; i-- {
 			info := e.information(hits[query])
 			t.add("<search> "+query+" </search>", true)
@@ -234,6 +222,139 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 	return out, dropped, nil
 }
 
+// solver writes the solver's episode for q: search the anchor, read,
+// search the next entity as the results name it, …, then answer with the
+// name as the last results show it. With short set, each results block is
+// cut down to the sentences that name the entity the model must copy next
+// and at most two others (a copy drill). why names the reason when the
+// episode cannot be built.
+func (e *episodeMaker) solver(q world.Question, hits map[string][]search.Hit, short bool) (ep episode, why string, err error) {
+	path := q.Path()
+	k := len(path) - 1
+	system, user := e.prompts.Solver(q.Question)
+	t, err := e.prompt("solver", k, system, user)
+	if err != nil {
+		return episode{}, "", err
+	}
+	query, ok := path[0].Name, true
+	for i := 0; i < k && ok; i++ {
+		shown := hits[query]
+		if short {
+			shown = shortenHits(shown, path[i+1].Answers(), 2, e.rng)
+		}
+		info := e.information(shown)
+		t.add("<search> "+query+" </search>", true)
+		t.add(info, false)
+		query, ok = shownName(info, path[i+1].Answers())
+	}
+	switch {
+	case !ok:
+		return episode{}, "a search does not show the next entity", nil
+	case len(t.ep.Tokens) > e.opts.MaxPromptTokens+e.opts.MaxResponseTokens:
+		return episode{}, "too long", nil
+	}
+	t.add("<answer> "+query+" </answer>", true)
+	if short {
+		t.ep.Role = "drill"
+	}
+	return t.ep, "", nil
+}
+
+// drills builds one copy drill per question: the solver's episode with
+// every results block cut to a few sentences (see solver). A drill is the
+// real episode's layout, turn for turn, at a third of its length, so most
+// of its trained tokens are names copied from the question or the
+// results: the skill a small model takes longest to find.
+func (e *episodeMaker) drills(ctx context.Context, qs []world.Question) ([]episode, map[string]int, error) {
+	var queries []string
+	for _, q := range qs {
+		for _, ent := range q.Path() {
+			queries = append(queries, ent.Answers()...)
+		}
+	}
+	hits, err := e.searchAll(ctx, queries)
+	if err != nil {
+		return nil, nil, err
+	}
+	dropped := map[string]int{}
+	var out []episode
+	for _, q := range qs {
+		ep, why, err := e.solver(q, hits, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		if why != "" {
+			dropped["drill: "+why]++
+			continue
+		}
+		out = append(out, ep)
+	}
+	return out, dropped, nil
+}
+
+// shortenHits returns the hits with each document's text cut to the
+// sentences that contain one of names, plus at most extra others picked at
+// random, in their original order; the title line is kept. A hit that
+// names none of them keeps extra+1 sentences.
+func shortenHits(hits []search.Hit, names []string, extra int, rng *rand.Rand) []search.Hit {
+	out := make([]search.Hit, len(hits))
+	for i, h := range hits {
+		title, text, _ := strings.Cut(h.Document.Contents, "\n")
+		sentences := splitSentences(text)
+		keep := make([]bool, len(sentences))
+		var others []int
+		for j, s := range sentences {
+			if slices.ContainsFunc(names, func(n string) bool { return strings.Contains(s, n) }) {
+				keep[j] = true
+			} else {
+				others = append(others, j)
+			}
+		}
+		rng.Shuffle(len(others), func(a, b int) { others[a], others[b] = others[b], others[a] })
+		n := rng.IntN(extra + 1)
+		if !slices.Contains(keep, true) {
+			n = extra + 1
+		}
+		for _, j := range others[:min(n, len(others))] {
+			keep[j] = true
+		}
+		var b strings.Builder
+		for j, s := range sentences {
+			if keep[j] {
+				if b.Len() > 0 {
+					b.WriteByte(' ')
+				}
+				b.WriteString(s)
+			}
+		}
+		out[i] = h
+		out[i].Document.Contents = title + "\n" + b.String()
+	}
+	return out
+}
+
+// splitSentences cuts a passage after each ". " that ends a sentence, not
+// an initial ("Mewo C. Dolo").
+func splitSentences(text string) []string {
+	var out []string
+	start := 0
+	for i := 0; i+1 < len(text); i++ {
+		if text[i] != '.' || text[i+1] != ' ' {
+			continue
+		}
+		initial := i >= 2 && text[i-2] == ' ' && text[i-1] >= 'A' && text[i-1] <= 'Z'
+		if initial {
+			continue
+		}
+		out = append(out, text[start:i+1])
+		start = i + 2
+	}
+	if rest := strings.TrimSpace(text[start:]); rest != "" {
+		out = append(out, rest)
+	}
+	return out
+}
+
 // documents lists the hits' documents once each, in order.
 func documents(hits []search.Hit) []search.Document {
 	seen := map[string]bool{}
@@ -247,24 +368,48 @@ func documents(hits []search.Hit) []search.Document {
 	return docs
 }
 
-// packRows lays episodes end to end into rows of at most packLen tokens, in
-// order, each episode whole (one longer than packLen gets a row of its own).
-// Packing instead of padding spends every trained token on real text; an
-// episode may attend to the ones before it in its row, which it learns to
-// ignore as each one starts with its own prompt.
+// packRows lays episodes end to end into rows of at most packLen tokens,
+// each episode whole, in the first row with room left for it (first fit, in
+// the given order; one longer than packLen gets a row of its own). Packing
+// instead of padding spends every trained token on real text, and first
+// fit leaves rows nearly full, which matters as a batch is padded to its
+// longest row. An episode may attend to the ones before it in its row,
+// which it learns to ignore as each one starts with its own prompt.
 func packRows(episodes []episode, packLen int) (rows [][]int32, masks [][]float32) {
-	var row []int32
-	var mask []float32
+	// open lists the rows that may still take an episode; a row with less
+	// room than the shortest episode is dropped from it, so the search
+	// stays short.
+	shortest := packLen
 	for _, e := range episodes {
-		if len(row) > 0 && len(row)+len(e.Tokens) > packLen {
-			rows, masks = append(rows, row), append(masks, mask)
-			row, mask = nil, nil
-		}
-		row = append(row, e.Tokens...)
-		mask = append(mask, e.Mask...)
+		shortest = min(shortest, len(e.Tokens))
 	}
-	if len(row) > 0 {
-		rows, masks = append(rows, row), append(masks, mask)
+	var open []int
+	for _, e := range episodes {
+		n := len(e.Tokens)
+		at := -1
+		for k, r := range open {
+			if len(rows[r])+n <= packLen {
+				at = k
+				break
+			}
+		}
+		if at < 0 {
+			rows, masks = append(rows, nil), append(masks, nil)
+			if n < packLen {
+				open = append(open, len(rows)-1)
+				at = len(open) - 1
+			} else {
+				r := len(rows) - 1
+				rows[r], masks[r] = e.Tokens, e.Mask
+				continue
+			}
+		}
+		r := open[at]
+		rows[r] = append(rows[r], e.Tokens...)
+		masks[r] = append(masks[r], e.Mask...)
+		if packLen-len(rows[r]) < shortest {
+			open = append(open[:at], open[at+1:]...)
+		}
 	}
 	return rows, masks
 }
