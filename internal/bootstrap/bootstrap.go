@@ -36,6 +36,7 @@ import (
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/outdir"
 	"github.com/ssp-project/ssp/internal/score"
+	"github.com/ssp-project/ssp/internal/search"
 	"github.com/ssp-project/ssp/internal/selfplay"
 	"github.com/ssp-project/ssp/internal/tokenizer"
 	"github.com/ssp-project/ssp/internal/world"
@@ -371,26 +372,20 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		})
 	}
 
-	// 4a. Copy drills: short solver episodes, mostly names to copy.
+	// 4a. Copy drills: short solver episodes over worlds made for the
+	// drills, mostly names to copy.
 	if o.CopySteps > 0 {
-		// Enough distinct questions that a drill is rarely seen twice.
-		n := min(o.CopySteps*o.BatchSize*o.CopyPackLen/64, 200_000)
-		dqs := g.WarmUpQuestions(uint64(o.Seed)+2, n, o.MaxHops, func(e *world.Entity) bool { return !probeEntity(e) })
-		drills, dropped, err := maker.drills(ctx, dqs)
+		drills, dropped, err := copyDrills(ctx, o, g, tok, prompts, tmp, rng, logf)
 		if err != nil {
 			return rep, err
 		}
-		if len(drills) == 0 {
-			return rep, fmt.Errorf("bootstrap: no copy drill could be built from %s", o.World)
-		}
+		maps.Copy(rep.Dropped, dropped)
 		tokens := 0
 		for _, d := range drills {
 			tokens += len(d.Tokens)
 		}
 		rep.Episodes["drill"] = len(drills)
 		rep.DrillTokens = tokens
-		maps.Copy(rep.Dropped, dropped)
-		logf("copy drills from %d questions: %d, %d tokens, %.0f per drill (dropped: %v)", len(dqs), len(drills), tokens, float64(tokens)/float64(len(drills)), dropped)
 		if rep.CopyLoss, err = trainOn("copy", drills, o.CopySteps, o.CopyPackLen); err != nil {
 			return rep, err
 		}
@@ -553,6 +548,65 @@ func openIndex(ctx context.Context, o Options, corpusPath, tmp string) (*index.I
 			os.RemoveAll(dir)
 		}
 	}, nil
+}
+
+// copyDrills builds the copy drills (see episodeMaker.drills) from worlds
+// generated for them alone: the same size and sentence forms as the user's
+// world, new entities with new names. Drawn from the user's world, a drill
+// could be answered from memory (the model has read every passage in the
+// language-modelling phase and sees each entity in many drills); over a
+// world it has never seen, only copying from the question and the results
+// lowers the loss. Worlds are added until the drills fill the copy phase
+// once (at most 8).
+func copyDrills(ctx context.Context, o Options, g *world.Graph, tok *tokenizer.Tokenizer, prompts selfplay.PromptSet, tmp string,
+	rng *rand.Rand, logf func(string, ...any)) ([]episode, map[string]int, error) {
+	allDropped := map[string]int{}
+	want := o.CopySteps * o.BatchSize * o.CopyPackLen * 9 / 10
+	var drills []episode
+	tokens := 0
+	for i := 0; i < 8 && tokens < want; i++ {
+		seed := g.Seed ^ (0xd1a11<<8 + uint64(o.Seed)<<32 + uint64(i+1))
+		dw, err := world.Generate(seed, g.Size)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bootstrap: drill world: %w", err)
+		}
+		dir := filepath.Join(tmp, fmt.Sprintf("drill-index-%d", i))
+		docs := func(yield func(search.Document, error) bool) {
+			for _, p := range dw.Passages() {
+				if !yield(search.Document{ID: p.ID, Contents: p.Contents}, nil) {
+					return
+				}
+			}
+		}
+		if _, err := index.Build(ctx, docs, dir, index.DefaultOptions()); err != nil {
+			return nil, nil, fmt.Errorf("bootstrap: drill world index: %w", err)
+		}
+		ix, err := index.Open(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		maker := &episodeMaker{tok: tok, searcher: ix, opts: o, prompts: prompts, rng: rng}
+		// As many questions as the world gives (they are distinct).
+		qs := dw.WarmUpQuestions(seed, 50_000, o.MaxHops, nil)
+		ds, dropped, err := maker.drills(ctx, qs)
+		ix.Close()
+		os.RemoveAll(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, d := range ds {
+			tokens += len(d.Tokens)
+		}
+		drills = append(drills, ds...)
+		for k, v := range dropped {
+			allDropped[k] += v
+		}
+		logf("copy drills: world %d of seed %d, %d drills from %d questions (dropped: %v); %d drills, %d tokens in all", i+1, seed, len(ds), len(qs), dropped, len(drills), tokens)
+	}
+	if len(drills) == 0 {
+		return nil, nil, fmt.Errorf("bootstrap: no copy drill could be built from worlds of the size of %s", o.World)
+	}
+	return drills, allDropped, nil
 }
 
 // trainPhase takes steps optimizer steps on batches from next, with a

@@ -78,6 +78,35 @@ func TestEpisodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkDrills(t, maker, tok, qs, eps)
+
+	// The copy phase draws its drills from worlds made for it: the names
+	// the drills search for are (almost) never names of the user's world,
+	// so they cannot be answered from memory. (Mutation: drawing them from
+	// the user's own world fails this with every drill.)
+	names := map[string]bool{}
+	for _, e := range g.Entities {
+		for _, n := range e.Answers() {
+			names[n] = true
+		}
+	}
+	co := o
+	co.World, co.CopySteps, co.BatchSize, co.CopyPackLen = dir, 4, 2, 128
+	fresh, _, err := copyDrills(context.Background(), co, g, tok, mustPrompts(t, co.Prompts), t.TempDir(), rand.New(rand.NewPCG(3, 4)), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := 0
+	for _, d := range fresh {
+		_, turns, _ := strings.Cut(tok.Decode(d.Tokens), "<|im_start|>assistant\n")
+		_, after, _ := strings.Cut(turns, "<search> ")
+		query, _, _ := strings.Cut(after, " </search>")
+		if names[query] {
+			known++
+		}
+	}
+	if len(fresh) == 0 || known*20 > len(fresh) {
+		t.Errorf("%d of %d copy drills search for a name of the user's world", known, len(fresh))
+	}
 	roles := map[string]int{}
 	length := map[string]int{}
 	for _, e := range eps {
@@ -144,14 +173,17 @@ func TestRun(t *testing.T) {
 	o := DefaultOptions()
 	o.World, o.Out = dir, out
 	o.VocabSize, o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate = 400, 16, 1, 2, 1, 32
-	o.LMSteps, o.ProtocolSteps, o.BatchSize, o.SeqLen = 2, 2, 2, 32
+	o.LMSteps, o.CopySteps, o.ProtocolSteps, o.BatchSize, o.SeqLen = 2, 2, 2, 2, 32
 	o.ProbeQuestions = 4
 	rep, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.LMLoss) != 2 || len(rep.ProtocolLoss) != 2 || rep.Parameters == 0 || len(rep.Probe) != 1 {
+	if len(rep.LMLoss) != 2 || len(rep.CopyLoss) != 2 || len(rep.ProtocolLoss) != 2 || rep.Parameters == 0 || len(rep.Probe) != 2 {
 		t.Errorf("report: %+v", rep)
+	}
+	if rep.Episodes["drill"] == 0 || rep.DrillTokens == 0 || rep.Probe[0].Phase != "copy" || rep.Probe[1].Phase != "protocol" {
+		t.Errorf("copy phase: %d drills, %d tokens, probes %+v", rep.Episodes["drill"], rep.DrillTokens, rep.Probe)
 	}
 	m, err := model.Load(out, model.LoadOptions{})
 	if err != nil {
@@ -175,7 +207,7 @@ func TestRun(t *testing.T) {
 	}
 	// Continuing from the result keeps its tokenizer and shape.
 	o2 := o
-	o2.Init, o2.Out, o2.LMSteps, o2.ProtocolSteps = out, filepath.Join(t.TempDir(), "more"), 1, 1
+	o2.Init, o2.Out, o2.LMSteps, o2.CopySteps, o2.ProtocolSteps = out, filepath.Join(t.TempDir(), "more"), 1, 0, 1
 	o2.Hidden = 999 // ignored with Init
 	rep2, err := Run(context.Background(), o2)
 	if err != nil {
