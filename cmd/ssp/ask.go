@@ -41,7 +41,7 @@ func runAsk(ctx context.Context, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
-	m, closeFn, err := loadServedModel(ctx, "ask", modelSpec{name: "ask", dir: *modelDir}, serveOptions{solver: solver, set: set}, 1, 0)
+	m, closeFn, err := loadServedModel(ctx, "ask", modelSpec{name: "ask", dir: *modelDir}, serveOptions{solver: solver, set: set}, 1, 1, 0)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ type serveOptions struct {
 // loadServedModel resolves a model's defaults as `ssp eval` does (a
 // training run's settings, a bootstrapped base's, the built-in model and
 // index) and loads it for serving. who begins the notes.
-func loadServedModel(ctx context.Context, who string, spec modelSpec, opts serveOptions, maxBatch, queue int) (*serve.Model, func() error, error) {
+func loadServedModel(ctx context.Context, who string, spec modelSpec, opts serveOptions, maxBatch, agentMaxBatch, queue int) (*serve.Model, func() error, error) {
 	o := *opts.solver
 	o.Model = spec.dir
 	if err := modelDefaults(ctx, who, &o, nil, opts.set); err != nil {
@@ -77,7 +77,7 @@ func loadServedModel(ctx context.Context, who string, spec modelSpec, opts serve
 		Name: spec.name, Generator: s.model, Tokenizer: s.tok, Searcher: s.searcher,
 		Solver: s.prompts.Solver, PromptSet: s.prompts.Name, Agent: s.agentConfig(o),
 		ChatEOS: eos, MaxContext: s.model.Config.MaxPositionEmbeddings,
-		MaxBatch: maxBatch, Queue: queue,
+		MaxBatch: maxBatch, AgentMaxBatch: agentMaxBatch, Queue: queue,
 	})
 	if err != nil {
 		s.close()
@@ -95,7 +95,8 @@ func runServe(ctx context.Context, args []string) error {
 	solver := modelSolverFlags(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address; loopback by default, use 0.0.0.0:PORT to accept other machines (with --api-key)")
 	apiKey := fs.String("api-key", "", "bearer token every /v1 request must send (default $SSP_API_KEY; empty: none)")
-	maxBatch := fs.Int("max-batch", 16, "most requests of one model decoded together")
+	maxBatch := fs.Int("max-batch", 16, "most chat requests of one model decoded together")
+	agentMaxBatch := fs.Int("agent-max-batch", 0, "most agent questions of one model run together (0: 1 on the pure-Go CPU backend, where batched agent turns cost more than they share (docs/serve.md), else --max-batch)")
 	queue := fs.Int("queue", 64, "requests per model that may wait for the next batch; more are refused with 503 and Retry-After")
 	maxTokens := fs.Int("max-tokens", defaults.MaxTokens, "most new tokens a chat request may ask for")
 	defaultMaxTokens := fs.Int("default-max-tokens", defaults.DefaultMaxTokens, "new tokens of a chat request that gives no max_tokens")
@@ -119,12 +120,20 @@ func runServe(ctx context.Context, args []string) error {
 	switch {
 	case *maxBatch < 1:
 		return fmt.Errorf("%w: --max-batch %d: want at least 1", errUsage, *maxBatch)
+	case *agentMaxBatch < 0:
+		return fmt.Errorf("%w: --agent-max-batch %d: want 0 (the backend's default) or more", errUsage, *agentMaxBatch)
 	case *queue < 0:
 		return fmt.Errorf("%w: --queue %d: want 0 or more", errUsage, *queue)
 	case *maxTokens < 1 || *defaultMaxTokens < 1:
 		return fmt.Errorf("%w: --max-tokens %d and --default-max-tokens %d: want at least 1", errUsage, *maxTokens, *defaultMaxTokens)
 	case *shutdown < 0:
 		return fmt.Errorf("%w: --shutdown-timeout %v: want 0 or more", errUsage, *shutdown)
+	}
+	if *agentMaxBatch == 0 {
+		*agentMaxBatch = *maxBatch
+		if isGoBackend(solver.Backend) {
+			*agentMaxBatch = 1
+		}
 	}
 	if len(specs) == 0 {
 		specs = repeatedFlag{builtinModelName}
@@ -152,7 +161,7 @@ func runServe(ctx context.Context, args []string) error {
 		}
 	}()
 	for _, spec := range parsed {
-		m, closeFn, err := loadServedModel(ctx, "serve: model "+spec.name, spec, serveOptions{solver: solver, set: set}, *maxBatch, *queue)
+		m, closeFn, err := loadServedModel(ctx, "serve: model "+spec.name, spec, serveOptions{solver: solver, set: set}, *maxBatch, *agentMaxBatch, *queue)
 		if err != nil {
 			for _, m := range models {
 				m.Close(ctx)
@@ -184,7 +193,7 @@ func runServe(ctx context.Context, args []string) error {
 		names = append(names, m.Name(), m.Name()+serve.AgentSuffix)
 	}
 	log.Info("serving", "page", base+"/", "api", base+"/v1", "models", strings.Join(names, ","),
-		"max_batch", *maxBatch, "queue", *queue, "api_key", *apiKey != "")
+		"max_batch", *maxBatch, "agent_max_batch", *agentMaxBatch, "queue", *queue, "api_key", *apiKey != "")
 	fmt.Println(base + "/v1")
 	start := time.Now()
 	err = srv.Serve(ctx, ln)

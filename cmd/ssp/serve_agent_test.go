@@ -101,6 +101,7 @@ func TestServeAndAskFlags(t *testing.T) {
 	}{
 		{[]string{"serve", "--max-batch", "0"}, "--max-batch"},
 		{[]string{"serve", "--queue", "-1"}, "--queue"},
+		{[]string{"serve", "--agent-max-batch", "-1"}, "--agent-max-batch"},
 		{[]string{"serve", "--max-tokens", "0"}, "--max-tokens"},
 		{[]string{"serve", "--max-body", "lots"}, "--max-body"},
 		{[]string{"serve", "--model", "mine-agent=/x"}, "-agent"},

@@ -218,3 +218,45 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("submit after shutdown: %v, want ErrClosed", err)
 	}
 }
+
+// TestAgentBatchBound checks that agent questions waiting together run in
+// batches of at most AgentMaxBatch, while chat batches may be larger.
+//
+// Mutation seen to fail it: bounding agent batches by MaxBatch.
+func TestAgentBatchBound(t *testing.T) {
+	ts := startServer(t, 8, 8, nil)
+	ts.model.cfg.AgentMaxBatch = 2 // before any request reaches the worker
+	first := userChat("Tell me everything.", map[string]any{"max_tokens": 300, "ignore_eos": true})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if status, _, data, err := ts.tryPost("/v1/chat/completions", first); err != nil || status != http.StatusOK {
+			t.Errorf("first request: %d %v %s", status, err, data)
+		}
+	}()
+	waitFor(t, 10*time.Second, "the first request to run", func() bool { return ts.model.running.Load() == 1 })
+	for _, q := range benchmarkQuestions(t, 4) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := map[string]any{"model": "builtin-agent", "messages": []map[string]any{{"role": "user", "content": q.Question}}}
+			if status, _, data, err := ts.tryPost("/v1/chat/completions", body); err != nil || status != http.StatusOK {
+				t.Errorf("agent request: %d %v %s", status, err, data)
+			}
+		}()
+	}
+	wg.Wait()
+	status, data := ts.get(t, "/metrics")
+	if status != 200 {
+		t.Fatal(status)
+	}
+	agentBatches := regexp.MustCompile(`(?m)^ssp_serve_batch_requests_(count|sum)\{kind="agent",model="builtin"\} (\d+)$`).FindAllStringSubmatch(string(data), -1)
+	got := map[string]string{}
+	for _, m := range agentBatches {
+		got[m[1]] = m[2]
+	}
+	if got["count"] != "2" || got["sum"] != "4" {
+		t.Errorf("4 agent questions ran in %s batches (%s questions), want 2 batches of 2", got["count"], got["sum"])
+	}
+}

@@ -46,6 +46,12 @@ type ModelConfig struct {
 	MaxContext int
 	// MaxBatch is the most requests decoded together.
 	MaxBatch int
+	// AgentMaxBatch is the most agent questions run together (0:
+	// MaxBatch). The agent's later turns extend each trajectory's kept
+	// cache with a chunk padded to the batch's longest, so on a CPU a
+	// large agent batch can cost more than its questions one by one
+	// (docs/serve.md measures it).
+	AgentMaxBatch int
 	// Queue is how many more requests may wait for the next batch; beyond
 	// MaxBatch+Queue admitted requests, Submit answers ErrBusy.
 	Queue int
@@ -101,12 +107,15 @@ func NewModel(cfg ModelConfig) (*Model, error) {
 		return nil, fmt.Errorf("serve: model %s: no generator or tokenizer", cfg.Name)
 	case cfg.Searcher == nil || cfg.Solver == nil:
 		return nil, fmt.Errorf("serve: model %s: no searcher or solver prompt for its agent", cfg.Name)
-	case cfg.MaxBatch < 1:
-		return nil, fmt.Errorf("serve: model %s: max batch %d, want at least 1", cfg.Name, cfg.MaxBatch)
+	case cfg.MaxBatch < 1 || cfg.AgentMaxBatch < 0:
+		return nil, fmt.Errorf("serve: model %s: max batch %d and agent max batch %d, want at least 1 (0: the max batch for the agent)", cfg.Name, cfg.MaxBatch, cfg.AgentMaxBatch)
 	case cfg.Queue < 0:
 		return nil, fmt.Errorf("serve: model %s: queue %d, want 0 or more", cfg.Name, cfg.Queue)
 	case cfg.Agent.MaxResponseTokens < 1 || cfg.Agent.MaxTurns < 1:
 		return nil, fmt.Errorf("serve: model %s: agent bounds of %d turns and %d response tokens", cfg.Name, cfg.Agent.MaxTurns, cfg.Agent.MaxResponseTokens)
+	}
+	if cfg.AgentMaxBatch == 0 {
+		cfg.AgentMaxBatch = cfg.MaxBatch
 	}
 	m := &Model{cfg: cfg, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	m.abortCtx, m.abort = context.WithCancel(context.Background())
@@ -273,10 +282,14 @@ func (m *Model) nextBatch() []*Job {
 		m.pending = live
 		if len(m.pending) > 0 {
 			first := m.pending[0]
+			limit := m.cfg.MaxBatch
+			if first.req.Agent {
+				limit = m.cfg.AgentMaxBatch
+			}
 			batch := []*Job{first}
 			rest := m.pending[:0]
 			for _, j := range m.pending[1:] {
-				if len(batch) < m.cfg.MaxBatch && first.batchesWith(j) {
+				if len(batch) < limit && first.batchesWith(j) {
 					batch = append(batch, j)
 				} else {
 					rest = append(rest, j)
