@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,5 +259,26 @@ func TestAgentBatchBound(t *testing.T) {
 	}
 	if got["count"] != "2" || got["sum"] != "4" {
 		t.Errorf("4 agent questions ran in %s batches (%s questions), want 2 batches of 2", got["count"], got["sum"])
+	}
+}
+
+// TestSubmitChecksContext checks that Submit refuses work that cannot fit
+// the model's context: an agent question too long for its response budget,
+// and a chat prompt with too many new tokens.
+//
+// Mutation seen to fail it: dropping the agent's context check.
+func TestSubmitChecksContext(t *testing.T) {
+	m := testModel(t, "builtin", 1, 1)
+	defer m.Close(context.Background())
+	ctx := context.Background()
+	long := strings.Repeat("Where is the Goba Guild? ", 400)
+	if _, err := m.Submit(ctx, Request{Agent: true, Question: long}); !errors.Is(err, ErrContextLength) {
+		t.Errorf("agent question of %d characters: %v", len(long), err)
+	}
+	if _, err := m.Submit(ctx, Request{Prompt: []int32{1, 2, 3}, MaxTokens: m.cfg.MaxContext}); !errors.Is(err, ErrContextLength) {
+		t.Error("chat prompt with a whole context of new tokens accepted")
+	}
+	if m.admitted.Load() != 0 {
+		t.Errorf("refused requests hold %d admissions", m.admitted.Load())
 	}
 }

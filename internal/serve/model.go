@@ -61,6 +61,9 @@ type ModelConfig struct {
 var (
 	ErrBusy   = errors.New("server busy: the request queue is full")
 	ErrClosed = errors.New("model closed: the server is shutting down")
+	// ErrContextLength: the prompt and the tokens asked for do not fit the
+	// model's context.
+	ErrContextLength = errors.New("context length exceeded")
 )
 
 // Model is a served checkpoint with its scheduler: requests wait in a
@@ -176,10 +179,17 @@ func (m *Model) Submit(ctx context.Context, r Request) (*Job, error) {
 		if j.req.MaxTokens <= 0 {
 			j.req.MaxTokens = m.cfg.Agent.MaxResponseTokens
 		}
+		if c := m.cfg.MaxContext; c > 0 && len(p)+j.req.MaxTokens > c {
+			return nil, fmt.Errorf("%w: the question's prompt of %d tokens and the agent's %d response tokens exceed the model's context of %d tokens",
+				ErrContextLength, len(p), j.req.MaxTokens, c)
+		}
 		j.text = tokenizer.NewTextStream(m.cfg.Tokenizer.Decode)
 	} else {
 		if len(r.Prompt) == 0 || r.MaxTokens < 1 {
 			return nil, fmt.Errorf("serve: chat request with %d prompt tokens and %d new tokens", len(r.Prompt), r.MaxTokens)
+		}
+		if c := m.cfg.MaxContext; c > 0 && len(r.Prompt)+r.MaxTokens > c {
+			return nil, fmt.Errorf("%w: %d prompt tokens and %d new ones exceed the model's context of %d tokens", ErrContextLength, len(r.Prompt), r.MaxTokens, c)
 		}
 		j.prompt = r.Prompt
 		j.content = newContentStream(m.cfg.Tokenizer.DecodeSkipSpecial, r.Stop)

@@ -211,8 +211,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, (&apiError{status: http.StatusServiceUnavailable, Type: "server_error", Message: err.Error() + "; retry later"}).withCode("server_busy"))
 		return
+	case errors.Is(err, ErrContextLength):
+		writeError(w, invalid("messages", "messages: %v", err).withCode("context_length_exceeded"))
+		return
 	case err != nil:
-		writeError(w, invalid("messages", "%v", err))
+		writeError(w, invalid("messages", "messages: %v", err))
 		return
 	}
 	defer job.Abandon() // gives the admission back if the client left; no-op after the end
