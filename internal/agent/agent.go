@@ -372,6 +372,7 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 				t.appendInserted(ids)
 				segment[i] = ""
 				if cfg.OnSearch != nil {
+					// The inserted text as the trajectory's Response decodes it.
 					cfg.OnSearch(i, call, tok.Decode(ids))
 				}
 			}

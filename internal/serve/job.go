@@ -189,10 +189,7 @@ func (c *contentStream) add(id int32) string {
 }
 
 // finish returns the rest of the text; c.final then holds all of it.
-func (c *contentStream) finish() string {
-	piece := c.advance(true)
-	return piece
-}
+func (c *contentStream) finish() string { return c.advance(true) }
 
 func (c *contentStream) advance(final bool) string {
 	text := c.decode(c.ids)

@@ -113,16 +113,8 @@ func TestConcurrentRequestsShareBatches(t *testing.T) {
 	before := batchStats(t, ts)
 
 	// A long request holds the worker while four more arrive together.
-	first := userChat("Tell me everything.", map[string]any{"max_tokens": 300, "ignore_eos": true, "seed": 9})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if status, _, data, err := ts.tryPost("/v1/chat/completions", first); err != nil || status != http.StatusOK {
-			t.Errorf("first request: %d %v %s", status, err, data)
-		}
-	}()
-	waitFor(t, 10*time.Second, "the first request to run", func() bool { return ts.model.running.Load() == 1 })
+	occupyWorker(t, ts, &wg)
 	together := make([]string, 4)
 	for i := range together {
 		wg.Add(1)
@@ -151,6 +143,22 @@ func TestConcurrentRequestsShareBatches(t *testing.T) {
 			t.Errorf("seed %d: alone %q, in a batch %q", i, alone[i], together[i])
 		}
 	}
+}
+
+// occupyWorker sends a chat request of a few hundred tokens and returns
+// once the model runs it, so that the requests sent next wait together for
+// the following batch; wg is done when it has been answered.
+func occupyWorker(t *testing.T, ts *testServer, wg *sync.WaitGroup) {
+	t.Helper()
+	long := userChat("Tell me everything.", map[string]any{"max_tokens": 300, "ignore_eos": true, "seed": 9})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if status, _, data, err := ts.tryPost("/v1/chat/completions", long); err != nil || status != http.StatusOK {
+			t.Errorf("the request holding the worker: %d %v %s", status, err, data)
+		}
+	}()
+	waitFor(t, 10*time.Second, "the model to run the request holding it", func() bool { return ts.model.running.Load() == 1 })
 }
 
 type histogramStats struct{ count, sum int }
@@ -227,16 +235,8 @@ func TestGracefulShutdown(t *testing.T) {
 func TestAgentBatchBound(t *testing.T) {
 	ts := startServer(t, 8, 8, nil)
 	ts.model.cfg.AgentMaxBatch = 2 // before any request reaches the worker
-	first := userChat("Tell me everything.", map[string]any{"max_tokens": 300, "ignore_eos": true})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if status, _, data, err := ts.tryPost("/v1/chat/completions", first); err != nil || status != http.StatusOK {
-			t.Errorf("first request: %d %v %s", status, err, data)
-		}
-	}()
-	waitFor(t, 10*time.Second, "the first request to run", func() bool { return ts.model.running.Load() == 1 })
+	occupyWorker(t, ts, &wg)
 	for _, q := range benchmarkQuestions(t, 4) {
 		wg.Add(1)
 		go func() {
