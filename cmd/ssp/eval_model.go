@@ -112,6 +112,13 @@ func trainingRunOf(checkpoint string) string {
 // (index and held-out benchmark). Flags given always win, and every
 // default taken is named on stderr.
 func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeatedFlag, set map[string]bool) error {
+	return modelDefaults(ctx, "eval", o, data, set)
+}
+
+// modelDefaults completes the solver options of a command that runs a
+// model's agent (eval, serve, ask) as modelEvalDefaults says; who begins
+// each note, and a nil data takes no eval data.
+func modelDefaults(ctx context.Context, who string, o *modelSolverOptions, data *repeatedFlag, set map[string]bool) error {
 	agentSet := set["agent.max_turns"] || set["agent.max_tokens_per_turn"] || set["agent.max_response_tokens"] || set["agent.top_k"] || set["agent.max_information_chars"]
 	searchSet := set["index"] || set["retriever"]
 	setAgent := func(a selfplay.AgentConfig) {
@@ -159,7 +166,7 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 			o.Prompts = cfg.Game.Prompts // the prompts it was bootstrapped on
 		}
 		fromRun = true // the built-in model's own bounds
-		note("eval: no --model: the built-in model (%s)", p.Model)
+		note(who+": no --model: the built-in model (%s)", p.Model)
 	case run != "":
 		cfg, err := selfplay.LoadConfig(filepath.Join(run, "config.yaml"))
 		if err != nil {
@@ -181,14 +188,14 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 			o.Backend = cfg.Run.Backend
 			took = append(took, "backend "+o.Backend)
 		}
-		if len(*data) == 0 && cfg.Run.EvalData != "" {
+		if data != nil && len(*data) == 0 && cfg.Run.EvalData != "" {
 			*data = append(*data, cfg.Run.EvalData)
 			took = append(took, "data "+cfg.Run.EvalData)
 		}
 		if !agentSet {
 			took = append(took, "its agent bounds")
 		}
-		note("eval: settings of the training run %s: %s", filepath.Join(run, "config.yaml"), strings.Join(took, ", "))
+		note(who+": settings of the training run %s: %s", filepath.Join(run, "config.yaml"), strings.Join(took, ", "))
 	default:
 		// A base made by `ssp world bootstrap` records the prompts and
 		// agent settings its episodes used: it is evaluated with them.
@@ -206,7 +213,7 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 		if !set["game.prompts"] && b.Prompts != "" {
 			o.Prompts = b.Prompts
 		}
-		note("eval: settings the model was bootstrapped with (%s): prompts %s, top_k %d, %d characters of results, %d turns of %d tokens",
+		note(who+": settings the model was bootstrapped with (%s): prompts %s, top_k %d, %d characters of results, %d turns of %d tokens",
 			filepath.Join(o.Model, bootstrap.ReportFile), o.Prompts, o.TopK, o.MaxInformationChars, o.MaxTurns, o.MaxTokensPerTurn)
 	}
 	if !searchSet {
@@ -215,73 +222,96 @@ func modelEvalDefaults(ctx context.Context, o *modelSolverOptions, data *repeate
 			return err
 		}
 		o.Index = p.Index
-		note("eval: no --index or --retriever: the built-in index (%s)", p.Index)
+		note(who+": no --index or --retriever: the built-in index (%s)", p.Index)
 	}
-	if len(*data) == 0 {
+	if data != nil && len(*data) == 0 {
 		p, err := prepare()
 		if err != nil {
 			return err
 		}
 		*data = append(*data, p.Benchmark)
-		note("eval: no --data: the built-in held-out benchmark (%s)", p.Benchmark)
+		note(who+": no --data: the built-in held-out benchmark (%s)", p.Benchmark)
 	}
 	if !fromRun && !agentSet && isGoBackend(o.Backend) {
 		b := cpuAgentBounds
 		o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens, o.MaxInformationChars = b.MaxTurns, b.MaxTokensPerTurn, b.MaxResponseTokens, b.MaxInformationChars
-		note("eval: pure-Go CPU backend: at most %d turns of %d tokens, %d response tokens, %d characters of results per search (--agent.max_turns, --agent.max_tokens_per_turn, --agent.max_response_tokens, --agent.max_information_chars to change)",
+		note(who+": pure-Go CPU backend: at most %d turns of %d tokens, %d response tokens, %d characters of results per search (--agent.max_turns, --agent.max_tokens_per_turn, --agent.max_response_tokens, --agent.max_information_chars to change)",
 			o.MaxTurns, o.MaxTokensPerTurn, o.MaxResponseTokens, o.MaxInformationChars)
 	}
 	return nil
 }
 
 func newModelSolver(ctx context.Context, o modelSolverOptions) (eval.SolveFunc, func() error, error) {
+	s, err := loadSolver(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := s.agentConfig(o)
+	if o.OnToken != nil {
+		cfg.OnToken = func(int, int32) { o.OnToken() }
+	}
+	return eval.AgentSolver(s.model, s.tok, s.searcher, s.prompts.Solver, cfg), s.close, nil
+}
+
+// loadedSolver is what the solver agent of a model runs with.
+type loadedSolver struct {
+	model    *model.Model
+	tok      *tokenizer.Tokenizer
+	searcher search.Searcher
+	prompts  selfplay.PromptSet
+	close    func() error
+}
+
+// loadSolver loads the checkpoint, its tokenizer, the prompt set and the
+// search engine of the solver options.
+func loadSolver(o modelSolverOptions) (*loadedSolver, error) {
 	if o.Index == "" && o.Retriever == "" {
-		return nil, nil, fmt.Errorf("%w: --model needs --index or --retriever to search", errUsage)
+		return nil, fmt.Errorf("%w: --model needs --index or --retriever to search", errUsage)
 	}
 	if o.Prompts == "" {
 		o.Prompts = selfplay.DefaultConfig().Game.Prompts
 	}
 	prompts, err := selfplay.Prompts(o.Prompts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: --prompts: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --game.prompts: %v", errUsage, err)
 	}
 	tok, err := tokenizer.Load(o.Model)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tokenizer: %w", err)
+		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	var searcher search.Searcher
 	closeSearcher := func() error { return nil }
 	if o.Retriever != "" {
 		c, err := search.NewClient(o.Retriever, search.DefaultClientOptions())
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		searcher = c
 	} else {
 		ix, err := index.Open(o.Index)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		searcher, closeSearcher = ix, ix.Close
 	}
 	m, err := model.Load(o.Model, model.LoadOptions{Backend: o.Backend})
 	if err != nil {
 		closeSearcher()
-		return nil, nil, err
+		return nil, err
 	}
-	cfg := agent.Config{
+	return &loadedSolver{model: m, tok: tok, searcher: searcher, prompts: prompts, close: func() error {
+		m.Close()
+		return closeSearcher()
+	}}, nil
+}
+
+// agentConfig is the solver's agent loop as training runs it: the answer
+// tag, search on, the options' bounds, greedy decoding.
+func (s *loadedSolver) agentConfig(o modelSolverOptions) agent.Config {
+	return agent.Config{
 		FinalTag: "answer", Search: true,
 		MaxTurns: o.MaxTurns, MaxTokensPerTurn: o.MaxTokensPerTurn, MaxResponseTokens: o.MaxResponseTokens,
 		TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
-		Temperature: 0, EOSTokenIDs: tok.EOSTokenIDs(),
+		Temperature: 0, EOSTokenIDs: s.tok.EOSTokenIDs(),
 	}
-	if o.OnToken != nil {
-		cfg.OnToken = func(int, int32) { o.OnToken() }
-	}
-	solve := eval.AgentSolver(m, tok, searcher, prompts.Solver, cfg)
-	closeAll := func() error {
-		m.Close()
-		return closeSearcher()
-	}
-	return solve, closeAll, nil
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/ssp-project/ssp/internal/model"
@@ -298,36 +297,25 @@ func runModelGenerate(ctx context.Context, args []string) error {
 // printed once the decoded text no longer ends in a partial UTF-8
 // character. Special tokens (EOS, padding, chat markers) are not printed.
 type textStream struct {
-	w       io.Writer
-	decode  func([]int32) string
-	ids     []int32
-	printed int // bytes of decode(ids) already written
-	err     error
+	w    io.Writer
+	text *tokenizer.TextStream
+	err  error
 }
 
 func newTextStream(w io.Writer, decode func([]int32) string) *textStream {
-	return &textStream{w: w, decode: decode}
+	return &textStream{w: w, text: tokenizer.NewTextStream(decode)}
 }
 
 func (s *textStream) add(id int32) {
-	s.ids = append(s.ids, id)
-	text := s.decode(s.ids)
-	if strings.HasSuffix(text, "\uFFFD") || len(text) <= s.printed {
-		return // a character cut between tokens, or nothing new
+	if piece := s.text.Add(id); piece != "" && s.err == nil {
+		_, s.err = io.WriteString(s.w, piece)
 	}
-	if s.err == nil {
-		_, s.err = io.WriteString(s.w, text[s.printed:])
-	}
-	s.printed = len(text)
 }
 
 // end writes what is left and a final newline.
 func (s *textStream) end() error {
-	if text := s.decode(s.ids); len(text) > s.printed && s.err == nil {
-		_, s.err = io.WriteString(s.w, text[s.printed:])
-	}
 	if s.err == nil {
-		_, s.err = io.WriteString(s.w, "\n")
+		_, s.err = io.WriteString(s.w, s.text.Flush()+"\n")
 	}
 	return s.err
 }

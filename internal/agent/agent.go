@@ -52,6 +52,9 @@ const (
 	FinishTurnLength FinishReason = "turn_length"
 	FinishLength     FinishReason = "length" // ran out of response tokens (MaxResponseTokens)
 	FinishNoTag      FinishReason = "no_tag" // stopped (EOS) without a search call or a final tag
+	// FinishCancelled: the trajectory's TrajectorySettings.Cancelled
+	// reported true (a server's client went away).
+	FinishCancelled FinishReason = "cancelled"
 )
 
 // Config bounds one batch of trajectories.
@@ -86,6 +89,28 @@ type Config struct {
 	// OnToken, when set, is called with every sampled token of trajectory
 	// i (an index into the prompts), as it is sampled: for progress.
 	OnToken func(i int, token int32)
+	// OnSearch, when set, is called for each search call of trajectory i
+	// once its results are known, with the text inserted after it ("" when
+	// the trajectory ran out of room before the results): for showing a
+	// trajectory as it unfolds.
+	OnSearch func(i int, call SearchCall, inserted string)
+	// Trajectories, when set, holds one entry per prompt that replaces
+	// Temperature, TopP, TopKTokens and Seed for that trajectory and may
+	// cancel it: a server runs the questions of several clients, each with
+	// its own settings, as one batch.
+	Trajectories []TrajectorySettings
+}
+
+// TrajectorySettings are one trajectory's own sampling settings.
+type TrajectorySettings struct {
+	Temperature float32
+	TopP        float32
+	TopK        int
+	Seed        int64
+	// Cancelled, when set, ends the trajectory (FinishCancelled) as soon as
+	// it reports true: between turns, and between the tokens of a turn
+	// with a generator that polls model.RowSettings.Cancelled.
+	Cancelled func() bool
 }
 
 // SearchCall is one search the policy issued and the documents it was
@@ -161,6 +186,11 @@ func (c Config) validate(searcher search.Searcher) error {
 	return nil
 }
 
+// cancelled reports whether trajectory i was cancelled.
+func (c Config) cancelled(i int) bool {
+	return c.Trajectories != nil && c.Trajectories[i].Cancelled != nil && c.Trajectories[i].Cancelled()
+}
+
 // Run plays every prompt to the end. Each turn generates for all active
 // trajectories in one batch and answers all their search calls in one
 // batched Search. The result has one trajectory per prompt, in order.
@@ -170,6 +200,9 @@ func (c Config) validate(searcher search.Searcher) error {
 func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Searcher, prompts [][]int32, cfg Config) ([]Trajectory, error) {
 	if err := cfg.validate(searcher); err != nil {
 		return nil, err
+	}
+	if cfg.Trajectories != nil && len(cfg.Trajectories) != len(prompts) {
+		return nil, fmt.Errorf("agent: %d trajectory settings for %d prompts", len(cfg.Trajectories), len(prompts))
 	}
 	if m, ok := gen.(sessionStarter); ok {
 		sess := m.NewSession()
@@ -202,6 +235,19 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if cfg.Trajectories != nil {
+			next := active[:0]
+			for _, i := range active {
+				if cfg.cancelled(i) {
+					trajs[i].Finish = FinishCancelled
+				} else {
+					next = append(next, i)
+				}
+			}
+			if active = next; len(active) == 0 {
+				break
+			}
+		}
 		// Generate one turn for every active trajectory.
 		req := model.GenerateRequest{
 			Prompts:     make([][]int32, len(active)),
@@ -220,6 +266,14 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 		for j, i := range active {
 			req.Prompts[j] = trajs[i].Tokens
 			req.MaxNewTokens = max(req.MaxNewTokens, trajs[i].turnBudget(cfg))
+		}
+		if cfg.Trajectories != nil {
+			req.Rows = make([]model.RowSettings, len(active))
+			for j, i := range active {
+				ts := cfg.Trajectories[i]
+				req.Rows[j] = model.RowSettings{Temperature: ts.Temperature, TopP: ts.TopP, TopK: ts.TopK,
+					Seed: ts.Seed + int64(turn)*1_000_003, MaxNewTokens: trajs[i].turnBudget(cfg), Cancelled: ts.Cancelled}
+			}
 		}
 		gens, err := gen.Generate(ctx, req)
 		if err != nil {
@@ -262,6 +316,8 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 			t.Generated += text
 			segment[i] += text
 			switch stop := firstStop(segment[i], stops); {
+			case g.FinishReason == model.FinishCancelled:
+				t.Finish = FinishCancelled
 			case stop == finalStop:
 				t.Finish = FinishReason(cfg.FinalTag)
 			case stop == "</search>":
@@ -304,6 +360,9 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 					// trajectory ends here, the results unseen.
 					t.Searches = append(t.Searches, call)
 					t.Finish = FinishLength
+					if cfg.OnSearch != nil {
+						cfg.OnSearch(i, call, "")
+					}
 					continue
 				}
 				for _, h := range search.VisibleHits(hits[j], cfg.MaxInformationChars) {
@@ -312,6 +371,10 @@ func Run(ctx context.Context, gen Generator, tok Tokenizer, searcher search.Sear
 				t.Searches = append(t.Searches, call)
 				t.appendInserted(ids)
 				segment[i] = ""
+				if cfg.OnSearch != nil {
+					// The inserted text as the trajectory's Response decodes it.
+					cfg.OnSearch(i, call, tok.Decode(ids))
+				}
 			}
 		}
 

@@ -264,3 +264,71 @@ func TestRunErrors(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+// TestRunTrajectorySettingsAndSearchEvents checks what a server relies on:
+// each trajectory's own sampling settings reach the generator as row
+// settings with a per-turn seed and its turn budget, OnSearch reports each
+// search with the documents and the exact text inserted after it, and a
+// cancelled trajectory ends as cancelled while the others go on.
+//
+// Mutations seen to fail it: not filling req.Rows; calling OnSearch
+// before the documents are set; skipping the between-turn cancellation
+// check.
+func TestRunTrajectorySettingsAndSearchEvents(t *testing.T) {
+	tok := agenttest.CharTokenizer{}
+	policy := &agenttest.ScriptedPolicy{Reply: replyByTurn("<search>lake varn</search>", "<answer>Osk</answer>")}
+	searcher := &agenttest.MemorySearcher{Docs: testDocs}
+	prompt := tok.Encode("Q: where? ")
+	cancelled := false
+	cfg := baseConfig()
+	cfg.Trajectories = []TrajectorySettings{
+		{Temperature: 0.5, TopP: 0.9, Seed: 100},
+		{Temperature: 1, Seed: 200, Cancelled: func() bool { return cancelled }},
+	}
+	type event struct {
+		i        int
+		call     SearchCall
+		inserted string
+	}
+	var events []event
+	cfg.OnSearch = func(i int, call SearchCall, inserted string) {
+		events = append(events, event{i, call, inserted})
+		cancelled = true // the second client leaves once the first results are in
+	}
+	trajs, err := Run(context.Background(), policy, tok, searcher, [][]int32{prompt, prompt}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trajs[0].Finish != FinishAnswer || trajs[1].Finish != FinishCancelled {
+		t.Fatalf("finishes %q and %q, want answer and cancelled", trajs[0].Finish, trajs[1].Finish)
+	}
+	if len(policy.Requests) != 2 {
+		t.Fatalf("%d generate calls, want 2", len(policy.Requests))
+	}
+	first, second := policy.Requests[0], policy.Requests[1]
+	if len(first.Rows) != 2 || first.Rows[0].Temperature != 0.5 || first.Rows[0].TopP != 0.9 || first.Rows[1].Temperature != 1 {
+		t.Fatalf("first turn rows %+v", first.Rows)
+	}
+	if first.Rows[0].Seed != 100+1_000_003 || second.Rows[0].Seed != 100+2*1_000_003 || first.Rows[0].MaxNewTokens != 200 {
+		t.Errorf("row seeds %d then %d, budget %d: want the trajectory's seed plus the turn's offset and the turn budget",
+			first.Rows[0].Seed, second.Rows[0].Seed, first.Rows[0].MaxNewTokens)
+	}
+	if len(second.Prompts) != 1 || len(second.Rows) != 1 {
+		t.Errorf("second turn ran %d prompts (%d rows), want only the trajectory not cancelled", len(second.Prompts), len(second.Rows))
+	}
+	if len(events) != 2 {
+		t.Fatalf("%d search events, want one per trajectory", len(events))
+	}
+	for _, e := range events {
+		want := InformationText([]search.Hit{{Document: testDocs[0]}}, cfg.MaxInformationChars)
+		if e.call.Query != "lake varn" || len(e.call.Documents) != 1 || e.call.Documents[0].ID != "1" {
+			t.Errorf("trajectory %d: search event %+v", e.i, e.call)
+		}
+		if e.inserted != want || !strings.Contains(trajs[e.i].Response, want) {
+			t.Errorf("trajectory %d: inserted %q, want %q as in the response", e.i, e.inserted, want)
+		}
+	}
+	if _, err := Run(context.Background(), policy, tok, searcher, [][]int32{prompt}, cfg); err == nil {
+		t.Error("two trajectory settings for one prompt accepted")
+	}
+}

@@ -18,12 +18,11 @@ func AgentSolver(gen agent.Generator, tok *tokenizer.Tokenizer, searcher search.
 	return func(ctx context.Context, batch []dataset.Example) ([]Trajectory, error) {
 		prompts := make([][]int32, len(batch))
 		for i, ex := range batch {
-			system, user := messages(ex.Question)
-			text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
+			p, err := SolverPrompt(tok, messages, ex.Question)
 			if err != nil {
 				return nil, err
 			}
-			prompts[i] = tok.Encode(text)
+			prompts[i] = p
 		}
 		trajs, err := agent.Run(ctx, gen, tok, searcher, prompts, cfg)
 		if err != nil {
@@ -59,4 +58,15 @@ func finishReason(f agent.FinishReason) string {
 	default:
 		return FinishNoAnswer
 	}
+}
+
+// SolverPrompt is the token ids the solver starts from for one question:
+// the prompt set's messages rendered by the model's chat template.
+func SolverPrompt(tok *tokenizer.Tokenizer, messages func(question string) (system, user string), question string) ([]int32, error) {
+	system, user := messages(question)
+	text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
+	if err != nil {
+		return nil, err
+	}
+	return tok.Encode(text), nil
 }

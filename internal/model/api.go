@@ -31,6 +31,31 @@ type GenerateRequest struct {
 	// sampled, in order within each prompt (prompt indexes Prompts), from
 	// the goroutine that called Generate: for streaming text and progress.
 	OnToken func(prompt int, token int32)
+	// Rows, when set, holds one entry per prompt that replaces the
+	// request's sampling settings for that prompt: a server batches the
+	// requests of several clients, each with its own settings, and a
+	// client that leaves stops its row without stopping the batch.
+	Rows []RowSettings
+}
+
+// RowSettings are one prompt's own settings in a batched request.
+type RowSettings struct {
+	// Temperature, TopP, TopK and Seed replace the request's. The row
+	// samples from the stream the request's first prompt would use with
+	// this seed, so its tokens do not depend on its place in the batch.
+	Temperature float32
+	TopP        float32
+	TopK        int
+	Seed        int64
+	// MaxNewTokens, when positive, bounds this row below the request's
+	// MaxNewTokens, which sizes the batch's cache.
+	MaxNewTokens int
+	// StopStrings finish this row, as well as the request's.
+	StopStrings []string
+	// Cancelled, when set, is polled before every step: once it reports
+	// true the row takes no more tokens and finishes with
+	// FinishCancelled.
+	Cancelled func() bool
 }
 
 // Generation is one finished continuation.
@@ -42,7 +67,7 @@ type Generation struct {
 	// training step reproduce given the same temperature. Greedy decoding
 	// (T <= 0) reports the distribution at T = 1.
 	LogProbs     []float32
-	FinishReason string // "stop" (stop string), "eos", or "length"
+	FinishReason string // "stop" (stop string), "eos", "length", or "cancelled" (RowSettings.Cancelled)
 }
 
 // PolicyBatch is a batch of trajectories for one policy-gradient update.

@@ -22,6 +22,8 @@ const (
 	FinishStop   = "stop"
 	FinishEOS    = "eos"
 	FinishLength = "length"
+	// FinishCancelled: the row's RowSettings.Cancelled reported true.
+	FinishCancelled = "cancelled"
 )
 
 // Generate continues every prompt. Prompts are left-padded into batches of
@@ -68,6 +70,19 @@ func (m *Model) checkRequest(req *GenerateRequest) error {
 	if req.TopP < 0 || req.TopP > 1 || req.TopK < 0 {
 		return fmt.Errorf("generate: TopP must be in [0,1] and TopK >= 0, got %g and %d", req.TopP, req.TopK)
 	}
+	if req.Rows != nil && len(req.Rows) != len(req.Prompts) {
+		return fmt.Errorf("generate: %d row settings for %d prompts", len(req.Rows), len(req.Prompts))
+	}
+	for i, r := range req.Rows {
+		switch {
+		case r.TopP < 0 || r.TopP > 1 || r.TopK < 0:
+			return fmt.Errorf("generate: row %d: TopP must be in [0,1] and TopK >= 0, got %g and %d", i, r.TopP, r.TopK)
+		case r.MaxNewTokens < 0 || r.MaxNewTokens > req.MaxNewTokens:
+			return fmt.Errorf("generate: row %d: MaxNewTokens %d outside [0, %d] (0: the request's)", i, r.MaxNewTokens, req.MaxNewTokens)
+		case len(r.StopStrings) > 0 && req.Decode == nil:
+			return fmt.Errorf("generate: row %d: StopStrings need a Decode function", i)
+		}
+	}
 	for i, p := range req.Prompts {
 		if len(p) == 0 {
 			return fmt.Errorf("generate: prompt %d is empty", i)
@@ -79,12 +94,25 @@ func (m *Model) checkRequest(req *GenerateRequest) error {
 	return nil
 }
 
+// sampling is how one row draws its tokens.
+type sampling struct {
+	Temperature float32
+	TopP        float32
+	TopK        int
+}
+
 // rowState tracks one sequence of a generation batch.
 type rowState struct {
 	gen  Generation
 	done bool
 	rng  *rand.Rand
 	pos  int32 // rotary position of the next token
+
+	sampling  sampling
+	maxNew    int      // token bound of this row
+	stops     []string // stop strings of this row
+	maxStop   int      // longest of stops, in bytes
+	cancelled func() bool
 
 	sampled        int32 // this step's token and its log-probability
 	sampledLogProb float32
@@ -94,7 +122,7 @@ type rowState struct {
 // sampleRows draws the next token of every unfinished row, rows in
 // parallel: with a large vocabulary the softmax and nucleus work per row
 // costs as much as a decode step on a GPU.
-func sampleRows(states []*rowState, logits []float32, vocab int, req *GenerateRequest) {
+func sampleRows(states []*rowState, logits []float32, vocab int) {
 	workers := min(runtime.GOMAXPROCS(0), len(states))
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -103,7 +131,7 @@ func sampleRows(states []*rowState, logits []float32, vocab int, req *GenerateRe
 			defer wg.Done()
 			for b := w; b < len(states); b += workers {
 				if st := states[b]; !st.done {
-					st.sampled, st.sampledLogProb = sampleToken(logits[b*vocab:(b+1)*vocab], req, st.rng)
+					st.sampled, st.sampledLogProb = sampleToken(logits[b*vocab:(b+1)*vocab], st.sampling, st.rng)
 				}
 			}
 		}()
@@ -132,13 +160,7 @@ func (m *Model) generateBatch(ctx context.Context, req *GenerateRequest, idx []i
 	}
 	states := make([]*rowState, len(idx))
 	for j, i := range idx {
-		// Each row samples from its own stream, so a sequence's tokens do
-		// not depend on the other prompts in its batch.
-		states[j] = &rowState{rng: newRowRNG(req.Seed, i), pos: int32(len(req.Prompts[i]))}
-	}
-	maxStop := 0
-	for _, s := range req.StopStrings {
-		maxStop = max(maxStop, len(s))
+		states[j] = newRowState(req, i)
 	}
 
 	vocab := m.Config.VocabSize
@@ -150,7 +172,12 @@ func (m *Model) generateBatch(ctx context.Context, req *GenerateRequest, idx []i
 			return nil, nil, err
 		}
 		active := 0
-		sampleRows(states, logits, vocab, req)
+		for _, st := range states {
+			if !st.done && st.cancelled != nil && st.cancelled() {
+				st.done, st.gen.FinishReason = true, FinishCancelled
+			}
+		}
+		sampleRows(states, logits, vocab)
 		for j, st := range states {
 			st.fed = false
 			if st.done {
@@ -168,9 +195,9 @@ func (m *Model) generateBatch(ctx context.Context, req *GenerateRequest, idx []i
 			switch {
 			case slices.Contains(req.EOSTokenIDs, tok):
 				st.done, st.gen.FinishReason = true, FinishEOS
-			case maxStop > 0 && hasStop(req.Decode, st.gen.Tokens, req.StopStrings, maxStop):
+			case st.maxStop > 0 && hasStop(req.Decode, st.gen.Tokens, st.stops, st.maxStop):
 				st.done, st.gen.FinishReason = true, FinishStop
-			case len(st.gen.Tokens) == req.MaxNewTokens:
+			case len(st.gen.Tokens) == st.maxNew:
 				st.done, st.gen.FinishReason = true, FinishLength
 			default:
 				active++
@@ -203,6 +230,34 @@ func (m *Model) generateBatch(ctx context.Context, req *GenerateRequest, idx []i
 		b.seqs[j] = append(b.seqs[j], st.gen.Tokens...)
 	}
 	return gens, b, nil
+}
+
+// newRowState starts prompt i of req: its sampling settings, stop strings
+// and token bound, from req.Rows[i] when set. Each row samples from its own
+// stream, so a sequence's tokens do not depend on the other prompts in its
+// batch.
+func newRowState(req *GenerateRequest, i int) *rowState {
+	st := &rowState{
+		pos:      int32(len(req.Prompts[i])),
+		rng:      newRowRNG(req.Seed, i),
+		sampling: sampling{Temperature: req.Temperature, TopP: req.TopP, TopK: req.TopK},
+		maxNew:   req.MaxNewTokens,
+		stops:    req.StopStrings,
+	}
+	if req.Rows != nil {
+		r := req.Rows[i]
+		st.rng = newRowRNG(r.Seed, 0)
+		st.sampling = sampling{Temperature: r.Temperature, TopP: r.TopP, TopK: r.TopK}
+		if r.MaxNewTokens > 0 {
+			st.maxNew = r.MaxNewTokens
+		}
+		st.stops = append(slices.Clone(req.StopStrings), r.StopStrings...)
+		st.cancelled = r.Cancelled
+	}
+	for _, s := range st.stops {
+		st.maxStop = max(st.maxStop, len(s))
+	}
+	return st
 }
 
 // prefill runs the prompts req.Prompts[idx], left-padded, into a fresh
@@ -255,7 +310,7 @@ func hasStop(decode func([]int32) string, tokens []int32, stops []string, maxSto
 // log-probability under the model's distribution at the sampling
 // temperature, softmax(logits/T), before top-k and top-p (as verl scores
 // rollouts); greedy decoding (T <= 0) reports the distribution at T = 1.
-func sampleToken(logits []float32, req *GenerateRequest, rng *rand.Rand) (int32, float32) {
+func sampleToken(logits []float32, req sampling, rng *rand.Rand) (int32, float32) {
 	maxL := float32(math.Inf(-1))
 	argmax := 0
 	for i, v := range logits {

@@ -104,13 +104,13 @@ func TestSampleTokenFilters(t *testing.T) {
 	logits := []float32{0, 3, 2.5, -1, 1}
 	for seed := range 50 {
 		rng := newRowRNG(int64(seed), 0)
-		tok, _ := sampleToken(logits, &GenerateRequest{Temperature: 1, TopK: 2}, rng)
+		tok, _ := sampleToken(logits, sampling{Temperature: 1, TopK: 2}, rng)
 		if tok != 1 && tok != 2 {
 			t.Fatalf("top-k 2 sampled token %d", tok)
 		}
 		// p ∝ exp(logits): token 1 holds 0.52 of the mass, tokens 1 and 2
 		// together 0.84; top-p 0.5 keeps token 1 only.
-		tok, lp := sampleToken(logits, &GenerateRequest{Temperature: 1, TopP: 0.5}, rng)
+		tok, lp := sampleToken(logits, sampling{Temperature: 1, TopP: 0.5}, rng)
 		if tok != 1 {
 			t.Fatalf("top-p 0.5 sampled token %d", tok)
 		}
@@ -122,7 +122,7 @@ func TestSampleTokenFilters(t *testing.T) {
 			t.Fatalf("log-prob %g, want %g", lp, want)
 		}
 	}
-	if tok, _ := sampleToken(logits, &GenerateRequest{}, nil); tok != 1 {
+	if tok, _ := sampleToken(logits, sampling{}, nil); tok != 1 {
 		t.Errorf("greedy picked %d", tok)
 	}
 }
@@ -291,6 +291,79 @@ func TestTopKSelection(t *testing.T) {
 		slices.Sort(got)
 		if !slices.Equal(got, all[:k]) {
 			t.Fatalf("trial %d (n=%d, k=%d): top-k %v, want %v", trial, n, k, got, all[:k])
+		}
+	}
+}
+
+// TestGenerateRowSettings checks that a prompt with its own RowSettings
+// decodes in a batch exactly as it does alone with the same settings as
+// the request's, and that a row's token bound, stop strings and
+// cancellation end that row only.
+//
+// Mutations seen to fail it: seeding a row's stream with its place in the
+// batch (newRowRNG(r.Seed, i)); ignoring RowSettings.MaxNewTokens; not
+// polling Cancelled.
+func TestGenerateRowSettings(t *testing.T) {
+	m := tinyModel(t, "qwen2", 5)
+	ctx := context.Background()
+	prompts := [][]int32{{5, 6, 7}, {1, 2, 3, 4}, {42, 8}}
+	settings := []RowSettings{
+		{Temperature: 1, Seed: 11},
+		{Temperature: 0.7, TopP: 0.9, Seed: 12},
+		{Temperature: 1.3, TopK: 5, Seed: 13},
+	}
+	batched, err := m.Generate(ctx, GenerateRequest{Prompts: prompts, MaxNewTokens: 9, Rows: settings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range settings {
+		alone, err := m.Generate(ctx, GenerateRequest{Prompts: prompts[i : i+1], MaxNewTokens: 9,
+			Temperature: r.Temperature, TopP: r.TopP, TopK: r.TopK, Seed: r.Seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(alone[0].Tokens, batched[i].Tokens) {
+			t.Errorf("row %d: alone %v, in a batch with its own settings %v", i, alone[0].Tokens, batched[i].Tokens)
+		}
+	}
+
+	// Row 0 stops after 3 tokens, row 1 is cancelled after its second
+	// token, row 2 runs to the request's bound.
+	steps := 0
+	rows := []RowSettings{
+		{Temperature: 1, Seed: 11, MaxNewTokens: 3},
+		{Temperature: 1, Seed: 12, Cancelled: func() bool { return steps >= 2 }},
+		{Temperature: 1, Seed: 13},
+	}
+	var streamed [3]int
+	gens, err := m.Generate(ctx, GenerateRequest{Prompts: prompts, MaxNewTokens: 9, Rows: rows,
+		OnToken: func(p int, _ int32) {
+			streamed[p]++
+			if p == 2 {
+				steps++
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := gens[0]; g.FinishReason != FinishLength || len(g.Tokens) != 3 {
+		t.Errorf("row bound 3: %d tokens, finish %q", len(g.Tokens), g.FinishReason)
+	}
+	if g := gens[1]; g.FinishReason != FinishCancelled || len(g.Tokens) != 2 || streamed[1] != 2 {
+		t.Errorf("cancelled after 2 steps: %d tokens (%d streamed), finish %q", len(g.Tokens), streamed[1], g.FinishReason)
+	}
+	if g := gens[2]; g.FinishReason != FinishLength || len(g.Tokens) != 9 {
+		t.Errorf("row on the request's bound: %d tokens, finish %q", len(g.Tokens), g.FinishReason)
+	}
+
+	for _, bad := range []GenerateRequest{
+		{Prompts: prompts, MaxNewTokens: 4, Rows: settings[:2]},
+		{Prompts: prompts[:1], MaxNewTokens: 4, Rows: []RowSettings{{MaxNewTokens: 5}}},
+		{Prompts: prompts[:1], MaxNewTokens: 4, Rows: []RowSettings{{TopP: 2}}},
+		{Prompts: prompts[:1], MaxNewTokens: 4, Rows: []RowSettings{{StopStrings: []string{"x"}}}},
+	} {
+		if _, err := m.Generate(ctx, bad); err == nil {
+			t.Errorf("accepted %+v", bad.Rows)
 		}
 	}
 }
