@@ -31,7 +31,8 @@ type Config struct {
 
 // RunConfig says what to train, on what, and where to write.
 type RunConfig struct {
-	Model     string `yaml:"model" help:"policy checkpoint directory (Hugging Face layout); also the frozen KL reference"`
+	Model     string `yaml:"model" help:"policy checkpoint directory (Hugging Face layout); also the frozen KL reference (with LoRA, the base the adapters are trained on)"`
+	Adapter   string `yaml:"adapter" help:"PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) to start from, loaded onto run.model: a LoRA run with the adapter's rank, alpha, dropout and targets (optim.lora.rank must be 0 or the adapter's r); the KL reference stays run.model without adapters"`
 	Backend   string `yaml:"backend" help:"compute backend: \"go\" (pure Go on the CPU, needs nothing installed), \"xla:cpu\", \"xla:cuda\" (need XLA's PJRT plugin in a folder named by PJRT_PLUGIN_LIBRARY_PATH; nothing is downloaded); empty: $GOMLX_BACKEND, else go"`
 	Index     string `yaml:"index" help:"embedded BM25 index directory (exclusive with retriever)"`
 	Retriever string `yaml:"retriever" help:"URL of a Search-R1-compatible /retrieve server (exclusive with index)"`
@@ -164,6 +165,49 @@ type OptimConfig struct {
 	KLCoef                  float32 `yaml:"kl_coef" help:"weight of the k3 KL penalty to the frozen initial policy (0 disables the reference model); SSP: 0.01"`
 	KLClamp                 float32 `yaml:"kl_clamp" help:"clamp each token's k3 KL estimate to ±kl_clamp (0 = off); verl: 10"`
 	AdvantageEps            float64 `yaml:"advantage_eps" help:"added to the standard deviation when whitening rewards"`
+	LoRA                    LoRAConfig `yaml:"lora"`
+}
+
+// LoRAConfig trains low-rank adapters instead of every weight (docs/lora.md).
+type LoRAConfig struct {
+	Rank       int        `yaml:"rank" help:"LoRA rank r: train low-rank adapters on the projections named by optim.lora.targets instead of every weight, with AdamW state for the adapters only; the KL reference is the base with the adapters off (no second copy). 0 = off (full fine-tuning)"`
+	Alpha      float64    `yaml:"alpha" help:"LoRA alpha: the adapters' output is scaled by alpha/rank"`
+	Dropout    float64    `yaml:"dropout" help:"LoRA dropout: probability of zeroing each entry of an adapter's input in training steps (never when sampling or scoring)"`
+	Targets    TargetList `yaml:"targets" help:"projections that get adapters, comma-separated (a YAML list also works): q, k, v, o, gate, up, down"`
+	SaveMerged bool       `yaml:"save_merged" help:"checkpoints of a LoRA run also hold merged/, a full Hugging Face model with the adapters merged in (the adapter, in PEFT's format, is always saved)"`
+}
+
+// TargetList is a comma-separated list of module names; in YAML it may
+// also be written as a list.
+type TargetList string
+
+// UnmarshalYAML accepts "q,v" and [q, v].
+func (l *TargetList) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind == yaml.SequenceNode {
+		var names []string
+		if err := node.Decode(&names); err != nil {
+			return err
+		}
+		*l = TargetList(strings.Join(names, ","))
+		return nil
+	}
+	var s string
+	if err := node.Decode(&s); err != nil {
+		return err
+	}
+	*l = TargetList(s)
+	return nil
+}
+
+// Names splits the list, dropping blanks.
+func (l TargetList) Names() []string {
+	var out []string
+	for _, n := range strings.Split(string(l), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // DefaultConfig returns a complete configuration with SSP's values where
@@ -183,7 +227,8 @@ func DefaultConfig() Config {
 		Pool:   PoolConfig{Reuse: true, Order: PoolOrderInformative, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
 		Optim: OptimConfig{LR: 1e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MiniBatches: 2, MicroBatchSize: 4, LogProbChunkTokens: 512,
-			ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3, KLCoef: 0.01, KLClamp: 10, AdvantageEps: 1e-6},
+			ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3, KLCoef: 0.01, KLClamp: 10, AdvantageEps: 1e-6,
+			LoRA: LoRAConfig{Rank: 0, Alpha: 32, Dropout: 0, Targets: "q,k,v,o,gate,up,down"}},
 	}
 }
 
@@ -270,7 +315,7 @@ func (c Config) Validate() error {
 		{"filter.min_searches", c.Filter.MinSearches}, {"solver.max_answer_tags", c.Solver.MaxAnswerTags}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
 		{"verify.max_prompt_tokens", c.Verify.MaxPromptTokens},
 		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
-		{"run.eval_every", c.Run.EvalEvery}, {"run.eval_limit", c.Run.EvalLimit},
+		{"run.eval_every", c.Run.EvalEvery}, {"run.eval_limit", c.Run.EvalLimit}, {"optim.lora.rank", c.Optim.LoRA.Rank},
 	}
 	for _, p := range nonNegative {
 		if p.value < 0 {
@@ -357,7 +402,29 @@ func (c Config) Validate() error {
 	case !(c.Optim.AdvantageEps > 0):
 		return bad("optim.advantage_eps", "must be positive, got %v", c.Optim.AdvantageEps)
 	}
+	if c.Optim.LoRA.Rank > 0 {
+		l := c.Optim.LoRA
+		lc := model.LoRAConfig{Rank: l.Rank, Alpha: l.Alpha, Dropout: l.Dropout, Targets: l.Targets.Names()}
+		switch {
+		case !(l.Alpha > 0):
+			return bad("optim.lora.alpha", "must be positive, got %v", l.Alpha)
+		case !(l.Dropout >= 0 && l.Dropout < 1):
+			return bad("optim.lora.dropout", "must be in [0, 1), got %v", l.Dropout)
+		}
+		if err := lc.Validate(); err != nil {
+			return bad("optim.lora.targets", "%v", err)
+		}
+	}
 	return nil
+}
+
+// LoRA is the adapters' configuration, and false when optim.lora.rank is 0.
+func (c Config) LoRA() (model.LoRAConfig, bool) {
+	l := c.Optim.LoRA
+	if l.Rank == 0 {
+		return model.LoRAConfig{}, false
+	}
+	return model.LoRAConfig{Rank: l.Rank, Alpha: l.Alpha, Dropout: l.Dropout, Targets: l.Targets.Names()}, true
 }
 
 // Effective renders the configuration as YAML, for the run directory and
@@ -416,27 +483,30 @@ type ConfigField struct {
 	Help    string
 }
 
-// ConfigFields lists every knob in declaration order with its default.
+// ConfigFields lists every knob in declaration order with its default;
+// a nested section (optim.lora) lists its keys under its path.
 func ConfigFields() []ConfigField {
 	var out []ConfigField
-	def := reflect.ValueOf(DefaultConfig())
-	for i := 0; i < def.NumField(); i++ {
-		section := def.Type().Field(i)
-		sv := def.Field(i)
+	var walk func(prefix string, sv reflect.Value)
+	walk = func(prefix string, sv reflect.Value) {
 		for j := 0; j < sv.NumField(); j++ {
 			f := sv.Type().Field(j)
 			v := sv.Field(j)
+			path := prefix + "." + f.Tag.Get("yaml")
+			if v.Kind() == reflect.Struct {
+				walk(path, v)
+				continue
+			}
 			dflt := fmt.Sprint(v.Interface())
 			if v.Kind() == reflect.String {
 				dflt = fmt.Sprintf("%q", v.String())
 			}
-			out = append(out, ConfigField{
-				Path:    section.Tag.Get("yaml") + "." + f.Tag.Get("yaml"),
-				Type:    v.Kind().String(),
-				Default: dflt,
-				Help:    f.Tag.Get("help"),
-			})
+			out = append(out, ConfigField{Path: path, Type: v.Kind().String(), Default: dflt, Help: f.Tag.Get("help")})
 		}
+	}
+	def := reflect.ValueOf(DefaultConfig())
+	for i := 0; i < def.NumField(); i++ {
+		walk(def.Type().Field(i).Tag.Get("yaml"), def.Field(i))
 	}
 	return out
 }
