@@ -147,24 +147,24 @@ type PoolConfig struct {
 
 // OptimConfig is the policy update.
 type OptimConfig struct {
-	LR                      float64 `yaml:"lr" help:"AdamW learning rate; SSP: 1e-6"`
-	WeightDecay             float64 `yaml:"weight_decay" help:"AdamW decoupled weight decay"`
-	Beta1                   float64 `yaml:"beta1" help:"AdamW beta1"`
-	Beta2                   float64 `yaml:"beta2" help:"AdamW beta2"`
-	Eps                     float64 `yaml:"eps" help:"AdamW epsilon"`
-	WarmupSteps             int     `yaml:"warmup_steps" help:"optimizer steps of linear learning-rate warm-up; SSP: 5"`
-	Schedule                string  `yaml:"schedule" help:"learning-rate schedule after warm-up: \"constant\" (SSP), \"linear\" or \"cosine\" (both decay to 0 at the last step)"`
-	MaxGradNorm             float64 `yaml:"max_grad_norm" help:"global gradient-norm clip; SSP: 1.0"`
-	MiniBatches             int     `yaml:"mini_batches" help:"optimizer steps per update (per role, or for both with game.combined_update): the update's trajectories, shuffled, are split into this many near-equal mini-batches (fewer when there are fewer trajectories); verl: train_batch_size / ppo_mini_batch_size, SSP: 2"`
-	MicroBatchSize          int     `yaml:"micro_batch_size" help:"trajectories per forward/backward pass (gradient accumulation); bounds memory"`
-	LogProbChunkTokens      int     `yaml:"logprob_chunk_tokens" help:"positions whose logits the LM head computes at once when scoring and training (0 = the whole sequence): peak memory holds a few [micro-batch, chunk, vocab] float32 tensors instead of [micro-batch, length, vocab] ones (5 GB per 8k-token sequence at a 152k vocabulary)"`
-	ActivationCheckpointing bool    `yaml:"activation_checkpointing" help:"keep only each decoder layer's input through the forward pass and recompute the layer in the backward pass: far less activation memory for about one more forward pass of compute"`
-	ClipLow                 float32 `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
-	ClipHigh                float32 `yaml:"clip_high" help:"PPO ratio upper clip 1+clip_high (clip-higher); SSP: 0.28"`
-	DualClip                float32 `yaml:"dual_clip" help:"dual-clip PPO: a token with negative advantage A contributes at most -dual_clip·A to the loss, however large its ratio (0 = off, else above 1); verl's clip_ratio_c: 3"`
-	KLCoef                  float32 `yaml:"kl_coef" help:"weight of the k3 KL penalty to the frozen initial policy (0 disables the reference model); SSP: 0.01"`
-	KLClamp                 float32 `yaml:"kl_clamp" help:"clamp each token's k3 KL estimate to ±kl_clamp (0 = off); verl: 10"`
-	AdvantageEps            float64 `yaml:"advantage_eps" help:"added to the standard deviation when whitening rewards"`
+	LR                      float64    `yaml:"lr" help:"AdamW learning rate; SSP: 1e-6"`
+	WeightDecay             float64    `yaml:"weight_decay" help:"AdamW decoupled weight decay"`
+	Beta1                   float64    `yaml:"beta1" help:"AdamW beta1"`
+	Beta2                   float64    `yaml:"beta2" help:"AdamW beta2"`
+	Eps                     float64    `yaml:"eps" help:"AdamW epsilon"`
+	WarmupSteps             int        `yaml:"warmup_steps" help:"optimizer steps of linear learning-rate warm-up; SSP: 5"`
+	Schedule                string     `yaml:"schedule" help:"learning-rate schedule after warm-up: \"constant\" (SSP), \"linear\" or \"cosine\" (both decay to 0 at the last step)"`
+	MaxGradNorm             float64    `yaml:"max_grad_norm" help:"global gradient-norm clip; SSP: 1.0"`
+	MiniBatches             int        `yaml:"mini_batches" help:"optimizer steps per update (per role, or for both with game.combined_update): the update's trajectories, shuffled, are split into this many near-equal mini-batches (fewer when there are fewer trajectories); verl: train_batch_size / ppo_mini_batch_size, SSP: 2"`
+	MicroBatchSize          int        `yaml:"micro_batch_size" help:"trajectories per forward/backward pass (gradient accumulation); bounds memory"`
+	LogProbChunkTokens      int        `yaml:"logprob_chunk_tokens" help:"positions whose logits the LM head computes at once when scoring and training (0 = the whole sequence): peak memory holds a few [micro-batch, chunk, vocab] float32 tensors instead of [micro-batch, length, vocab] ones (5 GB per 8k-token sequence at a 152k vocabulary)"`
+	ActivationCheckpointing bool       `yaml:"activation_checkpointing" help:"keep only each decoder layer's input through the forward pass and recompute the layer in the backward pass: far less activation memory for about one more forward pass of compute"`
+	ClipLow                 float32    `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
+	ClipHigh                float32    `yaml:"clip_high" help:"PPO ratio upper clip 1+clip_high (clip-higher); SSP: 0.28"`
+	DualClip                float32    `yaml:"dual_clip" help:"dual-clip PPO: a token with negative advantage A contributes at most -dual_clip·A to the loss, however large its ratio (0 = off, else above 1); verl's clip_ratio_c: 3"`
+	KLCoef                  float32    `yaml:"kl_coef" help:"weight of the k3 KL penalty to the frozen initial policy (0 disables the reference model); SSP: 0.01"`
+	KLClamp                 float32    `yaml:"kl_clamp" help:"clamp each token's k3 KL estimate to ±kl_clamp (0 = off); verl: 10"`
+	AdvantageEps            float64    `yaml:"advantage_eps" help:"added to the standard deviation when whitening rewards"`
 	LoRA                    LoRAConfig `yaml:"lora"`
 }
 
