@@ -393,7 +393,7 @@ type trainProvenance struct {
 	Command   string `json:"command"`
 	Code      string `json:"code"`
 	Started   string `json:"started"`
-	FromStep  int    `json:"from_step"` // 0: a fresh run
+	FromStep  int    `json:"from_step"`         // 0: a fresh run
 	Policy    string `json:"policy"`            // the weights it started from
 	Adapter   string `json:"adapter,omitempty"` // the LoRA adapters it started from
 	Model     string `json:"model"`             // run.model, the reference
