@@ -37,7 +37,7 @@ func init() {
 
 func runTrain(ctx context.Context, args []string) error {
 	fs := newFlags("train", "[--config FILE.yaml] [--model DIR] [--adapter DIR] [--index DIR | --retriever URL] [--seeds FILE] "+
-		"[--steps N] [--save-every N] [--out DIR] [--resume] [--backend NAME] [--print-config] [--section.key VALUE ...]")
+		"[--steps N] [--save-every N] [--out DIR] [--resume] [--backend NAME] [--print-config] [--plan [--gpu-memory 141GB]] [--section.key VALUE ...]")
 	configPath := fs.String("config", "", "YAML configuration file; keys and defaults in docs/config.md")
 	modelDir := fs.String("model", "", "policy checkpoint directory (run.model)")
 	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory to start from, loaded onto --model (run.adapter)")
@@ -50,12 +50,17 @@ func runTrain(ctx context.Context, args []string) error {
 	backend := fs.String("backend", "", backendHelp+" (run.backend)")
 	resume := fs.Bool("resume", false, "continue from the newest complete checkpoint in the run directory")
 	printConfig := fs.Bool("print-config", false, "print the effective configuration and exit")
+	plan := fs.Bool("plan", false, "print the run's memory plan (weights, optimizer state, activations, KV cache) from config.json alone, without loading weights, and exit")
+	gpuMemory := fs.String("gpu-memory", "", "with --plan: the device's memory (e.g. 141GB, 80GB, 24GiB): say whether the run fits and the cheapest change that makes it fit")
 	applyKeys := selfplay.ConfigFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if *gpuMemory != "" && !*plan {
+		return fmt.Errorf("%w: --gpu-memory goes with --plan", errUsage)
 	}
 
 	// Defaults, then the file, then --section.key flags, then the short flags.
@@ -114,6 +119,9 @@ func runTrain(ctx context.Context, args []string) error {
 		if err := check.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
+		if *plan {
+			return runPlan(cfg, *gpuMemory)
+		}
 		if !*printConfig {
 			paths, err := prepareBuiltin(ctx)
 			if err != nil {
@@ -137,6 +145,12 @@ func runTrain(ctx context.Context, args []string) error {
 	if *printConfig {
 		fmt.Print(cfg.Effective())
 		return nil
+	}
+	if *plan {
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return runPlan(cfg, *gpuMemory)
 	}
 	check := cfg
 	if check.Run.EvalData == "" && check.Run.Index == "" && check.Run.Retriever == "" {
@@ -229,7 +243,6 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 	}
 	defer closeSearcher()
 
-	opts := cfg.LoadOptions()
 	policy, adapterSource, err := loadPolicy(cfg, policyDir, checkpoint)
 	if err != nil {
 		return err
@@ -241,7 +254,7 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 		// policy's own weights.
 		if adapterSource != "" {
 			reference = policy.Base()
-		} else if reference, err = model.Load(cfg.Run.Model, opts); err != nil {
+		} else if reference, err = model.Load(cfg.Run.Model, cfg.ReferenceLoadOptions()); err != nil {
 			return err
 		}
 	}

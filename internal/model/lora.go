@@ -482,6 +482,13 @@ func readAdapterConfig(dir string) (LoRAConfig, string, error) {
 	return cfg, base, nil
 }
 
+// ReadAdapterConfig reads the LoRA configuration of a PEFT adapter
+// directory (its adapter_config.json) without its weights.
+func ReadAdapterConfig(dir string) (LoRAConfig, error) {
+	cfg, _, err := readAdapterConfig(dir)
+	return cfg, err
+}
+
 // LoadAdapter reads a PEFT LoRA adapter directory (adapter_config.json,
 // adapter_model.safetensors) onto the model, replacing adapters it had.
 // Every tensor of the file must be one the configuration implies, with the

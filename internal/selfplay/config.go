@@ -31,21 +31,23 @@ type Config struct {
 
 // RunConfig says what to train, on what, and where to write.
 type RunConfig struct {
-	Model     string `yaml:"model" help:"policy checkpoint directory (Hugging Face layout); also the frozen KL reference (with LoRA, the base the adapters are trained on)"`
-	Adapter   string `yaml:"adapter" help:"PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) to start from, loaded onto run.model: a LoRA run with the adapter's rank, alpha, dropout and targets (optim.lora.rank must be 0 or the adapter's r); the KL reference stays run.model without adapters"`
-	Backend   string `yaml:"backend" help:"compute backend: \"go\" (pure Go on the CPU, needs nothing installed), \"xla:cpu\", \"xla:cuda\" (need XLA's PJRT plugin in a folder named by PJRT_PLUGIN_LIBRARY_PATH; nothing is downloaded); empty: $GOMLX_BACKEND, else go"`
-	Index     string `yaml:"index" help:"embedded BM25 index directory (exclusive with retriever)"`
-	Retriever string `yaml:"retriever" help:"URL of a Search-R1-compatible /retrieve server (exclusive with index)"`
-	Seeds     string `yaml:"seeds" help:"JSONL file of target answers: {\"answer\": str or [aliases], \"hops\": n} (SSP rows with ground_truth also accepted)"`
-	EvalData  string `yaml:"eval_data" help:"held-out QA file (eval format) the solver is validated on during training; empty = no validation"`
-	EvalEvery int    `yaml:"eval_every" help:"validate every N steps and after the last step (0 = never); reports go to <out>/eval/step-N/"`
-	EvalFirst bool   `yaml:"eval_first" help:"with run.eval_every, also validate the starting policy before the first step (step-0); off saves a pass when several runs share a base"`
-	EvalLimit int    `yaml:"eval_limit" help:"validate on the first N questions of run.eval_data (0 = all)"`
-	QAData    string `yaml:"qa_data" help:"JSONL/parquet QA file (question, golden_answers) for game.problems \"qa\"; unused in self-play"`
-	Out       string `yaml:"out" help:"run directory: metrics.jsonl, TensorBoard events, rollouts/, checkpoints/"`
-	Steps     int    `yaml:"steps" help:"training steps (one step = one batch of proposals, their solver rollouts and the updates)"`
-	SaveEvery int    `yaml:"save_every" help:"write a checkpoint every N steps (and after the last step); SSP: 5"`
-	Seed      int64  `yaml:"seed" help:"seed for seed-order shuffling, sampling and RAG noise; a step's randomness depends only on (seed, step)"`
+	Model        string `yaml:"model" help:"policy checkpoint directory (Hugging Face layout); also the frozen KL reference (with LoRA, the base the adapters are trained on)"`
+	Adapter      string `yaml:"adapter" help:"PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) to start from, loaded onto run.model: a LoRA run with the adapter's rank, alpha, dropout and targets (optim.lora.rank must be 0 or the adapter's r); the KL reference stays run.model without adapters"`
+	Backend      string `yaml:"backend" help:"compute backend: \"go\" (pure Go on the CPU, needs nothing installed), \"xla:cpu\", \"xla:cuda\" (need XLA's PJRT plugin in a folder named by PJRT_PLUGIN_LIBRARY_PATH; nothing is downloaded); empty: $GOMLX_BACKEND, else go"`
+	ComputeDType string `yaml:"compute_dtype" help:"dtype of matmuls and activations: \"float32\" or \"bfloat16\" (mixed precision: norms, softmax, log-probs and losses stay float32, trained weights and AdamW state are float32)"`
+	FrozenDType  string `yaml:"frozen_dtype" help:"dtype of the weights that are not trained: with LoRA the base, in full fine-tuning the KL reference: \"float32\" or \"bfloat16\" (half the memory; trained weights are always float32)"`
+	Index        string `yaml:"index" help:"embedded BM25 index directory (exclusive with retriever)"`
+	Retriever    string `yaml:"retriever" help:"URL of a Search-R1-compatible /retrieve server (exclusive with index)"`
+	Seeds        string `yaml:"seeds" help:"JSONL file of target answers: {\"answer\": str or [aliases], \"hops\": n} (SSP rows with ground_truth also accepted)"`
+	EvalData     string `yaml:"eval_data" help:"held-out QA file (eval format) the solver is validated on during training; empty = no validation"`
+	EvalEvery    int    `yaml:"eval_every" help:"validate every N steps and after the last step (0 = never); reports go to <out>/eval/step-N/"`
+	EvalFirst    bool   `yaml:"eval_first" help:"with run.eval_every, also validate the starting policy before the first step (step-0); off saves a pass when several runs share a base"`
+	EvalLimit    int    `yaml:"eval_limit" help:"validate on the first N questions of run.eval_data (0 = all)"`
+	QAData       string `yaml:"qa_data" help:"JSONL/parquet QA file (question, golden_answers) for game.problems \"qa\"; unused in self-play"`
+	Out          string `yaml:"out" help:"run directory: metrics.jsonl, TensorBoard events, rollouts/, checkpoints/"`
+	Steps        int    `yaml:"steps" help:"training steps (one step = one batch of proposals, their solver rollouts and the updates)"`
+	SaveEvery    int    `yaml:"save_every" help:"write a checkpoint every N steps (and after the last step); SSP: 5"`
+	Seed         int64  `yaml:"seed" help:"seed for seed-order shuffling, sampling and RAG noise; a step's randomness depends only on (seed, step)"`
 }
 
 // GameConfig shapes one step of the game.
@@ -214,7 +216,7 @@ func (l TargetList) Names() []string {
 // they apply.
 func DefaultConfig() Config {
 	return Config{
-		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1, EvalFirst: true},
+		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1, EvalFirst: true, ComputeDType: "float32", FrozenDType: "float32"},
 		Game: GameConfig{BatchSize: 256, ProposerRollouts: 1, SolverRollouts: 5,
 			TrainProposer: true, TrainSolver: true, Prompts: PromptsSSPShort, Problems: ProblemsSelfPlay},
 		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 0, MaxResponseTokens: 8192,
@@ -325,6 +327,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Run.Index != "" && c.Run.Retriever != "":
 		return bad("run.index", "set either run.index or run.retriever, not both")
+	case c.Run.ComputeDType != "float32" && c.Run.ComputeDType != "bfloat16":
+		return bad("run.compute_dtype", "must be \"float32\" or \"bfloat16\", got %q", c.Run.ComputeDType)
+	case c.Run.FrozenDType != "float32" && c.Run.FrozenDType != "bfloat16":
+		return bad("run.frozen_dtype", "must be \"float32\" or \"bfloat16\", got %q", c.Run.FrozenDType)
 	case c.Filter.MaxQuestionChars < c.Filter.MinQuestionChars:
 		return bad("filter.max_question_chars", "%d is below filter.min_question_chars %d", c.Filter.MaxQuestionChars, c.Filter.MinQuestionChars)
 	case c.Filter.MaxQuestionWords < c.Filter.MinQuestionWords:
@@ -447,13 +453,52 @@ func (c Config) OptimizerConfig() model.OptimizerConfig {
 		MaxGradNorm: o.MaxGradNorm, MicroBatchSize: o.MicroBatchSize, ActivationCheckpointing: o.ActivationCheckpointing}
 }
 
-// LoadOptions are the model options of the policy and the reference.
+// UsesLoRA reports whether the run trains LoRA adapters (optim.lora.rank
+// or run.adapter) rather than every weight.
+func (c Config) UsesLoRA() bool { return c.Optim.LoRA.Rank > 0 || c.Run.Adapter != "" }
+
+// LoadOptions are the model options of the policy: float32 weights when
+// every weight is trained, run.frozen_dtype for the frozen base of a LoRA
+// run.
 func (c Config) LoadOptions() model.LoadOptions {
 	chunk := c.Optim.LogProbChunkTokens
 	if chunk == 0 {
 		chunk = -1 // the whole sequence
 	}
-	return model.LoadOptions{Backend: c.Run.Backend, LogProbChunkTokens: chunk}
+	dtype := "float32"
+	if c.UsesLoRA() {
+		dtype = c.Run.FrozenDType
+	}
+	return model.LoadOptions{Backend: c.Run.Backend, LogProbChunkTokens: chunk, DType: dtype, ComputeDType: c.Run.ComputeDType}
+}
+
+// ReferenceLoadOptions are the model options of the KL reference of full
+// fine-tuning, which is never trained: run.frozen_dtype.
+func (c Config) ReferenceLoadOptions() model.LoadOptions {
+	o := c.LoadOptions()
+	o.DType = c.Run.FrozenDType
+	return o
+}
+
+// MemorySettings are the memory plan's settings for the model mc: a
+// training sequence and a rollout's cache hold up to agent.max_prompt_tokens
+// + agent.max_response_tokens tokens, and the largest rollout phase keeps
+// the caches of every solver rollout of a step (game.batch_size ×
+// game.proposer_rollouts × game.solver_rollouts sequences). lora is the
+// adapters' configuration (nil: full fine-tuning).
+func (c Config) MemorySettings(mc model.Config, lora *model.LoRAConfig) model.MemorySettings {
+	seq := c.Agent.MaxPromptTokens + c.Agent.MaxResponseTokens
+	rollouts := c.Game.BatchSize * c.Game.ProposerRollouts
+	if c.Game.Problems == ProblemsQA {
+		rollouts = c.Game.BatchSize
+	}
+	if c.Game.TrainSolver || c.Game.Problems == ProblemsQA {
+		rollouts *= c.Game.SolverRollouts
+	}
+	return model.MemorySettings{Config: mc, LoRA: lora, FrozenDType: c.Run.FrozenDType, ComputeDType: c.Run.ComputeDType,
+		KLReference: c.Optim.KLCoef > 0, MicroBatch: c.Optim.MicroBatchSize, SeqLen: seq,
+		LogProbChunk: c.Optim.LogProbChunkTokens, ActivationCheckpointing: c.Optim.ActivationCheckpointing,
+		RolloutSequences: rollouts, RolloutSlots: seq}
 }
 
 // OptimizerStepsPerStep is the number of optimizer steps one game step

@@ -197,4 +197,20 @@ func TestLoadOptions(t *testing.T) {
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "optim.logprob_chunk_tokens") {
 		t.Errorf("negative optim.logprob_chunk_tokens: %v", err)
 	}
+	// run.frozen_dtype applies to weights that are not trained only.
+	// Mutation seen to fail: LoadOptions giving the policy frozen_dtype
+	// without LoRA.
+	cfg = DefaultConfig()
+	cfg.Run.FrozenDType, cfg.Run.ComputeDType = "bfloat16", "bfloat16"
+	if o, r := cfg.LoadOptions(), cfg.ReferenceLoadOptions(); o.DType != "float32" || o.ComputeDType != "bfloat16" || r.DType != "bfloat16" {
+		t.Errorf("full fine-tuning: policy %+v, reference %+v", o, r)
+	}
+	cfg.Optim.LoRA.Rank = 8
+	if o := cfg.LoadOptions(); o.DType != "bfloat16" {
+		t.Errorf("LoRA: the frozen base loads as %q, want bfloat16", o.DType)
+	}
+	cfg.Run.FrozenDType = "fp8"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "run.frozen_dtype") {
+		t.Errorf("run.frozen_dtype fp8: %v", err)
+	}
 }
