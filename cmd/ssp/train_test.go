@@ -160,7 +160,8 @@ func TestTrainBuiltinStep(t *testing.T) {
 // merged model that --adapter computes. Mutations seen to fail: train
 // saving the policy with Save instead of the adapter saver (no
 // adapter_config.json); loadPolicy ignoring the checkpoint on resume (the
-// resumed run starts from --adapter).
+// resumed run starts from --adapter); eval not looking for the training run
+// of --adapter (the run's settings are not taken).
 func TestTrainLoRA(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs self-play steps")
@@ -276,5 +277,13 @@ func TestTrainLoRA(t *testing.T) {
 	})
 	if code != 2 || !strings.Contains(stderr, "--adapter") {
 		t.Errorf("a LoRA checkpoint as --model: exit %d, %s", code, stderr)
+	}
+	// eval with the checkpoint's adapter takes the run's settings.
+	stderr, code = captureStderr(t, func() int {
+		return dispatch(ctx, []string{"eval", "--model", base, "--adapter", ckpt2, "--limit", "1", "--out", filepath.Join(dir, "eval"),
+			"--agent.max_turns", "1", "--agent.max_tokens_per_turn", "8"})
+	})
+	if code != 0 || !strings.Contains(stderr, "settings of the training run") {
+		t.Errorf("eval --adapter CHECKPOINT: exit %d, want the run's settings taken:\n%s", code, stderr)
 	}
 }
