@@ -32,7 +32,14 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/ssp-pins" 2>/dev/null)" != "$p
 fi
 
 out=$assets/lora-reference
+stale=0
 if [ ! -f "$out/pins" ] || [ "$(cat "$out/pins")" != "$pins" ] || [ scripts/gen_lora_reference.py -nt "$out/pins" ]; then
+	stale=1
+fi
+for f in "$shared"/fixtures/hf/*/model.safetensors; do
+	if [ "$f" -nt "$out/pins" ]; then stale=1; fi # fixtures replaced since the references were made
+done
+if [ "$stale" = 1 ]; then
 	rm -rf "$out.tmp"
 	"$venv/bin/python" scripts/gen_lora_reference.py generate "$shared/fixtures/hf" "$out.tmp"
 	echo "$pins" >"$out.tmp/pins"
