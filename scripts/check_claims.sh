@@ -340,6 +340,27 @@ fi
 # 10. The SmolLM2 import against llama.cpp's reader (docs/checkpoints.md):
 # `go test ./internal/gguf -run SmolLM2 -v`, with the assets of
 # scripts/fetch_smollm2.sh.
+if wanted lora-plan 0; then
+	# The memory plans of docs/lora.md's worked example, from Qwen2.5-7B's config.json.
+	mkdir -p "$work/qwen2.5-7b"
+	cat >"$work/qwen2.5-7b/config.json" <<'EOF'
+{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944,
+ "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+ "max_position_embeddings": 131072, "rope_theta": 1000000.0, "rms_norm_eps": 1e-06, "tie_word_embeddings": false,
+ "torch_dtype": "bfloat16", "hidden_act": "silu"}
+EOF
+	lora="--optim.lora.rank 64 --optim.lora.alpha 128 --run.frozen_dtype bfloat16 --run.compute_dtype bfloat16 --optim.activation_checkpointing true --optim.micro_batch_size 1"
+	full="--run.compute_dtype bfloat16 --run.frozen_dtype bfloat16 --optim.activation_checkpointing true --optim.micro_batch_size 1 --agent.max_prompt_tokens 1024 --agent.max_response_tokens 2048 --game.batch_size 16"
+	for plan in "1|141GB|" "2|141GB|$full" "3|141GB|$full --optim.kl_coef 0" "4|141GB|$lora --game.batch_size 32" \
+		"5|80GB|$lora --agent.max_response_tokens 4096 --game.batch_size 16"; do
+		IFS='|' read -r n device settings <<<"$plan"
+		# shellcheck disable=SC2086 # the settings are separate flags
+		today=$("$ssp" train --model "$work/qwen2.5-7b" --plan --gpu-memory "$device" $settings | grep '^total:' | grep -o -E '= [0-9.]+ GB' | cut -c3-)
+		c=$(cell docs/lora.md "" "$n" 4)
+		row lora-plan "docs/lora.md plan $n" "$c" "$today" "$(same "$c" "$today")"
+	done
+fi
+
 if wanted smollm2-import 0; then
 	c=$(claim docs/checkpoints.md '[0-9]+ tensors, [0-9,]+ values, maximum absolute difference [0-9.]+')
 	if [ ! -s "$assets/smollm2/reference/reference.safetensors" ]; then

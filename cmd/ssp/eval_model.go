@@ -26,6 +26,7 @@ func init() { modelSolver = newModelSolver }
 // same multi-turn search loop and prompt the trainer uses, decoded greedily.
 type modelSolverOptions struct {
 	Model               string
+	Adapter             string // PEFT LoRA adapter loaded onto Model; "" for none
 	Index               string
 	Retriever           string
 	Backend             string
@@ -47,10 +48,14 @@ func (o *modelSolverOptions) settings() map[string]any {
 	if backend == "" {
 		backend = cmp.Or(os.Getenv("GOMLX_BACKEND"), "go")
 	}
-	return map[string]any{
+	settings := map[string]any{
 		"backend": backend, "decoding": "greedy", "max_turns": o.MaxTurns, "max_tokens_per_turn": o.MaxTokensPerTurn,
 		"max_response_tokens": o.MaxResponseTokens, "topk": o.TopK, "max_information_chars": o.MaxInformationChars, "prompts": o.Prompts,
 	}
+	if o.Adapter != "" {
+		settings["adapter"] = o.Adapter
+	}
+	return settings
 }
 
 // isGoBackend reports whether a --backend value (empty: $GOMLX_BACKEND,
@@ -79,6 +84,7 @@ var cpuAgentBounds = struct{ MaxTurns, MaxTokensPerTurn, MaxResponseTokens, MaxI
 func modelSolverFlags(fs *pflag.FlagSet) *modelSolverOptions {
 	agentDefaults := selfplay.DefaultConfig().Agent
 	o := &modelSolverOptions{}
+	fs.StringVar(&o.Adapter, "adapter", "", "PEFT LoRA adapter directory loaded onto --model (a LoRA run's checkpoint: then the run's settings apply as for a full checkpoint)")
 	fs.StringVar(&o.Index, "index", "", "BM25 index directory the solver searches (with --model)")
 	fs.StringVar(&o.Retriever, "retriever", "", "URL of a Search-R1-compatible /retrieve server (instead of --index)")
 	fs.StringVar(&o.Backend, "backend", "", backendHelp)
@@ -152,7 +158,11 @@ func modelDefaults(ctx context.Context, who string, o *modelSolverOptions, data 
 	}
 
 	fromRun := false
-	switch run := trainingRunOf(o.Model); {
+	run := trainingRunOf(o.Model)
+	if o.Adapter != "" && run == "" {
+		run = trainingRunOf(o.Adapter) // the checkpoint of a LoRA run
+	}
+	switch {
 	case o.Model == "":
 		p, err := prepare()
 		if err != nil {
@@ -294,7 +304,7 @@ func loadSolver(o modelSolverOptions) (*loadedSolver, error) {
 		}
 		searcher, closeSearcher = ix, ix.Close
 	}
-	m, err := model.Load(o.Model, model.LoadOptions{Backend: o.Backend})
+	m, err := loadModel(o.Model, o.Adapter, model.LoadOptions{Backend: o.Backend})
 	if err != nil {
 		closeSearcher()
 		return nil, err

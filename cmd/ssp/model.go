@@ -22,17 +22,19 @@ func init() {
 	register(command{name: "model generate", summary: "continue a text prompt (chat template applied, text streamed) or token-id prompts with a checkpoint", run: runModelGenerate})
 	register(command{name: "model grads", summary: "write the language-modelling loss and its gradients", run: runModelGrads})
 	register(command{name: "model init", summary: "write a randomly initialised checkpoint for a config.json", run: runModelInit})
+	register(command{name: "model merge", summary: "merge a LoRA adapter into its base model and write a full checkpoint", run: runModelMerge})
 }
 
 // modelFlags are the flags every model command shares.
 type modelFlags struct {
-	dir, backend, dtype string
+	dir, adapter, backend, dtype string
 }
 
 func addModelFlags(fs *pflag.FlagSet, withModel bool) *modelFlags {
 	f := &modelFlags{}
 	if withModel {
 		fs.StringVar(&f.dir, "model", "", "Hugging Face checkpoint directory (config.json + *.safetensors)")
+		fs.StringVar(&f.adapter, "adapter", "", "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) to load onto --model")
 	}
 	fs.StringVar(&f.backend, "backend", "", backendHelp)
 	fs.StringVar(&f.dtype, "dtype", "float32", "weight dtype on the device: float32 or bfloat16")
@@ -43,7 +45,63 @@ func (f *modelFlags) load() (*model.Model, error) {
 	if f.dir == "" {
 		return nil, fmt.Errorf("%w: --model is required", errUsage)
 	}
-	return model.Load(f.dir, model.LoadOptions{Backend: f.backend, DType: f.dtype})
+	return loadModel(f.dir, f.adapter, model.LoadOptions{Backend: f.backend, DType: f.dtype})
+}
+
+// loadModel loads the checkpoint dir and, when adapter is set, the PEFT LoRA
+// adapter in that directory onto it. An adapter directory given as the
+// model is refused with what to pass instead.
+func loadModel(dir, adapter string, opts model.LoadOptions) (*model.Model, error) {
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil && model.IsAdapterDir(dir) {
+		return nil, fmt.Errorf("%w: --model %s holds a LoRA adapter, not a model: pass its base model as --model and this directory as --adapter", errUsage, dir)
+	}
+	m, err := model.Load(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if adapter != "" {
+		if err := m.LoadAdapter(adapter); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("--adapter: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// runModelMerge writes base + adapter as a plain Hugging Face checkpoint:
+// every adapted weight W becomes W + (alpha/r)·B·A, as PEFT's
+// merge_and_unload computes it, stored in the base's dtype.
+func runModelMerge(ctx context.Context, args []string) error {
+	fs := newFlags("model merge", "--base DIR --adapter DIR --out DIR [--force]")
+	base := fs.String("base", "", "base model checkpoint directory the adapter was trained on")
+	adapter := fs.String("adapter", "", "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors)")
+	out := fs.String("out", "", "checkpoint directory to create, or an ssp checkpoint to replace")
+	force := fs.Bool("force", false, "replace --out even when it is a directory that ssp did not write (never a file)")
+	backend := fs.String("backend", "", backendHelp)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *base == "" || *adapter == "" || *out == "" {
+		return fmt.Errorf("%w: --base, --adapter and --out are required", errUsage)
+	}
+	outOpts := outdir.Options{Force: *force, ForceFlag: "--force"}
+	if err := outdir.Check(*out, outdir.Model, outOpts); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m, err := loadModel(*base, *adapter, model.LoadOptions{Backend: *backend})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.SaveTo(*out, outOpts); err != nil {
+		return err
+	}
+	lc, _ := m.LoRA()
+	fmt.Fprintf(os.Stderr, "wrote %s: %s with %s merged (r %d, alpha %g, %s)\n", *out, *base, *adapter, lc.Rank, lc.Alpha, strings.Join(lc.Targets, ", "))
+	return nil
 }
 
 // idsInput is the JSON input of the model commands, shaped like the

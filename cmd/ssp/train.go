@@ -36,10 +36,11 @@ func init() {
 }
 
 func runTrain(ctx context.Context, args []string) error {
-	fs := newFlags("train", "[--config FILE.yaml] [--model DIR] [--index DIR | --retriever URL] [--seeds FILE] "+
-		"[--steps N] [--save-every N] [--out DIR] [--resume] [--backend NAME] [--print-config] [--section.key VALUE ...]")
+	fs := newFlags("train", "[--config FILE.yaml] [--model DIR] [--adapter DIR] [--index DIR | --retriever URL] [--seeds FILE] "+
+		"[--steps N] [--save-every N] [--out DIR] [--resume] [--backend NAME] [--print-config] [--plan [--gpu-memory 141GB]] [--section.key VALUE ...]")
 	configPath := fs.String("config", "", "YAML configuration file; keys and defaults in docs/config.md")
 	modelDir := fs.String("model", "", "policy checkpoint directory (run.model)")
+	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory to start from, loaded onto --model (run.adapter)")
 	indexDir := fs.String("index", "", "embedded BM25 index directory (run.index)")
 	retriever := fs.String("retriever", "", "URL of a Search-R1-compatible /retrieve server (run.retriever)")
 	seeds := fs.String("seeds", "", "JSONL file of target answers (run.seeds)")
@@ -49,12 +50,17 @@ func runTrain(ctx context.Context, args []string) error {
 	backend := fs.String("backend", "", backendHelp+" (run.backend)")
 	resume := fs.Bool("resume", false, "continue from the newest complete checkpoint in the run directory")
 	printConfig := fs.Bool("print-config", false, "print the effective configuration and exit")
+	plan := fs.Bool("plan", false, "print the run's memory plan (weights, optimizer state, activations, KV cache) from config.json alone, without loading weights, and exit")
+	gpuMemory := fs.String("gpu-memory", "", "with --plan: the device's memory (e.g. 141GB, 80GB, 24GiB): say whether the run fits and the cheapest change that makes it fit")
 	applyKeys := selfplay.ConfigFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if *gpuMemory != "" && !*plan {
+		return fmt.Errorf("%w: --gpu-memory goes with --plan", errUsage)
 	}
 
 	// Defaults, then the file, then --section.key flags, then the short flags.
@@ -72,6 +78,8 @@ func runTrain(ctx context.Context, args []string) error {
 			switch f.Name {
 			case "model":
 				cfg.Run.Model = *modelDir
+			case "adapter":
+				cfg.Run.Adapter = *adapterDir
 			case "index":
 				cfg.Run.Index, cfg.Run.Retriever = *indexDir, ""
 			case "retriever":
@@ -111,6 +119,9 @@ func runTrain(ctx context.Context, args []string) error {
 		if err := check.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
+		if *plan {
+			return runPlan(cfg, *gpuMemory)
+		}
 		if !*printConfig {
 			paths, err := prepareBuiltin(ctx)
 			if err != nil {
@@ -134,6 +145,12 @@ func runTrain(ctx context.Context, args []string) error {
 	if *printConfig {
 		fmt.Print(cfg.Effective())
 		return nil
+	}
+	if *plan {
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return runPlan(cfg, *gpuMemory)
 	}
 	check := cfg
 	if check.Run.EvalData == "" && check.Run.Index == "" && check.Run.Retriever == "" {
@@ -226,15 +243,18 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 	}
 	defer closeSearcher()
 
-	opts := cfg.LoadOptions()
-	policy, err := model.Load(policyDir, opts)
+	policy, adapterSource, err := loadPolicy(cfg, policyDir, checkpoint)
 	if err != nil {
 		return err
 	}
 	var reference *model.Model
 	if cfg.Optim.KLCoef > 0 {
-		// The KL anchor is always the starting model, also when resuming.
-		if reference, err = model.Load(cfg.Run.Model, opts); err != nil {
+		// The KL anchor is always the starting model, also when resuming;
+		// under LoRA it is the base with the adapters off, read from the
+		// policy's own weights.
+		if adapterSource != "" {
+			reference = policy.Base()
+		} else if reference, err = model.Load(cfg.Run.Model, cfg.ReferenceLoadOptions()); err != nil {
 			return err
 		}
 	}
@@ -287,11 +307,21 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 		return err
 	}
 	defer rd.Close()
-	if err := recordTrainProvenance(out, cfg, policyDir, start); err != nil {
+	if adapterSource != "" {
+		policyDir = cfg.Run.Model
+	}
+	if err := recordTrainProvenance(out, cfg, policyDir, adapterSource, start); err != nil {
 		return err
 	}
 	slog.Info("training", "out", out, "from_step", start+1, "to_step", cfg.Run.Steps, "model", policyDir, "problems", cfg.Game.Problems, "seeds", len(seeds), "qa", len(qa))
-	runner := &selfplay.Runner{Game: game, Dir: rd, Model: policy, Optimizer: trainer}
+	var saver selfplay.ModelSaver = policy
+	if adapterSource != "" {
+		lc, _ := policy.LoRA()
+		slog.Info("LoRA", "rank", lc.Rank, "alpha", lc.Alpha, "dropout", lc.Dropout, "targets", strings.Join(lc.Targets, ","),
+			"adapter_parameters", policy.NumAdapterParameters(), "base_parameters", policy.NumParameters(), "from", adapterSource)
+		saver = adapterSaver{m: policy, merged: cfg.Optim.LoRA.SaveMerged}
+	}
+	runner := &selfplay.Runner{Game: game, Dir: rd, Model: saver, Optimizer: trainer}
 	if cfg.Run.EvalEvery > 0 {
 		if runner.Validate, err = validator(ctx, cfg, policy, tok, searcher); err != nil {
 			return err
@@ -307,15 +337,79 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 	return nil
 }
 
+// loadPolicy loads the policy a run trains. Without LoRA it is the model
+// in policyDir (run.model, or the checkpoint resumed from). With LoRA
+// (optim.lora.rank > 0 or run.adapter) it is run.model with adapters: those
+// of the checkpoint resumed from, else run.adapter, else fresh ones; their
+// source is returned ("" without LoRA).
+func loadPolicy(cfg selfplay.Config, policyDir, checkpoint string) (*model.Model, string, error) {
+	lora, loraOn := cfg.LoRA()
+	opts := cfg.LoadOptions()
+	if !loraOn && cfg.Run.Adapter == "" {
+		if checkpoint != "" && model.IsAdapterDir(checkpoint) {
+			return nil, "", fmt.Errorf("%w: checkpoint %s holds a LoRA adapter but optim.lora.rank is 0 and run.adapter is unset: resume with the run's own configuration", errUsage, checkpoint)
+		}
+		m, err := model.Load(policyDir, opts)
+		return m, "", err
+	}
+	source := cfg.Run.Adapter
+	if checkpoint != "" {
+		if !model.IsAdapterDir(checkpoint) {
+			return nil, "", fmt.Errorf("%w: checkpoint %s holds a full model, not a LoRA adapter, but optim.lora.rank is %d: resume with the run's own configuration", errUsage, checkpoint, lora.Rank)
+		}
+		source = checkpoint
+	}
+	m, err := model.Load(cfg.Run.Model, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	if source == "" {
+		if err := m.AddLoRA(lora, cfg.Run.Seed); err != nil {
+			m.Close()
+			return nil, "", fmt.Errorf("%w: optim.lora: %v", errUsage, err)
+		}
+		return m, "fresh adapters", nil
+	}
+	if err := m.LoadAdapter(source); err != nil {
+		m.Close()
+		return nil, "", err
+	}
+	if got, _ := m.LoRA(); loraOn && got.Rank != lora.Rank {
+		m.Close()
+		return nil, "", fmt.Errorf("%w: optim.lora.rank is %d but the adapter %s has r %d: set optim.lora.rank to 0 (take the adapter's) or to %d",
+			errUsage, lora.Rank, source, got.Rank, got.Rank)
+	}
+	return m, source, nil
+}
+
+// adapterSaver writes the checkpoints of a LoRA run: the adapter in PEFT's
+// format at the top of the checkpoint, and with optim.lora.save_merged a
+// full model with the adapters merged in, in merged/.
+type adapterSaver struct {
+	m      *model.Model
+	merged bool
+}
+
+func (s adapterSaver) Save(dir string) error {
+	if err := s.m.SaveAdapter(dir); err != nil {
+		return err
+	}
+	if s.merged {
+		return s.m.Save(filepath.Join(dir, "merged"))
+	}
+	return nil
+}
+
 // trainProvenance is one line of a run's provenance.jsonl: what started
 // or resumed it. config.yaml beside it holds every setting.
 type trainProvenance struct {
 	Command   string `json:"command"`
 	Code      string `json:"code"`
 	Started   string `json:"started"`
-	FromStep  int    `json:"from_step"` // 0: a fresh run
-	Policy    string `json:"policy"`    // the weights it started from
-	Model     string `json:"model"`     // run.model, the reference
+	FromStep  int    `json:"from_step"`         // 0: a fresh run
+	Policy    string `json:"policy"`            // the weights it started from
+	Adapter   string `json:"adapter,omitempty"` // the LoRA adapters it started from
+	Model     string `json:"model"`             // run.model, the reference
 	Index     string `json:"index,omitempty"`
 	Retriever string `json:"retriever,omitempty"`
 	Seeds     string `json:"seeds,omitempty"`
@@ -327,10 +421,10 @@ type trainProvenance struct {
 
 // recordTrainProvenance appends what starts this invocation to
 // RUN/provenance.jsonl, one line per start or resume, synced to disk.
-func recordTrainProvenance(out string, cfg selfplay.Config, policyDir string, start int) error {
+func recordTrainProvenance(out string, cfg selfplay.Config, policyDir, adapter string, start int) error {
 	p := trainProvenance{
 		Command: strings.Join(os.Args, " "), Code: eval.CodeVersion(), Started: time.Now().UTC().Format(time.RFC3339),
-		FromStep: start, Policy: policyDir, Model: cfg.Run.Model, Index: cfg.Run.Index, Retriever: cfg.Run.Retriever,
+		FromStep: start, Policy: policyDir, Adapter: adapter, Model: cfg.Run.Model, Index: cfg.Run.Index, Retriever: cfg.Run.Retriever,
 		Seeds: cfg.Run.Seeds, QAData: cfg.Run.QAData, EvalData: cfg.Run.EvalData,
 		Backend: cmp.Or(cfg.Run.Backend, os.Getenv("GOMLX_BACKEND"), "go"), Seed: cfg.Run.Seed,
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/safetensors"
 )
 
 func TestTrainUsage(t *testing.T) {
@@ -148,5 +149,141 @@ func TestTrainBuiltinStep(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out2, "checkpoints", "step-1", "model.safetensors")); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestTrainLoRA starts a LoRA run of the built-in default from an adapter
+// (--adapter), trains a step, resumes for a second, and uses the
+// checkpoint's adapter as the model commands load one: the checkpoint holds
+// a PEFT adapter (and merged/ with optim.lora.save_merged), the optimizer
+// state holds the adapters' moments only, and model merge writes the
+// merged model that --adapter computes. Mutations seen to fail: train
+// saving the policy with Save instead of the adapter saver (no
+// adapter_config.json); loadPolicy ignoring the checkpoint on resume (the
+// resumed run starts from --adapter); eval not looking for the training run
+// of --adapter (the run's settings are not taken).
+func TestTrainLoRA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs self-play steps")
+	}
+	t.Setenv("GOMLX_BACKEND", "go")
+	t.Setenv("SSP_CACHE", t.TempDir())
+	ctx := context.Background()
+	paths, err := prepareBuiltin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := paths.Model
+	// A start adapter whose B is not zero, so that it changes the logits.
+	start := filepath.Join(t.TempDir(), "start")
+	{
+		m, err := model.Load(base, model.LoadOptions{Backend: "go"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.AddLoRA(model.LoRAConfig{Rank: 4, Alpha: 8, Targets: []string{"q", "v", "down"}}, 1); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := model.NewTrainer(m, model.OptimizerConfig{LR: 1e-2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.LMStep(ctx, [][]int32{{1, 2, 3, 4, 5, 6, 7, 8}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.SaveAdapter(start); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	common := []string{"--out", out, "--game.batch_size", "2", "--agent.max_turns", "1", "--agent.max_tokens_per_turn", "8",
+		"--adapter", start, "--optim.lora.save_merged", "true"}
+	if err := runTrain(ctx, append([]string{"--steps", "1"}, common...)); err != nil {
+		t.Fatal(err)
+	}
+	ckpt1 := filepath.Join(out, "checkpoints", "step-1")
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors", "merged/model.safetensors", "optimizer/optimizer.safetensors", "trainer_state.json"} {
+		if _, err := os.Stat(filepath.Join(ckpt1, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ckpt1, "model.safetensors")); err == nil {
+		t.Error("a LoRA checkpoint holds a full model.safetensors beside its adapter")
+	}
+	opt, err := safetensors.ReadFile(filepath.Join(ckpt1, "optimizer", "optimizer.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range opt {
+		if !strings.Contains(name, ".lora_") {
+			t.Errorf("optimizer state of a LoRA run holds %s", name)
+		}
+	}
+	if err := runTrain(ctx, append([]string{"--steps", "2", "--resume"}, common...)); err != nil {
+		t.Fatal(err)
+	}
+	ckpt2 := filepath.Join(out, "checkpoints", "step-2")
+	data, err := os.ReadFile(filepath.Join(out, "provenance.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var starts []trainProvenance
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var p trainProvenance
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatal(err)
+		}
+		starts = append(starts, p)
+	}
+	if len(starts) != 2 || starts[0].Adapter != start || starts[1].Adapter != ckpt1 || starts[1].Policy != base {
+		t.Errorf("provenance: %+v, want the run started from %s and resumed from %s on %s", starts, start, ckpt1, base)
+	}
+
+	// model merge and --adapter agree, and a checkpoint given as --model is
+	// refused with what to pass instead.
+	dir := t.TempDir()
+	merged := filepath.Join(dir, "merged")
+	if code := dispatch(ctx, []string{"model", "merge", "--base", base, "--adapter", ckpt2, "--out", merged}); code != 0 {
+		t.Fatalf("model merge exited %d", code)
+	}
+	input := filepath.Join(dir, "in.json")
+	os.WriteFile(input, []byte(`{"input_ids": [[1, 2, 3, 4, 5, 6, 7, 8]]}`), 0o644)
+	logits := func(args ...string) []float32 {
+		path := filepath.Join(dir, "logits.safetensors")
+		if code := dispatch(ctx, append([]string{"model", "logits", "--input", input, "--out", path}, args...)); code != 0 {
+			t.Fatalf("model logits %v exited %d", args, code)
+		}
+		ts, err := safetensors.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := ts["logits"].Float32()
+		return f
+	}
+	viaAdapter := logits("--model", base, "--adapter", ckpt2)
+	viaMerged := logits("--model", merged)
+	viaBase := logits("--model", base)
+	worst, moved2 := 0.0, 0.0
+	for i := range viaAdapter {
+		worst = math.Max(worst, math.Abs(float64(viaAdapter[i]-viaMerged[i])))
+		moved2 = math.Max(moved2, math.Abs(float64(viaAdapter[i]-viaBase[i])))
+	}
+	if worst > 1e-4 || moved2 == 0 {
+		t.Errorf("merged checkpoint's logits differ from base + adapter by %g (the adapter moves them by %g)", worst, moved2)
+	}
+	stderr, code := captureStderr(t, func() int {
+		return dispatch(ctx, []string{"model", "logits", "--model", ckpt2, "--input", input, "--out", filepath.Join(dir, "x.safetensors")})
+	})
+	if code != 2 || !strings.Contains(stderr, "--adapter") {
+		t.Errorf("a LoRA checkpoint as --model: exit %d, %s", code, stderr)
+	}
+	// eval with the checkpoint's adapter takes the run's settings.
+	stderr, code = captureStderr(t, func() int {
+		return dispatch(ctx, []string{"eval", "--model", base, "--adapter", ckpt2, "--limit", "1", "--out", filepath.Join(dir, "eval"),
+			"--agent.max_turns", "1", "--agent.max_tokens_per_turn", "8"})
+	})
+	if code != 0 || !strings.Contains(stderr, "settings of the training run") {
+		t.Errorf("eval --adapter CHECKPOINT: exit %d, want the run's settings taken:\n%s", code, stderr)
 	}
 }

@@ -145,6 +145,12 @@ func Prepare(ctx context.Context, cacheDir string, logf func(format string, args
 	return pathsIn(final), nil
 }
 
+// ModelConfig returns the embedded model's config.json, for what needs
+// only the architecture (the memory plan) and not the prepared default.
+func ModelConfig() ([]byte, error) {
+	return embeddedModel.ReadFile("model/config.json")
+}
+
 // writeModel copies the embedded checkpoint to dir.
 func writeModel(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -2,6 +2,8 @@ package model
 
 import (
 	"context"
+	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -86,4 +88,58 @@ func BenchmarkTrainStep(b *testing.B) {
 		tokens += 8 * 128
 	}
 	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkLoRA takes the PPO steps of BenchmarkTrainStep with every
+// weight trained (full) and with rank-8 adapters on every projection
+// (lora), reporting trained tokens/s and the peak Go heap of the whole
+// model and trainer during the timed steps (docs/lora.md).
+func BenchmarkLoRA(b *testing.B) {
+	for _, kind := range []string{"full", "lora"} {
+		b.Run(kind, func(b *testing.B) {
+			defer debug.SetGCPercent(debug.SetGCPercent(10))
+			runtime.GC()
+			runtime.GC()
+			base := heapBytes()
+			m := benchModel(b)
+			defer m.Close()
+			if kind == "lora" {
+				if err := m.AddLoRA(LoRAConfig{Rank: 8, Alpha: 16, Targets: LoRATargetNames()}, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tr, err := NewTrainer(m, OptimizerConfig{LR: 1e-5, MaxGradNorm: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			seqs := benchPrompts(8, 128)
+			batch := PolicyBatch{Sequences: seqs}
+			for _, s := range seqs {
+				ones, adv, old := make([]float32, len(s)), make([]float32, len(s)), make([]float32, len(s))
+				for j := range s {
+					ones[j], adv[j], old[j] = 1, 0.5, -7.6
+				}
+				batch.LossMask, batch.Advantages = append(batch.LossMask, ones), append(batch.Advantages, adv)
+				batch.OldLogProbs, batch.RefLogProbs = append(batch.OldLogProbs, old), append(batch.RefLogProbs, old)
+			}
+			ctx := context.Background()
+			lossCfg := PolicyLossConfig{ClipLow: 0.2, ClipHigh: 0.28, KLCoef: 0.01}
+			if _, err := tr.PolicyStep(ctx, batch, lossCfg); err != nil { // compile outside the timing
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			tokens := 0
+			peak := peakTotalHeap(func() {
+				for b.Loop() {
+					if _, err := tr.PolicyStep(ctx, batch, lossCfg); err != nil {
+						b.Fatal(err)
+					}
+					tokens += 8 * 128
+				}
+			})
+			b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(float64(peak-base)/(1<<20), "peak-MiB")
+			b.ReportMetric(float64(m.NumAdapterParameters()), "adapter-params")
+		})
+	}
 }

@@ -32,6 +32,9 @@ func (m *Model) decoderFor(g *Graph) *decoder {
 		}
 		return v.ValueGraph(g)
 	}
+	if m.lora != nil {
+		d.lora = &adapterGraph{a: m.lora}
+	}
 	return d
 }
 

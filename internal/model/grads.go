@@ -11,7 +11,8 @@ import (
 )
 
 // Gradients holds a loss and d(loss)/dθ for every parameter, keyed by
-// Hugging Face parameter name (a tied embedding appears once).
+// Hugging Face parameter name (a tied embedding appears once), or for every
+// LoRA factor, keyed by PEFT name, when the model has adapters.
 type Gradients struct {
 	Loss  float32
 	Grads map[string][]float32
@@ -21,7 +22,9 @@ type Gradients struct {
 
 // LMGradients computes the mean next-token cross-entropy of rectangular ids
 // [B][T] (transformers' labels=input_ids loss: every position but the first
-// is predicted) and its gradient, without changing the weights.
+// is predicted) and its gradient with respect to the parameters a Trainer
+// would train (the adapters alone when the model has them), without
+// changing the weights.
 func (m *Model) LMGradients(ctx context.Context, ids [][]int32) (*Gradients, error) {
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
@@ -45,13 +48,14 @@ func (m *Model) LMGradients(ctx context.Context, ids [][]int32) (*Gradients, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	trained := m.trainableSpecs()
 	exec, err := mlctx.NewExec(m.backend, m.ctx, func(_ *mlctx.Context, ids, valid, mask, invTokens *Node) []*Node {
 		g := ids.Graph()
 		d := m.decoderFor(g)
 		hidden, _, _ := d.forward(chunk{ids: ids, positions: Iota(g, ids.Shape(), 1), keyValid: valid})
-		report, surrogate := d.headLoss(hidden, ids, nil, []*Node{mask, invTokens}, lmLoss, m.logprobChunk)
-		params := make([]*Node, len(m.specs))
-		for i, s := range m.specs {
+		report, surrogate := d.headLoss(hidden, ids, nil, []*Node{mask, invTokens}, lmLoss, m.logprobChunk, m.lora == nil)
+		params := make([]*Node, len(trained))
+		for i, s := range trained {
 			params[i] = m.vars[s.name].ValueGraph(g)
 		}
 		grads := Gradient(surrogate, params...)
@@ -77,7 +81,7 @@ func (m *Model) LMGradients(ctx context.Context, ids [][]int32) (*Gradients, err
 		return nil, err
 	}
 	res.Loss = lossT[0]
-	for i, s := range m.specs {
+	for i, s := range trained {
 		if res.Grads[s.name], err = tensorFloat32(out[1+i]); err != nil {
 			return nil, fmt.Errorf("gradient of %s: %w", s.name, err)
 		}

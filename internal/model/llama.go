@@ -126,6 +126,9 @@ type decoder struct {
 	// splitSmallDots runs small projections as two halves at once (see
 	// splitDot): set for generation graphs on the pure-Go backend.
 	splitSmallDots bool
+	// lora, when set, adds low-rank adapters to the projections it names
+	// (lora.go); nil runs the base model.
+	lora *adapterGraph
 }
 
 func (d *decoder) w(pattern string, layer int) *Node {
@@ -260,9 +263,9 @@ func (d *decoder) layer(i int, x *Node, lc layerContext) *Node {
 	if d.arch.qkvBias(c) {
 		qb, kb, vb = d.cw(wQBias, i), d.cw(wKBias, i), d.cw(wVBias, i)
 	}
-	q := Reshape(d.linear(h, d.cw(wQ, i), qb), batch, length, heads, hd)
-	k := Reshape(d.linear(h, d.cw(wK, i), kb), batch, length, kvHeads, hd)
-	v := Reshape(d.linear(h, d.cw(wV, i), vb), batch, length, kvHeads, hd)
+	q := Reshape(d.projection(h, wQ, i, qb), batch, length, heads, hd)
+	k := Reshape(d.projection(h, wK, i, kb), batch, length, kvHeads, hd)
+	v := Reshape(d.projection(h, wV, i, vb), batch, length, kvHeads, hd)
 	if d.arch.qkNorm {
 		q = d.rmsNorm(q, d.w(wQNorm, i))
 		k = d.rmsNorm(k, d.w(wKNorm, i))
@@ -288,12 +291,12 @@ func (d *decoder) layer(i int, x *Node, lc layerContext) *Node {
 	probs = Mul(probs, lc.visible)
 	attn := dot(ConvertDType(probs, d.compute), []int{4}, []int{0, 1}, values, []int{3}, []int{0, 1}) // [B, kv, C, G, hd]
 	attn = Reshape(TransposeAllAxes(attn, 0, 2, 1, 3, 4), batch, length, heads*hd)
-	x = Add(x, d.linear(attn, d.cw(wO, i), nil))
+	x = Add(x, d.projection(attn, wO, i, nil))
 
 	h = d.rmsNorm(x, d.w(wMLPNorm, i))
-	gate := d.linear(h, d.cw(wGate, i), nil)
-	up := d.linear(h, d.cw(wUp, i), nil)
-	return Add(x, d.linear(Mul(Mul(gate, Sigmoid(gate)), up), d.cw(wDown, i), nil))
+	gate := d.projection(h, wGate, i, nil)
+	up := d.projection(h, wUp, i, nil)
+	return Add(x, d.projection(Mul(Mul(gate, Sigmoid(gate)), up), wDown, i, nil))
 }
 
 // cacheKV returns layer i's keys [B, kv, S, hd] and values [B, kv, hd, S]
@@ -351,6 +354,16 @@ func setSlot(cache *Node, slotAxis int, start, x *Node) *Node {
 	window, inserted, toOperand := []int{0, 1, 2}, []int{slotAxis}, []int{slotAxis}
 	cleared := BackendScatterMin(cache, at, lowest, 0, window, inserted, toOperand, true, true)
 	return BackendScatterMax(cleared, at, x, 0, window, inserted, toOperand, true, true)
+}
+
+// projection applies layer's linear layer pattern (a weight name such as
+// wQ) to x, with its bias b (nil: none) and its LoRA adapter, if any.
+func (d *decoder) projection(x *Node, pattern string, layer int, b *Node) *Node {
+	y := d.linear(x, d.cw(pattern, layer), b)
+	if d.lora != nil {
+		y = d.lora.add(d, y, x, pattern, layer)
+	}
+	return y
 }
 
 // cw returns a layer weight in the compute dtype.

@@ -173,8 +173,10 @@ func concatPositions(parts []*Node) *Node {
 //
 // It returns the report and a surrogate scalar whose gradient with respect
 // to hidden and to the model's weights is the loss's (see the top of this
-// file); its value means nothing.
-func (d *decoder) headLoss(hidden, ids, invTemp *Node, in []*Node, loss lossFunc, chunk int) (report []*Node, surrogate *Node) {
+// file); its value means nothing. Without trainHead (the head weight is
+// frozen, as under LoRA) the head's gradient is neither computed nor part
+// of the surrogate.
+func (d *decoder) headLoss(hidden, ids, invTemp *Node, in []*Node, loss lossFunc, chunk int, trainHead bool) (report []*Node, surrogate *Node) {
 	hi := d.headInputs(hidden, ids, invTemp, chunk)
 	positions := make([]*Node, len(in))
 	for i, x := range in {
@@ -212,8 +214,11 @@ func (d *decoder) headLoss(hidden, ids, invTemp *Node, in []*Node, loss lossFunc
 		dims := probs.Shape().Dimensions
 		onehot := ConvertDType(Equal(Iota(g, shapeOf(dtypes.Int32, dims...), 2),
 			BroadcastToDims(ExpandAxes(targets, -1), dims...)), dtypes.Float32)
-		dLogits := ConvertDType(Mul(ExpandAxes(gLogp, -1), Sub(onehot, probs)), d.compute)      // [B, C, V]
-		dHidden = append(dHidden, dot(dLogits, []int{2}, nil, hi.head, []int{0}, nil))          // [B, C, hidden]
+		dLogits := ConvertDType(Mul(ExpandAxes(gLogp, -1), Sub(onehot, probs)), d.compute) // [B, C, V]
+		dHidden = append(dHidden, dot(dLogits, []int{2}, nil, hi.head, []int{0}, nil))     // [B, C, hidden]
+		if !trainHead {
+			continue
+		}
 		dW := ConvertDType(dot(dLogits, []int{0, 1}, nil, h, []int{0, 1}, nil), dtypes.Float32) // [V, hidden]
 		if dHead == nil {
 			dHead = dW
@@ -222,8 +227,10 @@ func (d *decoder) headLoss(hidden, ids, invTemp *Node, in []*Node, loss lossFunc
 		}
 	}
 	dh := StopGradient(ConvertDType(concatPositions(dHidden), dtypes.Float32))
-	surrogate = Add(
-		ReduceAllSum(Mul(ConvertDType(hidden, dtypes.Float32), dh)),
-		ReduceAllSum(Mul(ConvertDType(d.headWeight(), dtypes.Float32), StopGradient(dHead))))
+	surrogate = ReduceAllSum(Mul(ConvertDType(hidden, dtypes.Float32), dh))
+	if trainHead {
+		surrogate = Add(surrogate,
+			ReduceAllSum(Mul(ConvertDType(d.headWeight(), dtypes.Float32), StopGradient(dHead))))
+	}
 	return report, surrogate
 }

@@ -71,14 +71,23 @@ type Model struct {
 	// tokenizer and generation files.
 	sourceDir string
 
-	// mu serialises weight updates against graph executions.
-	mu         sync.Mutex
+	// lora holds the low-rank adapters on the projections (lora.go); nil
+	// without adapters.
+	lora *adapters
+	// baseOf is the model whose weights this one reads, for the view Base
+	// returns; nil for a model that owns its weights.
+	baseOf *Model
+
+	// mu serialises weight updates against graph executions; a Base view
+	// shares its model's.
+	mu         *sync.Mutex
 	logitsRun  *programs
 	tokenRun   *programs
 	prefillRun *programs
 	decodeRun  *programs
 	extendRun  *programs // decodeGraph for chunks of several tokens, cached apart from the one-token programs
 	gatherRun  *programs
+	mergeRun   *programs
 }
 
 var (
@@ -200,6 +209,7 @@ func newModel(cfg Config, opts LoadOptions) (*Model, error) {
 		compute:  compute,
 		invFreq:  ropeInvFreq(&cfg),
 		maxBatch: opts.MaxBatch,
+		mu:       &sync.Mutex{},
 	}
 	if m.maxBatch <= 0 {
 		m.maxBatch = 64
@@ -210,13 +220,19 @@ func newModel(cfg Config, opts LoadOptions) (*Model, error) {
 	case opts.LogProbChunkTokens > 0:
 		m.logprobChunk = opts.LogProbChunkTokens
 	}
-	m.logitsRun = newPrograms(backend, m.ctx, m.logitsGraph)
-	m.tokenRun = newPrograms(backend, m.ctx, m.tokenLogProbsGraph)
-	m.prefillRun = newPrograms(backend, m.ctx, m.prefillGraph)
-	m.decodeRun = newPrograms(backend, m.ctx, m.decodeGraph)
-	m.extendRun = newPrograms(backend, m.ctx, m.decodeGraph)
-	m.gatherRun = newPrograms(backend, m.ctx, m.gatherGraph)
+	m.newPrograms()
 	return m, nil
+}
+
+// newPrograms creates the model's (not yet compiled) programs.
+func (m *Model) newPrograms() {
+	m.logitsRun = newPrograms(m.backend, m.ctx, m.logitsGraph)
+	m.tokenRun = newPrograms(m.backend, m.ctx, m.tokenLogProbsGraph)
+	m.prefillRun = newPrograms(m.backend, m.ctx, m.prefillGraph)
+	m.decodeRun = newPrograms(m.backend, m.ctx, m.decodeGraph)
+	m.extendRun = newPrograms(m.backend, m.ctx, m.decodeGraph)
+	m.gatherRun = newPrograms(m.backend, m.ctx, m.gatherGraph)
+	m.mergeRun = newPrograms(m.backend, m.ctx, mergeGraph)
 }
 
 // setWeight stores a float32 host tensor as the variable name, converted to
@@ -374,11 +390,15 @@ func (m *Model) SetSourceDir(dir string) { m.sourceDir = dir }
 
 // Close releases the compiled programs and the device memory of the
 // weights (and of a Trainer's state). The model must not be used after.
+// Closing a Base view releases only its programs.
 func (m *Model) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, p := range []*programs{m.logitsRun, m.tokenRun, m.prefillRun, m.decodeRun, m.extendRun, m.gatherRun} {
+	for _, p := range []*programs{m.logitsRun, m.tokenRun, m.prefillRun, m.decodeRun, m.extendRun, m.gatherRun, m.mergeRun} {
 		p.close()
+	}
+	if m.baseOf != nil {
+		return
 	}
 	m.ctx.Finalize()
 	m.vars = map[string]*mlctx.Variable{}

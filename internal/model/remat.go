@@ -48,8 +48,8 @@ func (d *decoder) plainLayerContext(valid *Node) layerContext {
 // checkpointedPrograms are the programs of a checkpointed step besides the
 // head, which depends on the loss.
 type checkpointedPrograms struct {
-	forward *programs   // ids, valid → output of every layer
-	layers  []*programs // layer i: input (ids for layer 0), upstream gradient, valid → input gradient
+	forward *programs   // ids, valid, dropout seed → output of every layer
+	layers  []*programs // layer i: input (ids for layer 0), upstream gradient, valid, dropout seed → input gradient
 }
 
 func (t *Trainer) newCheckpointedPrograms() *checkpointedPrograms {
@@ -61,11 +61,11 @@ func (t *Trainer) newCheckpointedPrograms() *checkpointedPrograms {
 	return p
 }
 
-// trackedDecoder is decoderFor(g) that also reports which weights the graph
-// read, in the model's parameter order: the parameters a program's gradient
-// is taken for.
-func (t *Trainer) trackedDecoder(g *Graph) (d *decoder, used func() []string) {
-	d = t.m.decoderFor(g)
+// trackedDecoder is trainingDecoder(g, seed) that also reports which
+// trained parameters the graph read, in their order: the parameters a
+// program's gradient is taken for.
+func (t *Trainer) trackedDecoder(g *Graph, seed *Node) (d *decoder, used func() []string) {
+	d = t.trainingDecoder(g, seed)
 	read, seen := d.weight, map[string]bool{}
 	d.weight = func(name string) *Node {
 		seen[name] = true
@@ -73,7 +73,7 @@ func (t *Trainer) trackedDecoder(g *Graph) (d *decoder, used func() []string) {
 	}
 	return d, func() []string {
 		var names []string
-		for _, s := range t.m.specs {
+		for _, s := range t.params {
 			if seen[s.name] {
 				names = append(names, s.name)
 			}
@@ -82,12 +82,12 @@ func (t *Trainer) trackedDecoder(g *Graph) (d *decoder, used func() []string) {
 	}
 }
 
-// checkpointForwardGraph: inputs ids, valid [B, T]; outputs the output of
-// each layer, [B, T, hidden] in the compute dtype.
+// checkpointForwardGraph: inputs ids, valid [B, T], the dropout seed;
+// outputs the output of each layer, [B, T, hidden] in the compute dtype.
 func (t *Trainer) checkpointForwardGraph(_ *mlctx.Context, in []*Node) []*Node {
 	ids, valid := in[0], in[1]
 	defer forgetDots(ids.Graph())
-	d := t.m.decoderFor(ids.Graph())
+	d := t.trainingDecoder(ids.Graph(), in[2])
 	lc := d.plainLayerContext(valid)
 	x := d.embed(ids)
 	outs := make([]*Node, t.m.Config.NumHiddenLayers)
@@ -99,15 +99,16 @@ func (t *Trainer) checkpointForwardGraph(_ *mlctx.Context, in []*Node) []*Node {
 }
 
 // checkpointHeadGraph: inputs the last layer's output, then the inputs of the
-// one-program step (ids, valid, inverse temperatures, then the loss's).
-// Outputs the loss's report and d(loss)/d(last layer's output).
+// one-program step (ids, valid, inverse temperatures, dropout seed, then the
+// loss's). Outputs the loss's report and d(loss)/d(last layer's output).
 func (t *Trainer) checkpointHeadGraph(loss lossFunc) func(*mlctx.Context, []*Node) []*Node {
 	return func(_ *mlctx.Context, in []*Node) []*Node {
-		last, ids, invTemp := in[0], in[1], in[3]
+		last, step := in[0], in[1:]
+		ids, invTemp := step[inIDs], step[inInvTemp]
 		g := last.Graph()
-		d, used := t.trackedDecoder(g)
+		d, used := t.trackedDecoder(g, step[inSeed])
 		hidden := d.rmsNorm(last, d.weight(wFinalNorm))
-		report, surrogate := d.headLoss(hidden, ids, invTemp, in[4:], loss, t.m.logprobChunk)
+		report, surrogate := d.headLoss(hidden, ids, invTemp, step[inLoss:], loss, t.m.logprobChunk, t.trainsHead())
 		upstream := t.accumulate(g, surrogate, used(), last)
 		return append(report, upstream[0])
 	}
@@ -115,14 +116,15 @@ func (t *Trainer) checkpointHeadGraph(loss lossFunc) func(*mlctx.Context, []*Nod
 
 // checkpointLayerGraph: inputs layer i's input (for layer 0 the ids, whose
 // embedding is the input), the gradient of the loss with respect to the
-// layer's output, and valid. Accumulates the gradients of the layer's
-// weights and returns the gradient with respect to its input (nothing for
-// layer 0).
+// layer's output, valid and the dropout seed (the recomputed layer draws
+// the dropout masks of the forward pass). Accumulates the gradients of the
+// layer's trained parameters and returns the gradient with respect to its
+// input (nothing for layer 0).
 func (t *Trainer) checkpointLayerGraph(i int) func(*mlctx.Context, []*Node) []*Node {
 	return func(_ *mlctx.Context, in []*Node) []*Node {
 		input, upstream, valid := in[0], in[1], in[2]
 		g := input.Graph()
-		d, used := t.trackedDecoder(g)
+		d, used := t.trackedDecoder(g, in[3])
 		x := input
 		if i == 0 {
 			x = d.embed(input)
@@ -142,8 +144,8 @@ func (t *Trainer) checkpointLayerGraph(i int) func(*mlctx.Context, []*Node) []*N
 // above and returns what the one-program step returns. Each saved layer
 // output is released once its layer's backward has run.
 func (t *Trainer) runCheckpointed(head *programs, key string, args []*tensors.Tensor) (report []*tensors.Tensor, err error) {
-	ids, valid := args[0], args[1]
-	saved, err := t.checkpointed.forward.run(key, ids, valid)
+	ids, valid, seed := args[inIDs], args[inValid], args[inSeed]
+	saved, err := t.checkpointed.forward.run(key, ids, valid, seed)
 	if err != nil {
 		return nil, fmt.Errorf("checkpointed forward: %w", err)
 	}
@@ -170,7 +172,7 @@ func (t *Trainer) runCheckpointed(head *programs, key string, args []*tensors.Te
 		if i > 0 {
 			input = saved[i-1]
 		}
-		grads, err := t.checkpointed.layers[i].run(key, input, upstream, valid)
+		grads, err := t.checkpointed.layers[i].run(key, input, upstream, valid, seed)
 		_ = upstream.FinalizeAll()
 		if err != nil {
 			return nil, fmt.Errorf("checkpointed backward of layer %d: %w", i, err)

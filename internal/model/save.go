@@ -18,7 +18,9 @@ import (
 
 // Save writes the model as a Hugging Face checkpoint directory: config.json
 // and model.safetensors with Hugging Face names (a tied embedding is
-// written once, as transformers does), in the dtype of config.json. The
+// written once, as transformers does), in the dtype of config.json. A model
+// with LoRA adapters is written merged, W + (alpha/r)·B·A, as PEFT's
+// merge_and_unload leaves it (SaveAdapter writes the adapters alone). The
 // tokenizer and generation files of the checkpoint the model was loaded
 // from are copied along. The directory is assembled under a temporary name
 // and renamed into place (package outdir), so a crash never leaves a
@@ -45,7 +47,7 @@ func (m *Model) saveInto(tmp, dir string) error {
 	weights := map[string]*safetensors.Tensor{}
 	m.mu.Lock()
 	for _, s := range m.specs {
-		data, err := m.weightFloat32(s.name)
+		data, err := m.mergedWeight(s.name)
 		if err != nil {
 			m.mu.Unlock()
 			return fmt.Errorf("save model %s: %w", dir, err)
@@ -104,6 +106,9 @@ type trainerState struct {
 	Step      int             `json:"step"`
 	Optimizer OptimizerConfig `json:"optimizer"`
 	ModelType string          `json:"model_type"`
+	// LoRA is the adapters the moments belong to; absent when every
+	// weight was trained.
+	LoRA *LoRAConfig `json:"lora,omitempty"`
 }
 
 // SaveState writes the optimizer state (AdamW moments as
@@ -116,7 +121,7 @@ func (t *Trainer) SaveState(dir string) error {
 func (t *Trainer) saveStateInto(tmp string) error {
 	out := map[string]*safetensors.Tensor{}
 	t.m.mu.Lock()
-	for _, s := range t.m.specs {
+	for _, s := range t.params {
 		for prefix, v := range map[string]map[string]*mlctx.Variable{"exp_avg.": t.moment1, "exp_avg_sq.": t.moment2} {
 			val, err := v[s.name].Value()
 			if err != nil {
@@ -132,6 +137,9 @@ func (t *Trainer) saveStateInto(tmp string) error {
 		}
 	}
 	state := trainerState{Step: t.step, Optimizer: t.cfg, ModelType: t.m.Config.ModelType}
+	if cfg, ok := t.m.LoRA(); ok {
+		state.LoRA = &cfg
+	}
 	t.m.mu.Unlock()
 	if err := safetensors.WriteFile(filepath.Join(tmp, "optimizer.safetensors"), out, nil); err != nil {
 		return fmt.Errorf("save optimizer state: %w", err)
@@ -162,6 +170,14 @@ func (t *Trainer) LoadState(dir string) error {
 		return fmt.Errorf("load optimizer state: %s was saved for model_type %q, the model is %q",
 			dir, state.ModelType, t.m.Config.ModelType)
 	}
+	switch cfg, ok := t.m.LoRA(); {
+	case state.LoRA != nil && !ok:
+		return fmt.Errorf("load optimizer state: %s holds the moments of LoRA adapters (r %d); the model has no adapters",
+			dir, state.LoRA.Rank)
+	case state.LoRA == nil && ok:
+		return fmt.Errorf("load optimizer state: %s holds the moments of every weight; the model trains LoRA adapters (r %d)",
+			dir, cfg.Rank)
+	}
 	path := filepath.Join(dir, "optimizer.safetensors")
 	saved, err := safetensors.ReadFile(path)
 	if err != nil {
@@ -169,7 +185,7 @@ func (t *Trainer) LoadState(dir string) error {
 	}
 	t.m.mu.Lock()
 	defer t.m.mu.Unlock()
-	for _, s := range t.m.specs {
+	for _, s := range t.params {
 		for prefix, v := range map[string]map[string]*mlctx.Variable{"exp_avg.": t.moment1, "exp_avg_sq.": t.moment2} {
 			st, ok := saved[prefix+s.name]
 			if !ok {

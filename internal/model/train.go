@@ -37,11 +37,17 @@ type OptimizerConfig struct {
 	ActivationCheckpointing bool
 }
 
-// Trainer updates a model's weights in place with AdamW.
+// Trainer updates a model's weights in place with AdamW: every weight, or
+// only the LoRA adapters when the model has them (the base stays frozen and
+// has neither gradients nor moments).
 type Trainer struct {
 	m    *Model
 	cfg  OptimizerConfig
 	step int // optimizer steps taken
+	// params are the parameters trained: the model's weights, or its
+	// adapters; lora is the adapters they belong to (nil: none).
+	params []weightSpec
+	lora   *adapters
 
 	ctx      *mlctx.Context // scope "/opt": moments and gradient accumulators
 	gradAcc  map[string]*mlctx.Variable
@@ -70,12 +76,19 @@ type objective struct {
 	head  *programs
 }
 
-// NewTrainer prepares AdamW state for m. The model's weights must be stored
-// in float32 (the master weights); compute may be bfloat16.
+// NewTrainer prepares AdamW state for m: for every weight, or for the LoRA
+// adapters alone when m has them (attach them before). Trained parameters
+// must be float32 (the master weights): a model without adapters must be
+// stored in float32; with adapters, which are always float32, the frozen
+// base may be stored in bfloat16. Compute may be bfloat16 either way.
 func NewTrainer(m *Model, cfg OptimizerConfig) (*Trainer, error) {
-	if m.dtype != dtypes.Float32 {
-		return nil, fmt.Errorf("trainer: weights are stored as %s; training needs float32 master weights "+
-			"(load with DType float32 and ComputeDType bfloat16 for mixed precision)", m.dtype)
+	if m.baseOf != nil {
+		return nil, fmt.Errorf("trainer: the base view of a model (Model.Base) is frozen and cannot be trained")
+	}
+	if m.lora == nil && m.dtype != dtypes.Float32 {
+		return nil, fmt.Errorf("trainer: weights are stored as %s; full fine-tuning needs float32 master weights "+
+			"(load with DType float32 and ComputeDType bfloat16 for mixed precision, or train LoRA adapters, "+
+			"which are float32 over a base of any dtype)", m.dtype)
 	}
 	if cfg.Beta1 == 0 {
 		cfg.Beta1 = 0.9
@@ -107,7 +120,7 @@ func NewTrainer(m *Model, cfg OptimizerConfig) (*Trainer, error) {
 		return nil, fmt.Errorf("trainer: schedule %q is not one of constant, linear, cosine", cfg.Schedule)
 	}
 	t := &Trainer{
-		m: m, cfg: cfg,
+		m: m, cfg: cfg, params: m.trainableSpecs(), lora: m.lora,
 		ctx:     m.ctx.In("opt"),
 		gradAcc: map[string]*mlctx.Variable{},
 		moment1: map[string]*mlctx.Variable{},
@@ -126,7 +139,7 @@ func NewTrainer(m *Model, cfg OptimizerConfig) (*Trainer, error) {
 		t.checkpointed = t.newCheckpointedPrograms()
 	}
 	t.applyRun = newPrograms(m.backend, m.ctx, t.applyGraph)
-	for _, s := range m.specs {
+	for _, s := range t.params {
 		for _, slot := range []struct {
 			scope string
 			vars  map[string]*mlctx.Variable
@@ -231,25 +244,48 @@ func (t *Trainer) accumulate(g *Graph, loss *Node, names []string, wrt ...*Node)
 	return grads[len(names):]
 }
 
-// paramNames lists every parameter of the model.
+// paramNames lists the trained parameters.
 func (t *Trainer) paramNames() []string {
-	names := make([]string, len(t.m.specs))
-	for i, s := range t.m.specs {
+	names := make([]string, len(t.params))
+	for i, s := range t.params {
 		names[i] = s.name
 	}
 	return names
 }
 
-// wholeStepGraph is a step in one program: inputs ids, valid [B, T], the
-// inverse sampling temperatures [B], then the loss's inputs; accumulates
-// every parameter's gradient and outputs the loss's report.
+// trainsHead reports whether the LM head's weight is trained (not with
+// adapters, which leave the head frozen).
+func (t *Trainer) trainsHead() bool { return t.lora == nil }
+
+// trainingDecoder is decoderFor(g) for a training step: adapters with
+// dropout draw their masks from seed (a scalar uint32 input of the step).
+func (t *Trainer) trainingDecoder(g *Graph, seed *Node) *decoder {
+	d := t.m.decoderFor(g)
+	if d.lora != nil && d.lora.a.cfg.Dropout > 0 {
+		d.lora.dropoutSeed = seed
+	}
+	return d
+}
+
+// Inputs every training step's programs take before the loss's own.
+const (
+	inIDs     = iota // [B, T] int32
+	inValid          // [B, T] bool
+	inInvTemp        // [B] float32 inverse sampling temperatures
+	inSeed           // scalar uint32 seeding LoRA dropout
+	inLoss           // the loss's inputs start here
+)
+
+// wholeStepGraph is a step in one program: inputs as listed above;
+// accumulates every trained parameter's gradient and outputs the loss's
+// report.
 func (t *Trainer) wholeStepGraph(loss lossFunc) func(*mlctx.Context, []*Node) []*Node {
 	return func(_ *mlctx.Context, in []*Node) []*Node {
-		ids, valid, invTemp := in[0], in[1], in[2]
-		d := t.m.decoderFor(ids.Graph())
+		ids, valid, invTemp := in[inIDs], in[inValid], in[inInvTemp]
+		d := t.trainingDecoder(ids.Graph(), in[inSeed])
 		positions := Iota(ids.Graph(), ids.Shape(), 1)
 		hidden, _, _ := d.forward(chunk{ids: ids, positions: positions, keyValid: valid})
-		report, surrogate := d.headLoss(hidden, ids, invTemp, in[3:], loss, t.m.logprobChunk)
+		report, surrogate := d.headLoss(hidden, ids, invTemp, in[inLoss:], loss, t.m.logprobChunk, t.trainsHead())
 		t.accumulate(ids.Graph(), surrogate, t.paramNames())
 		return report
 	}
@@ -279,7 +315,8 @@ func lmLoss(logp, entropy *Node, in []*Node) (*Node, []*Node) {
 }
 
 // run executes one micro-batch of a step (args: ids, valid, the inverse
-// temperatures, then the loss's inputs), in one program or checkpointed.
+// temperatures, the dropout seed, then the loss's inputs), in one program
+// or checkpointed.
 func (t *Trainer) run(obj *objective, key string, args ...*tensors.Tensor) ([]*tensors.Tensor, error) {
 	if t.checkpointed != nil {
 		return t.runCheckpointed(obj.head, key, args)
@@ -299,7 +336,7 @@ func (t *Trainer) applyGraph(_ *mlctx.Context, in []*Node) *Node {
 	g := lr.Graph()
 	c := t.cfg
 	var sq *Node
-	for _, s := range t.m.specs {
+	for _, s := range t.params {
 		part := ReduceAllSum(Square(t.gradAcc[s.name].ValueGraph(g)))
 		if sq == nil {
 			sq = part
@@ -311,7 +348,7 @@ func (t *Trainer) applyGraph(_ *mlctx.Context, in []*Node) *Node {
 	scale := Where(IsPositive(maxNorm),
 		Min(ScalarOne(g, dtypes.Float32), Div(maxNorm, AddScalar(norm, 1e-6))),
 		ScalarOne(g, dtypes.Float32))
-	for _, s := range t.m.specs {
+	for _, s := range t.params {
 		acc, m1, m2, p := t.gradAcc[s.name], t.moment1[s.name], t.moment2[s.name], t.m.vars[s.name]
 		grad := Mul(acc.ValueGraph(g), scale)
 		mNew := Add(MulScalar(m1.ValueGraph(g), c.Beta1), MulScalar(grad, 1-c.Beta1))
@@ -460,10 +497,13 @@ func (t *Trainer) PolicyStep(ctx context.Context, batch PolicyBatch, lossCfg Pol
 	}
 	t.m.mu.Lock()
 	defer t.m.mu.Unlock()
+	if err := t.checkAdapters(); err != nil {
+		return StepStats{}, fmt.Errorf("policy step: %w", err)
+	}
 
 	var stats StepStats
 	inv := float32(1 / float64(tokens))
-	for _, mb := range t.microBatches(batch.Sequences, cleanMask(batch.LossMask), batch.Advantages, batch.OldLogProbs, ref) {
+	for i, mb := range t.microBatches(batch.Sequences, cleanMask(batch.LossMask), batch.Advantages, batch.OldLogProbs, ref) {
 		if err := ctxErr(ctx); err != nil {
 			return StepStats{}, t.discard(err)
 		}
@@ -472,6 +512,7 @@ func (t *Trainer) PolicyStep(ctx context.Context, batch PolicyBatch, lossCfg Pol
 			tensors.FromFlatDataAndDimensions(mb.ids, dims...),
 			tensors.FromFlatDataAndDimensions(mb.valid, dims...),
 			tensors.FromFlatDataAndDimensions(inverseTemperatures(batch.Temperatures, mb), mb.rows),
+			tensors.FromScalar(t.dropoutSeed(i)),
 			tensors.FromFlatDataAndDimensions(mb.perToken[0], dims...),
 			tensors.FromFlatDataAndDimensions(mb.perToken[1], dims...),
 			tensors.FromFlatDataAndDimensions(mb.perToken[2], dims...),
@@ -519,10 +560,13 @@ func (t *Trainer) LMStep(ctx context.Context, sequences [][]int32, lossMask [][]
 	}
 	t.m.mu.Lock()
 	defer t.m.mu.Unlock()
+	if err := t.checkAdapters(); err != nil {
+		return StepStats{}, fmt.Errorf("lm step: %w", err)
+	}
 
 	var stats StepStats
 	inv := float32(1 / float64(tokens))
-	for _, mb := range t.microBatches(sequences, cleanMask(lossMask)) {
+	for i, mb := range t.microBatches(sequences, cleanMask(lossMask)) {
 		if err := ctxErr(ctx); err != nil {
 			return StepStats{}, t.discard(err)
 		}
@@ -531,6 +575,7 @@ func (t *Trainer) LMStep(ctx context.Context, sequences [][]int32, lossMask [][]
 			tensors.FromFlatDataAndDimensions(mb.ids, dims...),
 			tensors.FromFlatDataAndDimensions(mb.valid, dims...),
 			tensors.FromFlatDataAndDimensions(inverseTemperatures(nil, mb), mb.rows),
+			tensors.FromScalar(t.dropoutSeed(i)),
 			tensors.FromFlatDataAndDimensions(mb.perToken[0], dims...),
 			tensors.FromScalar(inv))
 		if err != nil {
@@ -560,6 +605,23 @@ func (t *Trainer) ZeroGradientStep(ctx context.Context) (StepStats, error) {
 	defer t.m.mu.Unlock()
 	// The accumulators are zero between steps (apply and discard clear them).
 	return t.apply(StepStats{Skipped: 1})
+}
+
+// dropoutSeed seeds the LoRA dropout masks of micro-batch i of the current
+// optimizer step: every micro-batch of every step draws its own masks, and
+// a resumed run draws the masks the uninterrupted one would have.
+func (t *Trainer) dropoutSeed(i int) uint32 {
+	return uint32(t.step)*0x10001 + uint32(i)
+}
+
+// checkAdapters refuses to train when the model's adapters were replaced
+// (AddLoRA, LoadAdapter) after the Trainer was made for the old ones.
+// Called with the model lock held.
+func (t *Trainer) checkAdapters() error {
+	if t.m.lora != t.lora {
+		return fmt.Errorf("the model's adapters changed after the trainer was created; create a new Trainer")
+	}
+	return nil
 }
 
 // discard clears accumulated gradients after a failed step so the next

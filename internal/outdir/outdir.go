@@ -30,6 +30,7 @@ type Kind string
 const (
 	Index      Kind = "index"
 	Model      Kind = "model checkpoint"
+	Adapter    Kind = "LoRA adapter"
 	Optimizer  Kind = "optimizer state"
 	Checkpoint Kind = "training checkpoint"
 	World      Kind = "world"

@@ -31,20 +31,23 @@ type Config struct {
 
 // RunConfig says what to train, on what, and where to write.
 type RunConfig struct {
-	Model     string `yaml:"model" help:"policy checkpoint directory (Hugging Face layout); also the frozen KL reference"`
-	Backend   string `yaml:"backend" help:"compute backend: \"go\" (pure Go on the CPU, needs nothing installed), \"xla:cpu\", \"xla:cuda\" (need XLA's PJRT plugin in a folder named by PJRT_PLUGIN_LIBRARY_PATH; nothing is downloaded); empty: $GOMLX_BACKEND, else go"`
-	Index     string `yaml:"index" help:"embedded BM25 index directory (exclusive with retriever)"`
-	Retriever string `yaml:"retriever" help:"URL of a Search-R1-compatible /retrieve server (exclusive with index)"`
-	Seeds     string `yaml:"seeds" help:"JSONL file of target answers: {\"answer\": str or [aliases], \"hops\": n} (SSP rows with ground_truth also accepted)"`
-	EvalData  string `yaml:"eval_data" help:"held-out QA file (eval format) the solver is validated on during training; empty = no validation"`
-	EvalEvery int    `yaml:"eval_every" help:"validate every N steps and after the last step (0 = never); reports go to <out>/eval/step-N/"`
-	EvalFirst bool   `yaml:"eval_first" help:"with run.eval_every, also validate the starting policy before the first step (step-0); off saves a pass when several runs share a base"`
-	EvalLimit int    `yaml:"eval_limit" help:"validate on the first N questions of run.eval_data (0 = all)"`
-	QAData    string `yaml:"qa_data" help:"JSONL/parquet QA file (question, golden_answers) for game.problems \"qa\"; unused in self-play"`
-	Out       string `yaml:"out" help:"run directory: metrics.jsonl, TensorBoard events, rollouts/, checkpoints/"`
-	Steps     int    `yaml:"steps" help:"training steps (one step = one batch of proposals, their solver rollouts and the updates)"`
-	SaveEvery int    `yaml:"save_every" help:"write a checkpoint every N steps (and after the last step); SSP: 5"`
-	Seed      int64  `yaml:"seed" help:"seed for seed-order shuffling, sampling and RAG noise; a step's randomness depends only on (seed, step)"`
+	Model        string `yaml:"model" help:"policy checkpoint directory (Hugging Face layout); also the frozen KL reference (with LoRA, the base the adapters are trained on)"`
+	Adapter      string `yaml:"adapter" help:"PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) to start from, loaded onto run.model: a LoRA run with the adapter's rank, alpha, dropout and targets (optim.lora.rank must be 0 or the adapter's r); the KL reference stays run.model without adapters"`
+	Backend      string `yaml:"backend" help:"compute backend: \"go\" (pure Go on the CPU, needs nothing installed), \"xla:cpu\", \"xla:cuda\" (need XLA's PJRT plugin in a folder named by PJRT_PLUGIN_LIBRARY_PATH; nothing is downloaded); empty: $GOMLX_BACKEND, else go"`
+	ComputeDType string `yaml:"compute_dtype" help:"dtype of matmuls and activations: \"float32\" or \"bfloat16\" (mixed precision: norms, softmax, log-probs and losses stay float32, trained weights and AdamW state are float32)"`
+	FrozenDType  string `yaml:"frozen_dtype" help:"dtype of the weights that are not trained: with LoRA the base, in full fine-tuning the KL reference: \"float32\" or \"bfloat16\" (half the memory; trained weights are always float32)"`
+	Index        string `yaml:"index" help:"embedded BM25 index directory (exclusive with retriever)"`
+	Retriever    string `yaml:"retriever" help:"URL of a Search-R1-compatible /retrieve server (exclusive with index)"`
+	Seeds        string `yaml:"seeds" help:"JSONL file of target answers: {\"answer\": str or [aliases], \"hops\": n} (SSP rows with ground_truth also accepted)"`
+	EvalData     string `yaml:"eval_data" help:"held-out QA file (eval format) the solver is validated on during training; empty = no validation"`
+	EvalEvery    int    `yaml:"eval_every" help:"validate every N steps and after the last step (0 = never); reports go to <out>/eval/step-N/"`
+	EvalFirst    bool   `yaml:"eval_first" help:"with run.eval_every, also validate the starting policy before the first step (step-0); off saves a pass when several runs share a base"`
+	EvalLimit    int    `yaml:"eval_limit" help:"validate on the first N questions of run.eval_data (0 = all)"`
+	QAData       string `yaml:"qa_data" help:"JSONL/parquet QA file (question, golden_answers) for game.problems \"qa\"; unused in self-play"`
+	Out          string `yaml:"out" help:"run directory: metrics.jsonl, TensorBoard events, rollouts/, checkpoints/"`
+	Steps        int    `yaml:"steps" help:"training steps (one step = one batch of proposals, their solver rollouts and the updates)"`
+	SaveEvery    int    `yaml:"save_every" help:"write a checkpoint every N steps (and after the last step); SSP: 5"`
+	Seed         int64  `yaml:"seed" help:"seed for seed-order shuffling, sampling and RAG noise; a step's randomness depends only on (seed, step)"`
 }
 
 // GameConfig shapes one step of the game.
@@ -146,31 +149,74 @@ type PoolConfig struct {
 
 // OptimConfig is the policy update.
 type OptimConfig struct {
-	LR                      float64 `yaml:"lr" help:"AdamW learning rate; SSP: 1e-6"`
-	WeightDecay             float64 `yaml:"weight_decay" help:"AdamW decoupled weight decay"`
-	Beta1                   float64 `yaml:"beta1" help:"AdamW beta1"`
-	Beta2                   float64 `yaml:"beta2" help:"AdamW beta2"`
-	Eps                     float64 `yaml:"eps" help:"AdamW epsilon"`
-	WarmupSteps             int     `yaml:"warmup_steps" help:"optimizer steps of linear learning-rate warm-up; SSP: 5"`
-	Schedule                string  `yaml:"schedule" help:"learning-rate schedule after warm-up: \"constant\" (SSP), \"linear\" or \"cosine\" (both decay to 0 at the last step)"`
-	MaxGradNorm             float64 `yaml:"max_grad_norm" help:"global gradient-norm clip; SSP: 1.0"`
-	MiniBatches             int     `yaml:"mini_batches" help:"optimizer steps per update (per role, or for both with game.combined_update): the update's trajectories, shuffled, are split into this many near-equal mini-batches (fewer when there are fewer trajectories); verl: train_batch_size / ppo_mini_batch_size, SSP: 2"`
-	MicroBatchSize          int     `yaml:"micro_batch_size" help:"trajectories per forward/backward pass (gradient accumulation); bounds memory"`
-	LogProbChunkTokens      int     `yaml:"logprob_chunk_tokens" help:"positions whose logits the LM head computes at once when scoring and training (0 = the whole sequence): peak memory holds a few [micro-batch, chunk, vocab] float32 tensors instead of [micro-batch, length, vocab] ones (5 GB per 8k-token sequence at a 152k vocabulary)"`
-	ActivationCheckpointing bool    `yaml:"activation_checkpointing" help:"keep only each decoder layer's input through the forward pass and recompute the layer in the backward pass: far less activation memory for about one more forward pass of compute"`
-	ClipLow                 float32 `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
-	ClipHigh                float32 `yaml:"clip_high" help:"PPO ratio upper clip 1+clip_high (clip-higher); SSP: 0.28"`
-	DualClip                float32 `yaml:"dual_clip" help:"dual-clip PPO: a token with negative advantage A contributes at most -dual_clip·A to the loss, however large its ratio (0 = off, else above 1); verl's clip_ratio_c: 3"`
-	KLCoef                  float32 `yaml:"kl_coef" help:"weight of the k3 KL penalty to the frozen initial policy (0 disables the reference model); SSP: 0.01"`
-	KLClamp                 float32 `yaml:"kl_clamp" help:"clamp each token's k3 KL estimate to ±kl_clamp (0 = off); verl: 10"`
-	AdvantageEps            float64 `yaml:"advantage_eps" help:"added to the standard deviation when whitening rewards"`
+	LR                      float64    `yaml:"lr" help:"AdamW learning rate; SSP: 1e-6"`
+	WeightDecay             float64    `yaml:"weight_decay" help:"AdamW decoupled weight decay"`
+	Beta1                   float64    `yaml:"beta1" help:"AdamW beta1"`
+	Beta2                   float64    `yaml:"beta2" help:"AdamW beta2"`
+	Eps                     float64    `yaml:"eps" help:"AdamW epsilon"`
+	WarmupSteps             int        `yaml:"warmup_steps" help:"optimizer steps of linear learning-rate warm-up; SSP: 5"`
+	Schedule                string     `yaml:"schedule" help:"learning-rate schedule after warm-up: \"constant\" (SSP), \"linear\" or \"cosine\" (both decay to 0 at the last step)"`
+	MaxGradNorm             float64    `yaml:"max_grad_norm" help:"global gradient-norm clip; SSP: 1.0"`
+	MiniBatches             int        `yaml:"mini_batches" help:"optimizer steps per update (per role, or for both with game.combined_update): the update's trajectories, shuffled, are split into this many near-equal mini-batches (fewer when there are fewer trajectories); verl: train_batch_size / ppo_mini_batch_size, SSP: 2"`
+	MicroBatchSize          int        `yaml:"micro_batch_size" help:"trajectories per forward/backward pass (gradient accumulation); bounds memory"`
+	LogProbChunkTokens      int        `yaml:"logprob_chunk_tokens" help:"positions whose logits the LM head computes at once when scoring and training (0 = the whole sequence): peak memory holds a few [micro-batch, chunk, vocab] float32 tensors instead of [micro-batch, length, vocab] ones (5 GB per 8k-token sequence at a 152k vocabulary)"`
+	ActivationCheckpointing bool       `yaml:"activation_checkpointing" help:"keep only each decoder layer's input through the forward pass and recompute the layer in the backward pass: far less activation memory for about one more forward pass of compute"`
+	ClipLow                 float32    `yaml:"clip_low" help:"PPO ratio lower clip 1-clip_low; SSP: 0.2"`
+	ClipHigh                float32    `yaml:"clip_high" help:"PPO ratio upper clip 1+clip_high (clip-higher); SSP: 0.28"`
+	DualClip                float32    `yaml:"dual_clip" help:"dual-clip PPO: a token with negative advantage A contributes at most -dual_clip·A to the loss, however large its ratio (0 = off, else above 1); verl's clip_ratio_c: 3"`
+	KLCoef                  float32    `yaml:"kl_coef" help:"weight of the k3 KL penalty to the frozen initial policy (0 disables the reference model); SSP: 0.01"`
+	KLClamp                 float32    `yaml:"kl_clamp" help:"clamp each token's k3 KL estimate to ±kl_clamp (0 = off); verl: 10"`
+	AdvantageEps            float64    `yaml:"advantage_eps" help:"added to the standard deviation when whitening rewards"`
+	LoRA                    LoRAConfig `yaml:"lora"`
+}
+
+// LoRAConfig trains low-rank adapters instead of every weight (docs/lora.md).
+type LoRAConfig struct {
+	Rank       int        `yaml:"rank" help:"LoRA rank r: train low-rank adapters on the projections named by optim.lora.targets instead of every weight, with AdamW state for the adapters only; the KL reference is the base with the adapters off (no second copy). 0 = off (full fine-tuning)"`
+	Alpha      float64    `yaml:"alpha" help:"LoRA alpha: the adapters' output is scaled by alpha/rank"`
+	Dropout    float64    `yaml:"dropout" help:"LoRA dropout: probability of zeroing each entry of an adapter's input in training steps (never when sampling or scoring)"`
+	Targets    TargetList `yaml:"targets" help:"projections that get adapters, comma-separated (a YAML list also works): q, k, v, o, gate, up, down"`
+	SaveMerged bool       `yaml:"save_merged" help:"checkpoints of a LoRA run also hold merged/, a full Hugging Face model with the adapters merged in (the adapter, in PEFT's format, is always saved)"`
+}
+
+// TargetList is a comma-separated list of module names; in YAML it may
+// also be written as a list.
+type TargetList string
+
+// UnmarshalYAML accepts "q,v" and [q, v].
+func (l *TargetList) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind == yaml.SequenceNode {
+		var names []string
+		if err := node.Decode(&names); err != nil {
+			return err
+		}
+		*l = TargetList(strings.Join(names, ","))
+		return nil
+	}
+	var s string
+	if err := node.Decode(&s); err != nil {
+		return err
+	}
+	*l = TargetList(s)
+	return nil
+}
+
+// Names splits the list, dropping blanks.
+func (l TargetList) Names() []string {
+	var out []string
+	for _, n := range strings.Split(string(l), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // DefaultConfig returns a complete configuration with SSP's values where
 // they apply.
 func DefaultConfig() Config {
 	return Config{
-		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1, EvalFirst: true},
+		Run: RunConfig{Out: "runs/ssp", Steps: 200, SaveEvery: 5, Seed: 1, EvalFirst: true, ComputeDType: "float32", FrozenDType: "float32"},
 		Game: GameConfig{BatchSize: 256, ProposerRollouts: 1, SolverRollouts: 5,
 			TrainProposer: true, TrainSolver: true, Prompts: PromptsSSPShort, Problems: ProblemsSelfPlay},
 		Agent: AgentConfig{MaxTurns: 10, MaxTokensPerTurn: 0, MaxResponseTokens: 8192,
@@ -183,7 +229,8 @@ func DefaultConfig() Config {
 		Pool:   PoolConfig{Reuse: true, Order: PoolOrderInformative, MaxSuccessRate: 1, ClearEvery: 10, KeepRatio: 0, MaxSize: 4096},
 		Optim: OptimConfig{LR: 1e-6, WeightDecay: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 			WarmupSteps: 5, Schedule: "constant", MaxGradNorm: 1, MiniBatches: 2, MicroBatchSize: 4, LogProbChunkTokens: 512,
-			ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3, KLCoef: 0.01, KLClamp: 10, AdvantageEps: 1e-6},
+			ClipLow: 0.2, ClipHigh: 0.28, DualClip: 3, KLCoef: 0.01, KLClamp: 10, AdvantageEps: 1e-6,
+			LoRA: LoRAConfig{Rank: 0, Alpha: 32, Dropout: 0, Targets: "q,k,v,o,gate,up,down"}},
 	}
 }
 
@@ -270,7 +317,7 @@ func (c Config) Validate() error {
 		{"filter.min_searches", c.Filter.MinSearches}, {"solver.max_answer_tags", c.Solver.MaxAnswerTags}, {"verify.noise_blocks", c.Verify.NoiseBlocks},
 		{"verify.max_prompt_tokens", c.Verify.MaxPromptTokens},
 		{"pool.clear_every", c.Pool.ClearEvery}, {"optim.warmup_steps", c.Optim.WarmupSteps},
-		{"run.eval_every", c.Run.EvalEvery}, {"run.eval_limit", c.Run.EvalLimit},
+		{"run.eval_every", c.Run.EvalEvery}, {"run.eval_limit", c.Run.EvalLimit}, {"optim.lora.rank", c.Optim.LoRA.Rank},
 	}
 	for _, p := range nonNegative {
 		if p.value < 0 {
@@ -280,6 +327,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Run.Index != "" && c.Run.Retriever != "":
 		return bad("run.index", "set either run.index or run.retriever, not both")
+	case c.Run.ComputeDType != "float32" && c.Run.ComputeDType != "bfloat16":
+		return bad("run.compute_dtype", "must be \"float32\" or \"bfloat16\", got %q", c.Run.ComputeDType)
+	case c.Run.FrozenDType != "float32" && c.Run.FrozenDType != "bfloat16":
+		return bad("run.frozen_dtype", "must be \"float32\" or \"bfloat16\", got %q", c.Run.FrozenDType)
 	case c.Filter.MaxQuestionChars < c.Filter.MinQuestionChars:
 		return bad("filter.max_question_chars", "%d is below filter.min_question_chars %d", c.Filter.MaxQuestionChars, c.Filter.MinQuestionChars)
 	case c.Filter.MaxQuestionWords < c.Filter.MinQuestionWords:
@@ -357,7 +408,29 @@ func (c Config) Validate() error {
 	case !(c.Optim.AdvantageEps > 0):
 		return bad("optim.advantage_eps", "must be positive, got %v", c.Optim.AdvantageEps)
 	}
+	if c.Optim.LoRA.Rank > 0 {
+		l := c.Optim.LoRA
+		lc := model.LoRAConfig{Rank: l.Rank, Alpha: l.Alpha, Dropout: l.Dropout, Targets: l.Targets.Names()}
+		switch {
+		case !(l.Alpha > 0):
+			return bad("optim.lora.alpha", "must be positive, got %v", l.Alpha)
+		case !(l.Dropout >= 0 && l.Dropout < 1):
+			return bad("optim.lora.dropout", "must be in [0, 1), got %v", l.Dropout)
+		}
+		if err := lc.Validate(); err != nil {
+			return bad("optim.lora.targets", "%v", err)
+		}
+	}
 	return nil
+}
+
+// LoRA is the adapters' configuration, and false when optim.lora.rank is 0.
+func (c Config) LoRA() (model.LoRAConfig, bool) {
+	l := c.Optim.LoRA
+	if l.Rank == 0 {
+		return model.LoRAConfig{}, false
+	}
+	return model.LoRAConfig{Rank: l.Rank, Alpha: l.Alpha, Dropout: l.Dropout, Targets: l.Targets.Names()}, true
 }
 
 // Effective renders the configuration as YAML, for the run directory and
@@ -380,13 +453,52 @@ func (c Config) OptimizerConfig() model.OptimizerConfig {
 		MaxGradNorm: o.MaxGradNorm, MicroBatchSize: o.MicroBatchSize, ActivationCheckpointing: o.ActivationCheckpointing}
 }
 
-// LoadOptions are the model options of the policy and the reference.
+// UsesLoRA reports whether the run trains LoRA adapters (optim.lora.rank
+// or run.adapter) rather than every weight.
+func (c Config) UsesLoRA() bool { return c.Optim.LoRA.Rank > 0 || c.Run.Adapter != "" }
+
+// LoadOptions are the model options of the policy: float32 weights when
+// every weight is trained, run.frozen_dtype for the frozen base of a LoRA
+// run.
 func (c Config) LoadOptions() model.LoadOptions {
 	chunk := c.Optim.LogProbChunkTokens
 	if chunk == 0 {
 		chunk = -1 // the whole sequence
 	}
-	return model.LoadOptions{Backend: c.Run.Backend, LogProbChunkTokens: chunk}
+	dtype := "float32"
+	if c.UsesLoRA() {
+		dtype = c.Run.FrozenDType
+	}
+	return model.LoadOptions{Backend: c.Run.Backend, LogProbChunkTokens: chunk, DType: dtype, ComputeDType: c.Run.ComputeDType}
+}
+
+// ReferenceLoadOptions are the model options of the KL reference of full
+// fine-tuning, which is never trained: run.frozen_dtype.
+func (c Config) ReferenceLoadOptions() model.LoadOptions {
+	o := c.LoadOptions()
+	o.DType = c.Run.FrozenDType
+	return o
+}
+
+// MemorySettings are the memory plan's settings for the model mc: a
+// training sequence and a rollout's cache hold up to agent.max_prompt_tokens
+// + agent.max_response_tokens tokens, and the largest rollout phase keeps
+// the caches of every solver rollout of a step (game.batch_size ×
+// game.proposer_rollouts × game.solver_rollouts sequences). lora is the
+// adapters' configuration (nil: full fine-tuning).
+func (c Config) MemorySettings(mc model.Config, lora *model.LoRAConfig) model.MemorySettings {
+	seq := c.Agent.MaxPromptTokens + c.Agent.MaxResponseTokens
+	rollouts := c.Game.BatchSize * c.Game.ProposerRollouts
+	if c.Game.Problems == ProblemsQA {
+		rollouts = c.Game.BatchSize
+	}
+	if c.Game.TrainSolver || c.Game.Problems == ProblemsQA {
+		rollouts *= c.Game.SolverRollouts
+	}
+	return model.MemorySettings{Config: mc, LoRA: lora, FrozenDType: c.Run.FrozenDType, ComputeDType: c.Run.ComputeDType,
+		KLReference: c.Optim.KLCoef > 0, MicroBatch: c.Optim.MicroBatchSize, SeqLen: seq,
+		LogProbChunk: c.Optim.LogProbChunkTokens, ActivationCheckpointing: c.Optim.ActivationCheckpointing,
+		RolloutSequences: rollouts, RolloutSlots: seq}
 }
 
 // OptimizerStepsPerStep is the number of optimizer steps one game step
@@ -416,27 +528,30 @@ type ConfigField struct {
 	Help    string
 }
 
-// ConfigFields lists every knob in declaration order with its default.
+// ConfigFields lists every knob in declaration order with its default;
+// a nested section (optim.lora) lists its keys under its path.
 func ConfigFields() []ConfigField {
 	var out []ConfigField
-	def := reflect.ValueOf(DefaultConfig())
-	for i := 0; i < def.NumField(); i++ {
-		section := def.Type().Field(i)
-		sv := def.Field(i)
+	var walk func(prefix string, sv reflect.Value)
+	walk = func(prefix string, sv reflect.Value) {
 		for j := 0; j < sv.NumField(); j++ {
 			f := sv.Type().Field(j)
 			v := sv.Field(j)
+			path := prefix + "." + f.Tag.Get("yaml")
+			if v.Kind() == reflect.Struct {
+				walk(path, v)
+				continue
+			}
 			dflt := fmt.Sprint(v.Interface())
 			if v.Kind() == reflect.String {
 				dflt = fmt.Sprintf("%q", v.String())
 			}
-			out = append(out, ConfigField{
-				Path:    section.Tag.Get("yaml") + "." + f.Tag.Get("yaml"),
-				Type:    v.Kind().String(),
-				Default: dflt,
-				Help:    f.Tag.Get("help"),
-			})
+			out = append(out, ConfigField{Path: path, Type: v.Kind().String(), Default: dflt, Help: f.Tag.Get("help")})
 		}
+	}
+	def := reflect.ValueOf(DefaultConfig())
+	for i := 0; i < def.NumField(); i++ {
+		walk(def.Type().Field(i).Tag.Get("yaml"), def.Field(i))
 	}
 	return out
 }

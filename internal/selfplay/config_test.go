@@ -54,12 +54,51 @@ func TestLoadConfig(t *testing.T) {
 		{"optim:\n  clip_low: 1\n", "optim.clip_low"},
 		{"verify:\n  judge_url: http://j\n", "verify.judge_model"},
 		{"game: [1]\n", "c.yaml"},
+		// optim.lora: mutation seen to fail: Validate without the targets check.
+		{"optim:\n  lora:\n    rank: -1\n", "optim.lora.rank"},
+		{"optim:\n  lora:\n    rank: 8\n    alpha: 0\n", "optim.lora.alpha"},
+		{"optim:\n  lora:\n    rank: 8\n    dropout: 1\n", "optim.lora.dropout"},
+		{"optim:\n  lora:\n    rank: 8\n    targets: [q, qkv]\n", "optim.lora.targets"},
+		{"optim:\n  lora:\n    rank: 8\n    targets: \"\"\n", "optim.lora.targets"},
+		{"optim:\n  lora:\n    rnak: 8\n", "rnak"},
 	}
 	for _, tt := range tests {
 		_, err := LoadConfig(write(tt.yaml))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("LoadConfig(%q) error = %v, want it to mention %q", tt.yaml, err, tt.want)
 		}
+	}
+}
+
+// LoRA keys nest under optim.lora; targets are a comma-separated string or
+// a YAML list, and a config with them round-trips.
+func TestLoRAConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, text := range []string{
+		"optim:\n  lora:\n    rank: 16\n    alpha: 32\n    dropout: 0.05\n    targets: [q, v, down_proj]\n",
+		"optim:\n  lora:\n    rank: 16\n    alpha: 32\n    dropout: 0.05\n    targets: q, v,down_proj\n",
+	} {
+		path := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lc, ok := cfg.LoRA()
+		if !ok || lc.Rank != 16 || lc.Alpha != 32 || lc.Dropout != 0.05 || strings.Join(lc.Targets, " ") != "q v down_proj" {
+			t.Errorf("%q: LoRA() = %+v, %v", text, lc, ok)
+		}
+		if err := os.WriteFile(path, []byte(cfg.Effective()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if back, err := LoadConfig(path); err != nil || back != cfg {
+			t.Errorf("round trip: %v\n%s", err, cfg.Effective())
+		}
+	}
+	if _, ok := DefaultConfig().LoRA(); ok {
+		t.Error("LoRA is on by default")
 	}
 }
 
@@ -157,5 +196,21 @@ func TestLoadOptions(t *testing.T) {
 	cfg.Optim.LogProbChunkTokens = -1
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "optim.logprob_chunk_tokens") {
 		t.Errorf("negative optim.logprob_chunk_tokens: %v", err)
+	}
+	// run.frozen_dtype applies to weights that are not trained only.
+	// Mutation seen to fail: LoadOptions giving the policy frozen_dtype
+	// without LoRA.
+	cfg = DefaultConfig()
+	cfg.Run.FrozenDType, cfg.Run.ComputeDType = "bfloat16", "bfloat16"
+	if o, r := cfg.LoadOptions(), cfg.ReferenceLoadOptions(); o.DType != "float32" || o.ComputeDType != "bfloat16" || r.DType != "bfloat16" {
+		t.Errorf("full fine-tuning: policy %+v, reference %+v", o, r)
+	}
+	cfg.Optim.LoRA.Rank = 8
+	if o := cfg.LoadOptions(); o.DType != "bfloat16" {
+		t.Errorf("LoRA: the frozen base loads as %q, want bfloat16", o.DType)
+	}
+	cfg.Run.FrozenDType = "fp8"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "run.frozen_dtype") {
+		t.Errorf("run.frozen_dtype fp8: %v", err)
 	}
 }

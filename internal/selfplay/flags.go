@@ -66,17 +66,26 @@ func SetConfigValue(cfg *Config, path, value string) error {
 	return nil
 }
 
+// fieldByPath finds the key fieldName (which may itself be a path into a
+// nested section, "lora.rank") in section sectionName.
 func fieldByPath(root reflect.Value, sectionName, fieldName string) (reflect.Value, error) {
-	for i := 0; i < root.NumField(); i++ {
-		if root.Type().Field(i).Tag.Get("yaml") != sectionName {
-			continue
-		}
-		section := root.Field(i)
-		for j := 0; j < section.NumField(); j++ {
-			if section.Type().Field(j).Tag.Get("yaml") == fieldName {
-				return section.Field(j), nil
+	v := root
+	for _, name := range append([]string{sectionName}, strings.Split(fieldName, ".")...) {
+		found := false
+		if v.Kind() == reflect.Struct {
+			for i := 0; i < v.NumField(); i++ {
+				if v.Type().Field(i).Tag.Get("yaml") == name {
+					v, found = v.Field(i), true
+					break
+				}
 			}
 		}
+		if !found {
+			return reflect.Value{}, fmt.Errorf("unknown config key %q", sectionName+"."+fieldName)
+		}
 	}
-	return reflect.Value{}, fmt.Errorf("unknown config key %q", sectionName+"."+fieldName)
+	if v.Kind() == reflect.Struct {
+		return reflect.Value{}, fmt.Errorf("config key %q is a section; set one of its keys", sectionName+"."+fieldName)
+	}
+	return v, nil
 }
