@@ -203,8 +203,8 @@ func configValue(cfg selfplay.Config, key string) string {
 	return "?"
 }
 
-// count formats a number of parameters.
-func count(n int) string {
+// paramCount formats a number of parameters.
+func paramCount(n int) string {
 	switch {
 	case n >= 1e9:
 		return fmt.Sprintf("%.2fB", float64(n)/1e9)
@@ -245,7 +245,7 @@ func printPlan(w io.Writer, cfg selfplay.Config, device float64) error {
 	}
 	fmt.Fprintf(w, "memory plan of %s: %s (hidden %d, %d layers, %d heads, %d KV heads, vocabulary %d), %s parameters, %s, %s trained\n",
 		name, c.ModelType, c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.NumKeyValueHeads, c.VocabSize,
-		count(plan.Parameters), what, count(plan.Trained))
+		paramCount(plan.Parameters), what, paramCount(plan.Trained))
 	fmt.Fprintf(w, "settings: micro-batch %d × %d tokens, compute %s, frozen weights %s, activation checkpointing %v, log-prob chunk %d, KL reference %v, rollouts %d sequences × %d slots\n",
 		s.MicroBatch, s.SeqLen, s.ComputeDType, s.FrozenDType, s.ActivationCheckpointing, s.LogProbChunk, s.KLReference,
 		s.RolloutSequences, s.RolloutSlots)
