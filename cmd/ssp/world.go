@@ -73,7 +73,7 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fs.StringVar(&o.Out, "out", "", "model directory to write (HF layout with tokenizer files and bootstrap.json)")
 	fs.BoolVar(&o.Force, "force", false, "replace --out even when it is a directory that ssp did not write (never a file)")
 	fs.StringVar(&o.Init, "init", "", "continue from this checkpoint (its tokenizer and weights) instead of training from scratch; the shape flags are ignored")
-	fs.Int64Var(&o.Seed, "seed", d.Seed, "random seed (initialisation, batches, episodes)")
+	fs.Int64Var(&o.Seed, "seed", d.Seed, "random seed (initialisation, batches, episodes, the worlds of the copy drills: give a continuation another seed for new drills)")
 	fs.StringVar(&o.Backend, "backend", "", backendHelp)
 	fs.IntVar(&o.VocabSize, "vocab-size", d.VocabSize, "tokenizer vocabulary size (256 bytes + merges + protocol tokens)")
 	fs.IntVar(&o.Hidden, "hidden", d.Hidden, "model hidden size")
