@@ -80,8 +80,16 @@ func shownName(text string, names []string) (string, bool) {
 	return "", false
 }
 
-// searchAll runs every distinct query once, in one batch.
-func (e *episodeMaker) searchAll(ctx context.Context, queries []string) (map[string][]search.Hit, error) {
+// searchPaths searches every name of every entity on the questions'
+// chains, each distinct name once, in one batch, and returns the hits by
+// query.
+func (e *episodeMaker) searchPaths(ctx context.Context, qs []world.Question) (map[string][]search.Hit, error) {
+	var queries []string
+	for _, q := range qs {
+		for _, ent := range q.Path() {
+			queries = append(queries, ent.Answers()...)
+		}
+	}
 	slices.Sort(queries)
 	queries = slices.Compact(queries)
 	hits, err := e.searcher.Search(ctx, queries, e.opts.TopK)
@@ -117,13 +125,7 @@ func (e *episodeMaker) information(hits []search.Hit) string {
 // dropped rather than teaching the model to guess, and so is one longer than
 // the agent settings allow.
 func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode, map[string]int, error) {
-	var queries []string
-	for _, q := range qs {
-		for _, ent := range q.Path() {
-			queries = append(queries, ent.Answers()...)
-		}
-	}
-	hits, err := e.searchAll(ctx, queries)
+	hits, err := e.searchPaths(ctx, qs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -262,17 +264,11 @@ func (e *episodeMaker) solver(q world.Question, hits map[string][]search.Hit, sh
 
 // drills builds one copy drill per question: the solver's episode with
 // every results block cut to a few sentences (see solver). A drill is the
-// real episode's layout, turn for turn, at a third of its length, so most
-// of its trained tokens are names copied from the question or the
+// real episode's layout, turn for turn, at a fraction of its length, so
+// most of its trained tokens are names copied from the question or the
 // results: the skill a small model takes longest to find.
 func (e *episodeMaker) drills(ctx context.Context, qs []world.Question) ([]episode, map[string]int, error) {
-	var queries []string
-	for _, q := range qs {
-		for _, ent := range q.Path() {
-			queries = append(queries, ent.Answers()...)
-		}
-	}
-	hits, err := e.searchAll(ctx, queries)
+	hits, err := e.searchPaths(ctx, qs)
 	if err != nil {
 		return nil, nil, err
 	}
