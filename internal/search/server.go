@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/ssp-project/ssp/internal/httpstatus"
 )
 
 // ServerConfig bounds what one /retrieve request may ask for and how much
@@ -161,18 +163,18 @@ func NewServer(s Searcher, cfg ServerConfig) (*Server, error) {
 // anywhere below into a 500 JSON answer.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, draining: &s.draining}
+	rec := &httpstatus.Recorder{ResponseWriter: w, Draining: &s.draining}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
 			s.log.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			if !rec.wrote {
+			if !rec.Wrote() {
 				writeError(rec, http.StatusInternalServerError, "internal error while searching")
 			}
 		}
-		s.metrics.observe(r.URL.Path, rec.status(), time.Since(start))
+		s.metrics.observe(r.URL.Path, rec.Status(), time.Since(start))
 	}()
 	s.mux.ServeHTTP(rec, r)
 }
@@ -443,39 +445,4 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, struct {
 		Error string `json:"error"`
 	}{msg})
-}
-
-// statusRecorder remembers the status code written, for the metrics, and
-// while the server drains marks every answer "Connection: close" — also
-// the answers of requests that arrived before the shutdown began.
-type statusRecorder struct {
-	http.ResponseWriter
-	code     int
-	wrote    bool
-	draining *atomic.Bool
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if !r.wrote {
-		r.code, r.wrote = code, true
-		if r.draining != nil && r.draining.Load() {
-			// Go's server closes the connection after an answer with this header.
-			r.Header().Set("Connection", "close")
-		}
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(p []byte) (int, error) {
-	if !r.wrote {
-		r.WriteHeader(http.StatusOK)
-	}
-	return r.ResponseWriter.Write(p)
-}
-
-func (r *statusRecorder) status() int {
-	if !r.wrote {
-		return http.StatusOK
-	}
-	return r.code
 }

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/ssp-project/ssp/internal/httpstatus"
 )
 
 // Config holds the server-wide settings.
@@ -111,18 +113,18 @@ func (s *Server) modelIDs() []string {
 // metrics and turns a panic below into a 500 answer.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &httpstatus.Recorder{ResponseWriter: w}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
 			s.log.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			if !rec.wrote {
+			if !rec.Wrote() {
 				writeError(rec, &apiError{status: http.StatusInternalServerError, Type: "server_error", Message: "internal error"})
 			}
 		}
-		s.metrics.observeRequest(r.URL.Path, rec.status(), time.Since(start))
+		s.metrics.observeRequest(r.URL.Path, rec.Status(), time.Since(start))
 	}()
 	if strings.HasPrefix(r.URL.Path, "/v1/") && !s.authorized(r) {
 		rec.Header().Set("WWW-Authenticate", `Bearer realm="ssp"`)
@@ -430,42 +432,4 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.status, struct {
 		Error *apiError `json:"error"`
 	}{e})
-}
-
-// statusRecorder remembers the status code written, for the metrics.
-type statusRecorder struct {
-	http.ResponseWriter
-	code  int
-	wrote bool
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if !r.wrote {
-		r.code, r.wrote = code, true
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(p []byte) (int, error) {
-	if !r.wrote {
-		r.WriteHeader(http.StatusOK)
-	}
-	return r.ResponseWriter.Write(p)
-}
-
-// Flush lets streamed answers through the recorder.
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-func (r *statusRecorder) status() int {
-	if !r.wrote {
-		return http.StatusOK
-	}
-	return r.code
 }
