@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 // benchConfig is a small Llama (hidden 128, 4 layers, vocab 2048) whose
@@ -129,7 +130,7 @@ func BenchmarkLoRA(b *testing.B) {
 			}
 			b.ResetTimer()
 			tokens := 0
-			peak := peakTotalHeap(func() {
+			peak := peakTotalHeap(200*time.Microsecond, func() {
 				for b.Loop() {
 					if _, err := tr.PolicyStep(ctx, batch, lossCfg); err != nil {
 						b.Fatal(err)

@@ -145,24 +145,7 @@ func peakHeap(t *testing.T, fn func()) uint64 {
 	runtime.GC() // twice: the backend's buffer pools keep freed buffers for one cycle
 	runtime.GC()
 	base := heapBytes()
-	stop, done := make(chan struct{}), make(chan uint64)
-	go func() {
-		top := base
-		tick := time.NewTicker(200 * time.Microsecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				done <- top
-				return
-			case <-tick.C:
-				top = max(top, heapBytes())
-			}
-		}
-	}()
-	fn()
-	close(stop)
-	return <-done - base
+	return peakTotalHeap(200*time.Microsecond, fn) - base
 }
 
 // With a large vocabulary the head dominates a step's memory: chunked, the

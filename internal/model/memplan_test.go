@@ -10,29 +10,6 @@ import (
 	"time"
 )
 
-// peakTotalHeap runs fn and returns the highest Go heap seen while it ran
-// (sampled every 200 µs).
-func peakTotalHeap(fn func()) uint64 {
-	stop, done := make(chan struct{}), make(chan uint64)
-	go func() {
-		top := heapBytes()
-		tick := time.NewTicker(200 * time.Microsecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				done <- top
-				return
-			case <-tick.C:
-				top = max(top, heapBytes())
-			}
-		}
-	}()
-	fn()
-	close(stop)
-	return <-done
-}
-
 // The plan's total (state plus the training step) is within 15% of the peak
 // Go heap of a step on the pure-Go backend, for full fine-tuning and LoRA,
 // with and without activation checkpointing. The shapes make the step's
@@ -110,7 +87,7 @@ func TestMemoryPlanMatchesMeasured(t *testing.T) {
 		runtime.GC()
 		runtime.GC()
 		state := heapBytes() - base
-		peak := peakTotalHeap(step) - base
+		peak := peakTotalHeap(200*time.Microsecond, step) - base
 		m.Close()
 		mib := func(b float64) float64 { return b / (1 << 20) }
 		t.Logf("%-11s state %6.1f MiB (plan %6.1f)  step %6.1f MiB (plan %6.1f)  total %6.1f MiB (plan %6.1f, %+.0f%%)",

@@ -197,27 +197,12 @@ func BenchmarkActivationCheckpointing(b *testing.B) {
 				runtime.GC() // twice: the backend's buffer pools keep freed buffers for one cycle
 				runtime.GC()
 				base := heapBytes()
-				stop := make(chan struct{})
-				done := make(chan uint64)
-				go func() {
-					top := base
-					tick := time.NewTicker(time.Millisecond)
-					defer tick.Stop()
-					for {
-						select {
-						case <-stop:
-							done <- top
-							return
-						case <-tick.C:
-							top = max(top, heapBytes())
-						}
-					}
-				}()
-				if _, err := tr.LMStep(ctx, seqs, nil); err != nil {
-					b.Fatal(err)
+				var stepErr error
+				top := peakTotalHeap(time.Millisecond, func() { _, stepErr = tr.LMStep(ctx, seqs, nil) })
+				if stepErr != nil {
+					b.Fatal(stepErr)
 				}
-				close(stop)
-				peak = max(peak, <-done-base)
+				peak = max(peak, top-base)
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/step")
@@ -230,4 +215,27 @@ func heapBytes() uint64 {
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
+}
+
+// peakTotalHeap runs fn and returns the highest Go heap seen while it ran,
+// sampled every interval.
+func peakTotalHeap(interval time.Duration, fn func()) uint64 {
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		top := heapBytes()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- top
+				return
+			case <-tick.C:
+				top = max(top, heapBytes())
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	return <-done
 }
