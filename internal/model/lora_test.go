@@ -19,6 +19,19 @@ import (
 	"github.com/ssp-project/ssp/internal/safetensors"
 )
 
+// fixtureWithPEFTAdapter loads a fixture model with the adapter of its
+// PEFT reference, and returns the reference's directory.
+func fixtureWithPEFTAdapter(t *testing.T, family string) (*Model, string) {
+	t.Helper()
+	refDir := loraReference(t, family)
+	m, _ := loadFixtureModel(t, family)
+	if err := m.LoadAdapter(filepath.Join(refDir, "adapter")); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	return m, refDir
+}
+
 // loraReference is the PEFT reference of one fixture family, written by
 // scripts/fetch_peft.sh (scripts/gen_lora_reference.py).
 func loraReference(t *testing.T, family string) string {
@@ -46,12 +59,8 @@ func relMaxDiff(t *testing.T, got, want []float32) float64 {
 func TestLoRAParity(t *testing.T) {
 	for _, family := range families {
 		t.Run(family, func(t *testing.T) {
-			refDir := loraReference(t, family)
-			m, _ := loadFixtureModel(t, family)
+			m, refDir := fixtureWithPEFTAdapter(t, family)
 			defer m.Close()
-			if err := m.LoadAdapter(filepath.Join(refDir, "adapter")); err != nil {
-				t.Fatal(err)
-			}
 			ref := loadReference(t, refDir, "reference.safetensors")
 			ids := ref.ids("input_ids")
 			logits, err := m.Logits(context.Background(), ids, nil)
@@ -99,12 +108,8 @@ func TestLoRAParity(t *testing.T) {
 func TestLoRAMergeMatchesPEFT(t *testing.T) {
 	for _, family := range families {
 		t.Run(family, func(t *testing.T) {
-			refDir := loraReference(t, family)
-			m, _ := loadFixtureModel(t, family)
+			m, refDir := fixtureWithPEFTAdapter(t, family)
 			defer m.Close()
-			if err := m.LoadAdapter(filepath.Join(refDir, "adapter")); err != nil {
-				t.Fatal(err)
-			}
 			out := filepath.Join(t.TempDir(), "merged")
 			if err := m.Save(out); err != nil {
 				t.Fatal(err)
