@@ -43,19 +43,25 @@ const (
 	poolQuestion = "Which village did the founder of the harbour town come from?"
 )
 
-// worldPolicy plays every role from a script. Identical prompts get
-// successive replies from a list, so the G solver rollouts of one question
-// differ the way sampled ones would.
-func worldPolicy() *agenttest.ScriptedPolicy {
+// replyCycler returns a reply picker for scripted policies: each call with
+// the same prompt gets the next of its replies, round and round.
+func replyCycler() func(prompt string, replies ...string) string {
 	var mu sync.Mutex
 	calls := map[string]int{}
-	next := func(prompt string, replies ...string) string {
+	return func(prompt string, replies ...string) string {
 		mu.Lock()
 		defer mu.Unlock()
 		n := calls[prompt]
 		calls[prompt]++
 		return replies[n%len(replies)]
 	}
+}
+
+// worldPolicy plays every role from a script. Identical prompts get
+// successive replies from a list, so the G solver rollouts of one question
+// differ the way sampled ones would.
+func worldPolicy() *agenttest.ScriptedPolicy {
+	next := replyCycler()
 	return &agenttest.ScriptedPolicy{LogProb: -0.5, Reply: func(prompt string) string {
 		turn := strings.Count(prompt, "</information>\n\n") // inserted blocks, not the protocol text
 		switch {
@@ -335,15 +341,7 @@ const brennQuestion = "In which village was the founder of the harbour town born
 // after a search), Grey Coast 5 of 5 (one of them writing two answer
 // tags), Brenn 0 of 5; the Mira Tal question leaks its answer.
 func gradedPolicy() *agenttest.ScriptedPolicy {
-	var mu sync.Mutex
-	calls := map[string]int{}
-	next := func(prompt string, replies ...string) string {
-		mu.Lock()
-		defer mu.Unlock()
-		n := calls[prompt]
-		calls[prompt]++
-		return replies[n%len(replies)]
-	}
+	next := replyCycler()
 	return &agenttest.ScriptedPolicy{LogProb: -0.5, Reply: func(prompt string) string {
 		turn := strings.Count(prompt, "</information>\n\n")
 		switch {
