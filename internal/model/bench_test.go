@@ -58,13 +58,9 @@ func BenchmarkGenerate(b *testing.B) {
 	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
 }
 
-// BenchmarkTrainStep takes PPO steps on 8 sequences of 128 tokens.
-func BenchmarkTrainStep(b *testing.B) {
-	m := benchModel(b)
-	tr, err := NewTrainer(m, OptimizerConfig{LR: 1e-5, MaxGradNorm: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
+// benchPolicyBatch is the PPO batch of the training benchmarks: 8
+// sequences of 128 tokens, every token trained.
+func benchPolicyBatch() PolicyBatch {
 	seqs := benchPrompts(8, 128)
 	batch := PolicyBatch{Sequences: seqs}
 	for _, s := range seqs {
@@ -75,6 +71,17 @@ func BenchmarkTrainStep(b *testing.B) {
 		batch.LossMask, batch.Advantages = append(batch.LossMask, ones), append(batch.Advantages, adv)
 		batch.OldLogProbs, batch.RefLogProbs = append(batch.OldLogProbs, old), append(batch.RefLogProbs, old)
 	}
+	return batch
+}
+
+// BenchmarkTrainStep takes PPO steps on 8 sequences of 128 tokens.
+func BenchmarkTrainStep(b *testing.B) {
+	m := benchModel(b)
+	tr, err := NewTrainer(m, OptimizerConfig{LR: 1e-5, MaxGradNorm: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := benchPolicyBatch()
 	ctx := context.Background()
 	lossCfg := PolicyLossConfig{ClipLow: 0.2, ClipHigh: 0.28, KLCoef: 0.01}
 	if _, err := tr.PolicyStep(ctx, batch, lossCfg); err != nil {
@@ -113,16 +120,7 @@ func BenchmarkLoRA(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			seqs := benchPrompts(8, 128)
-			batch := PolicyBatch{Sequences: seqs}
-			for _, s := range seqs {
-				ones, adv, old := make([]float32, len(s)), make([]float32, len(s)), make([]float32, len(s))
-				for j := range s {
-					ones[j], adv[j], old[j] = 1, 0.5, -7.6
-				}
-				batch.LossMask, batch.Advantages = append(batch.LossMask, ones), append(batch.Advantages, adv)
-				batch.OldLogProbs, batch.RefLogProbs = append(batch.OldLogProbs, old), append(batch.RefLogProbs, old)
-			}
+			batch := benchPolicyBatch()
 			ctx := context.Background()
 			lossCfg := PolicyLossConfig{ClipLow: 0.2, ClipHigh: 0.28, KLCoef: 0.01}
 			if _, err := tr.PolicyStep(ctx, batch, lossCfg); err != nil { // compile outside the timing
