@@ -73,3 +73,63 @@ func TestKernelsAgree(t *testing.T) {
 		}
 	}
 }
+
+// go test -bench Kernel ./internal/vector: one 384-dimension inner product
+// (single) and one vector against four queries (batch4), per kernel.
+func BenchmarkKernel(b *testing.B) {
+	const d = 384
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := make([]int8, d)
+	q := make([]int8, 4*d)
+	xh := make([]uint16, d)
+	qf := make([]float32, 4*d)
+	for i := range x {
+		x[i] = int8(rng.IntN(255) - 127)
+		xh[i] = floatToHalf(float32(rng.NormFloat64()))
+	}
+	for i := range q {
+		q[i] = int8(rng.IntN(255) - 127)
+		qf[i] = float32(rng.NormFloat64())
+	}
+	defer useAVX2()
+	for _, kern := range []string{"go", "avx2"} {
+		if kern == "avx2" && !asmAvailable {
+			continue
+		}
+		var o4 [4]int32
+		var o4f [4]float32
+		var sink float32
+		set := func() {
+			if kern == "go" {
+				useGo()
+			} else {
+				useAVX2()
+			}
+		}
+		b.Run("int8/single/"+kern, func(b *testing.B) {
+			set()
+			for b.Loop() {
+				sink += float32(dotI8(x, q[:d]))
+			}
+		})
+		b.Run("int8/batch4/"+kern, func(b *testing.B) {
+			set()
+			for b.Loop() {
+				dot4I8(x, q, d, &o4)
+			}
+		})
+		b.Run("float16/single/"+kern, func(b *testing.B) {
+			set()
+			for b.Loop() {
+				sink += dotF16(xh, qf[:d])
+			}
+		})
+		b.Run("float16/batch4/"+kern, func(b *testing.B) {
+			set()
+			for b.Loop() {
+				dot4F16(xh, qf, d, &o4f)
+			}
+		})
+		_ = sink
+	}
+}
