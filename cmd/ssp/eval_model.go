@@ -13,7 +13,6 @@ import (
 	"github.com/ssp-project/ssp/internal/bootstrap"
 	"github.com/ssp-project/ssp/internal/builtin"
 	"github.com/ssp-project/ssp/internal/eval"
-	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/search"
 	"github.com/ssp-project/ssp/internal/selfplay"
@@ -29,6 +28,7 @@ type modelSolverOptions struct {
 	Adapter             string // PEFT LoRA adapter loaded onto Model; "" for none
 	Index               string
 	Retriever           string
+	Ranking             *rankingOptions // how Index ranks: bm25, dense or hybrid (nil: bm25)
 	Backend             string
 	MaxTurns            int
 	MaxTokensPerTurn    int
@@ -54,6 +54,13 @@ func (o *modelSolverOptions) settings() map[string]any {
 	}
 	if o.Adapter != "" {
 		settings["adapter"] = o.Adapter
+	}
+	if o.Ranking != nil && o.Ranking.Ranking != "bm25" && o.Retriever == "" {
+		settings["ranking"] = o.Ranking.Ranking
+		if o.Ranking.Ranking == "hybrid" {
+			settings["fusion"] = o.Ranking.Fusion
+			settings["dense_weight"] = o.Ranking.DenseWeight
+		}
 	}
 	return settings
 }
@@ -87,6 +94,7 @@ func modelSolverFlags(fs *pflag.FlagSet) *modelSolverOptions {
 	fs.StringVar(&o.Adapter, "adapter", "", "PEFT LoRA adapter directory loaded onto --model (a LoRA run's checkpoint: then the run's settings apply as for a full checkpoint)")
 	fs.StringVar(&o.Index, "index", "", "BM25 index directory the solver searches (with --model)")
 	fs.StringVar(&o.Retriever, "retriever", "", "URL of a Search-R1-compatible /retrieve server (instead of --index)")
+	o.Ranking = addRankingFlags(fs)
 	fs.StringVar(&o.Backend, "backend", "", backendHelp)
 	fs.IntVar(&o.MaxTurns, "agent.max_turns", agentDefaults.MaxTurns, "model turns per question (each search ends a turn)")
 	fs.IntVar(&o.MaxTokensPerTurn, "agent.max_tokens_per_turn", agentDefaults.MaxTokensPerTurn, "most tokens generated per turn; a cut turn is continued by the next (0 = no bound but --agent.max_response_tokens)")
@@ -189,6 +197,13 @@ func modelDefaults(ctx context.Context, who string, o *modelSolverOptions, data 
 			o.Index, o.Retriever = cfg.Run.Index, cfg.Run.Retriever
 			searchSet = true
 			took = append(took, "search "+cmp.Or(cfg.Run.Index, cfg.Run.Retriever))
+			if !set["ranking"] && cfg.Run.Ranking != "" && cfg.Run.Index != "" && o.Ranking != nil {
+				o.Ranking.Ranking = cfg.Run.Ranking
+				if !set["query-encoder"] {
+					o.Ranking.Encoder = cfg.Run.Encoder
+				}
+				took = append(took, "ranking "+cfg.Run.Ranking)
+			}
 		}
 		if !set["game.prompts"] && cfg.Game.Prompts != "" {
 			o.Prompts = cfg.Game.Prompts
@@ -298,11 +313,15 @@ func loadSolver(o modelSolverOptions) (*loadedSolver, error) {
 		}
 		searcher = c
 	} else {
-		ix, err := index.Open(o.Index)
+		ranking := rankingOptions{Ranking: "bm25"}
+		if o.Ranking != nil {
+			ranking = *o.Ranking
+		}
+		s, _, closeIndex, err := ranking.open(o.Index, o.Backend)
 		if err != nil {
 			return nil, err
 		}
-		searcher, closeSearcher = ix, ix.Close
+		searcher, closeSearcher = s, closeIndex
 	}
 	m, err := loadModel(o.Model, o.Adapter, model.LoadOptions{Backend: o.Backend})
 	if err != nil {

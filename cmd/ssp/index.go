@@ -12,9 +12,12 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/ssp-project/ssp/internal/corpus"
+	"github.com/ssp-project/ssp/internal/dense"
+	"github.com/ssp-project/ssp/internal/encoder"
 	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/outdir"
 	"github.com/ssp-project/ssp/internal/search"
+	"github.com/ssp-project/ssp/internal/vector"
 )
 
 func init() {
@@ -31,7 +34,8 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func (l *listFlag) Type() string       { return "strings" }
 
 func runIndexBuild(ctx context.Context, args []string) error {
-	fs := newFlags("index build", "--corpus FILE_OR_DIR [--corpus ...] --out DIR [flags] [MORE_CORPORA...]")
+	fs := newFlags("index build", "--corpus FILE_OR_DIR [--corpus ...] --out DIR [--encoder DIR] [flags] [MORE_CORPORA...]\n"+
+		"       ssp index build --index DIR --encoder DIR [flags]   (add dense vectors to an index, or continue their encoding)")
 	var corpora listFlag
 	fs.Var(&corpora, "corpus", "corpus file (.jsonl, .jsonl.gz, .json), directory of .txt/.md files, or dictd .index; repeatable")
 	out := fs.String("out", "", "index directory to create, or an index to replace")
@@ -45,11 +49,26 @@ func runIndexBuild(ctx context.Context, args []string) error {
 	noLower := fs.Bool("no-lowercase", false, "keep letter case")
 	noPoss := fs.Bool("no-possessive", false, "keep trailing 's")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	existing := fs.String("index", "", "an index built before: encode its documents with --encoder (continuing an interrupted encoding) instead of building from --corpus")
+	var denseOpts denseBuildFlags
+	denseOpts.register(fs)
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	corpora = append(corpora, rest...)
+	if err := denseOpts.validate(fs); err != nil {
+		return err
+	}
+	if *existing != "" {
+		if len(corpora) > 0 || *out != "" {
+			return fmt.Errorf("%w: --index encodes an existing index; it does not take --corpus or --out", errUsage)
+		}
+		if denseOpts.encoder == "" {
+			return fmt.Errorf("%w: --index needs --encoder (the sentence encoder that embeds the index's documents)", errUsage)
+		}
+		return denseOpts.build(ctx, *existing, *quiet)
+	}
 	if len(corpora) == 0 {
 		return fmt.Errorf("%w: --corpus is required", errUsage)
 	}
@@ -113,6 +132,9 @@ func runIndexBuild(ctx context.Context, args []string) error {
 	fmt.Printf("indexed %d documents, %d terms, %.1f MB in %s (%.0f docs/s) -> %s\n",
 		st.NumDocs, st.NumTerms, float64(st.Bytes)/1e6, st.Duration.Truncate(time.Millisecond),
 		float64(st.NumDocs)/max(st.Duration.Seconds(), 1e-9), *out)
+	if denseOpts.encoder != "" {
+		return denseOpts.build(ctx, *out, *quiet)
+	}
 	return nil
 }
 
@@ -152,14 +174,30 @@ func runIndexVerify(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("%s: ok, %d documents, %d terms, %.1f MB\n", *dir, ix.NumDocs(), ix.NumTerms(), float64(ix.Bytes())/1e6)
+	if vdir := dense.Dir(*dir); vector.IsIndex(vdir) {
+		vix, err := vector.Open(vdir)
+		if err != nil {
+			return err
+		}
+		defer vix.Close()
+		if err := vix.Verify(); err != nil {
+			return err
+		}
+		if vix.Len() != ix.NumDocs() {
+			return fmt.Errorf("%s: %d vectors for %d documents: encode again with ssp index build --index %s --encoder DIR --force-encode", vdir, vix.Len(), ix.NumDocs(), *dir)
+		}
+		fmt.Printf("%s: ok, %d vectors of %d dimensions (%s)%s\n", vdir, vix.Len(), vix.Dim(), vix.DType(), map[bool]string{true: ", HNSW graph", false: ""}[vix.HasHNSW()])
+	}
 	return nil
 }
 
 func runSearchQuery(ctx context.Context, args []string) error {
-	fs := newFlags("search query", "--index DIR [--topk 10] [--json] QUERY...")
+	fs := newFlags("search query", "--index DIR [--topk 10] [--json] [--ranking bm25|dense|hybrid] QUERY...")
 	dir := fs.String("index", "", "index directory")
 	topK := fs.Int("topk", 10, "hits per query")
 	asJSON := fs.Bool("json", false, "print one JSON array of hits per query")
+	backend := fs.String("backend", "", "compute backend of the query encoder (--ranking dense or hybrid): "+backendHelp)
+	ranking := addRankingFlags(fs)
 	queries, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -173,13 +211,13 @@ func runSearchQuery(ctx context.Context, args []string) error {
 	if len(queries) == 0 {
 		return fmt.Errorf("%w: give at least one query", errUsage)
 	}
-	ix, err := index.Open(*dir)
+	searcher, _, closeIndex, err := ranking.open(*dir, *backend)
 	if err != nil {
 		return err
 	}
-	defer ix.Close()
+	defer closeIndex()
 	start := time.Now()
-	res, err := ix.Search(ctx, queries, *topK)
+	res, err := searcher.Search(ctx, queries, *topK)
 	if err != nil {
 		return err
 	}
@@ -218,4 +256,89 @@ func snippet(text string, n int) string {
 		cut--
 	}
 	return text[:cut] + "…"
+}
+
+// denseBuildFlags are index build's flags for dense vectors.
+type denseBuildFlags struct {
+	encoder, backend, dtype    string
+	pooling                    string
+	queryPrefix, passagePrefix string
+	maxLength                  int
+	batch                      int
+	hnsw, force                bool
+	hnswM, hnswConstruction    int
+	set                        map[string]bool // flags given
+}
+
+func (d *denseBuildFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&d.encoder, "encoder", "", "sentence encoder directory (BERT-family: MiniLM, BGE, E5; docs/encoders.md): also embed every document into the index's dense/ folder, for --ranking dense or hybrid")
+	fs.StringVar(&d.backend, "backend", "", "compute backend of the encoder: "+backendHelp)
+	fs.StringVar(&d.pooling, "pooling", "", "with --encoder: mean or cls (default: the encoder directory's sentence-transformers Pooling module, else mean)")
+	fs.StringVar(&d.queryPrefix, "query-prefix", "", "with --encoder: text put before every query, e.g. \"query: \" for E5 (default: the directory's prompts); recorded with the vectors")
+	fs.StringVar(&d.passagePrefix, "passage-prefix", "", "with --encoder: text put before every document, e.g. \"passage: \" for E5 (default: the directory's prompts)")
+	fs.IntVar(&d.maxLength, "encoder-max-length", 0, "with --encoder: tokens per text, [CLS] and [SEP] included (default: the directory's max_seq_length)")
+	fs.StringVar(&d.dtype, "vector-dtype", string(vector.Int8), "stored precision of the vectors: int8 (a scale per vector; a quarter of float32) or float16")
+	fs.IntVar(&d.batch, "encode-batch", 256, "documents encoded per durable chunk (an interrupted encoding continues after the last whole chunk)")
+	fs.BoolVar(&d.hnsw, "hnsw", false, "after encoding, build the HNSW graph for approximate search (docs/vector-index.md)")
+	fs.IntVar(&d.hnswM, "hnsw-m", 16, "HNSW links per node on the upper layers (twice as many on the bottom one)")
+	fs.IntVar(&d.hnswConstruction, "hnsw-ef-construction", 100, "HNSW candidates kept while linking a node (more: a better graph, built more slowly)")
+	fs.BoolVar(&d.force, "force-encode", false, "encode again even when the index has vectors of this encoder, or an unfinished encoding by another")
+}
+
+func (d *denseBuildFlags) validate(fs *pflag.FlagSet) error {
+	d.set = map[string]bool{}
+	fs.Visit(func(f *pflag.Flag) { d.set[f.Name] = true })
+	if d.pooling != "" && d.pooling != "mean" && d.pooling != "cls" {
+		return fmt.Errorf("%w: --pooling %q: want mean or cls", errUsage, d.pooling)
+	}
+	if d.maxLength < 0 {
+		return fmt.Errorf("%w: --encoder-max-length must not be negative", errUsage)
+	}
+	if d.dtype != string(vector.Int8) && d.dtype != string(vector.Float16) {
+		return fmt.Errorf("%w: --vector-dtype %q: want int8 or float16", errUsage, d.dtype)
+	}
+	if d.batch < 1 {
+		return fmt.Errorf("%w: --encode-batch must be at least 1, got %d", errUsage, d.batch)
+	}
+	if d.hnswM < 2 || d.hnswConstruction < 1 {
+		return fmt.Errorf("%w: --hnsw-m must be at least 2 and --hnsw-ef-construction at least 1", errUsage)
+	}
+	if d.encoder != "" {
+		if err := encoder.IsEncoderDir(d.encoder); err != nil {
+			return fmt.Errorf("--encoder %s: %w", d.encoder, err)
+		}
+	}
+	return nil
+}
+
+func (d *denseBuildFlags) build(ctx context.Context, indexDir string, quiet bool) error {
+	opts := dense.BuildOptions{
+		Encoder: d.encoder, DType: vector.DType(d.dtype), BatchSize: d.batch, HNSW: d.hnsw, Force: d.force,
+		EncoderOptions: encoder.Options{Backend: d.backend, Pooling: d.pooling, MaxLength: d.maxLength},
+	}
+	if d.set["query-prefix"] {
+		opts.EncoderOptions.QueryPrefix = &d.queryPrefix
+	}
+	if d.set["passage-prefix"] {
+		opts.EncoderOptions.PassagePrefix = &d.passagePrefix
+	}
+	opts.HNSWOptions = vector.HNSWOptions{M: d.hnswM, EfConstruction: d.hnswConstruction}
+	if !quiet {
+		opts.Progress = os.Stderr
+	}
+	st, err := dense.Build(ctx, indexDir, opts)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Encoded == 0:
+		fmt.Printf("%s: the %d documents were already encoded by this encoder (--force-encode to encode again)\n", st.Dir, st.Docs)
+	default:
+		fmt.Printf("encoded %d documents (%d before this run) in %s (%.1f docs/s) -> %s\n",
+			st.Encoded, st.Resumed, st.Duration.Truncate(time.Millisecond), float64(st.Encoded)/max(st.Duration.Seconds(), 1e-9), st.Dir)
+	}
+	if st.HNSW {
+		fmt.Printf("%s: HNSW graph ready\n", st.Dir)
+	}
+	return nil
 }

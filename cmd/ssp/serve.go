@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/search"
 )
 
@@ -21,7 +20,7 @@ func init() {
 
 func runSearchServe(ctx context.Context, args []string) error {
 	defaults := search.DefaultServerConfig()
-	fs := newFlags("search serve", "--index DIR [--addr 127.0.0.1:8000] [--topk 3] [--max-topk 100] [--request-memory 64MiB] [--max-queries N] [--max-body 8MiB] [--concurrency N] [--queue N]")
+	fs := newFlags("search serve", "--index DIR [--ranking bm25|dense|hybrid] [--addr 127.0.0.1:8000] [--topk 3] [--max-topk 100] [--request-memory 64MiB] [--max-queries N] [--max-body 8MiB] [--concurrency N] [--queue N]")
 	dir := fs.String("index", "", "index directory built by ssp index build")
 	addr := fs.String("addr", "127.0.0.1:8000", "listen address; loopback by default, use 0.0.0.0:PORT to accept other machines")
 	topK := fs.Int("topk", defaults.DefaultTopK, "hits per query when a request has no topk")
@@ -33,6 +32,8 @@ func runSearchServe(ctx context.Context, args []string) error {
 	queue := fs.Int("queue", defaults.Queue, "requests allowed to wait for a search slot; more are refused with 503")
 	drain := fs.Duration("drain-timeout", defaults.DrainTimeout, "on SIGTERM, how long to keep answering on open connections, each answer with Connection: close, before closing idle ones")
 	shutdown := fs.Duration("shutdown-timeout", defaults.ShutdownTimeout, "how long to let requests in flight finish on SIGTERM")
+	backend := fs.String("backend", "", "compute backend of the query encoder (--ranking dense or hybrid): "+backendHelp)
+	ranking := addRankingFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -66,12 +67,12 @@ func runSearchServe(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	ix, err := index.Open(*dir)
+	searcher, ix, closeIndex, err := ranking.open(*dir, *backend)
 	if err != nil {
 		return err
 	}
-	defer ix.Close()
-	srv, err := search.NewServer(ix, cfg)
+	defer closeIndex()
+	srv, err := search.NewServer(searcher, cfg)
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func runSearchServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("--addr %s: %w", *addr, err)
 	}
 	url := "http://" + ln.Addr().String() + "/retrieve"
-	log.Info("search server ready", "url", url, "index", *dir, "docs", ix.NumDocs(),
+	log.Info("search server ready", "url", url, "index", *dir, "ranking", ranking.Ranking, "docs", ix.NumDocs(),
 		"topk", cfg.DefaultTopK, "max_queries_at_topk", cfg.QueryLimit(cfg.DefaultTopK), "concurrency", cfg.Concurrency, "queue", cfg.Queue)
 	fmt.Println(url)
 	start := time.Now()

@@ -17,8 +17,8 @@ import (
 	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/builtin"
 	"github.com/ssp-project/ssp/internal/dataset"
+	"github.com/ssp-project/ssp/internal/dense"
 	"github.com/ssp-project/ssp/internal/eval"
-	"github.com/ssp-project/ssp/internal/index"
 	"github.com/ssp-project/ssp/internal/judge"
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/score"
@@ -43,6 +43,7 @@ func runTrain(ctx context.Context, args []string) error {
 	adapterDir := fs.String("adapter", "", "PEFT LoRA adapter directory to start from, loaded onto --model (run.adapter)")
 	indexDir := fs.String("index", "", "embedded BM25 index directory (run.index)")
 	retriever := fs.String("retriever", "", "URL of a Search-R1-compatible /retrieve server (run.retriever)")
+	ranking := fs.String("ranking", "", dense.RankingHelp+" (run.ranking; default bm25)")
 	seeds := fs.String("seeds", "", "JSONL file of target answers (run.seeds)")
 	steps := fs.Int("steps", 0, "training steps (run.steps)")
 	saveEvery := fs.Int("save-every", 0, "checkpoint every N steps (run.save_every)")
@@ -84,6 +85,8 @@ func runTrain(ctx context.Context, args []string) error {
 				cfg.Run.Index, cfg.Run.Retriever = *indexDir, ""
 			case "retriever":
 				cfg.Run.Retriever, cfg.Run.Index = *retriever, ""
+			case "ranking":
+				cfg.Run.Ranking = *ranking
 			case "seeds":
 				cfg.Run.Seeds = *seeds
 			case "steps":
@@ -457,15 +460,16 @@ func openSearcher(cfg selfplay.Config) (search.Searcher, func(), error) {
 		}
 		return c, func() {}, nil
 	}
-	ix, err := index.Open(cfg.Run.Index)
+	searcher, ix, closeIndex, err := dense.OpenRanking(cfg.Run.Index, cfg.Run.Ranking,
+		dense.Options{Encoder: cfg.Run.Encoder, Backend: cfg.Run.Backend}, search.DefaultFusion())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("run.index %s (run.ranking %s): %w", cfg.Run.Index, cmp.Or(cfg.Run.Ranking, "bm25"), err)
 	}
 	if ix.NumDocs() == 0 {
-		ix.Close()
+		closeIndex()
 		return nil, nil, fmt.Errorf("run.index %s holds no documents: the proposer has nothing to search; build it from a non-empty corpus", cfg.Run.Index)
 	}
-	return ix, func() { ix.Close() }, nil
+	return searcher, func() { closeIndex() }, nil
 }
 
 // validator evaluates the policy being trained on run.eval_data with the

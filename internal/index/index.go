@@ -194,6 +194,14 @@ func (ix *Index) Analyzer() Analyzer { return ix.meta.Analyzer }
 // Params returns the BM25 parameters k1 and b of the index.
 func (ix *Index) Params() (k1, b float64) { return ix.meta.K1, ix.meta.B }
 
+// Dir returns the index directory.
+func (ix *Index) Dir() string { return ix.dir }
+
+// DocsChecksum returns the CRC-32C of the document store, recorded at build
+// time: what is stored beside the index about its documents (dense vectors)
+// records it to tell when the index was rebuilt from another corpus.
+func (ix *Index) DocsChecksum() uint32 { return ix.meta.Files[docsFile].CRC32C }
+
 // Bytes returns the total size of the index files.
 func (ix *Index) Bytes() int64 {
 	var n int64

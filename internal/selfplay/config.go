@@ -38,6 +38,8 @@ type RunConfig struct {
 	FrozenDType  string `yaml:"frozen_dtype" help:"dtype of the weights that are not trained: with LoRA the base, in full fine-tuning the KL reference: \"float32\" or \"bfloat16\" (half the memory; trained weights are always float32)"`
 	Index        string `yaml:"index" help:"embedded BM25 index directory (exclusive with retriever)"`
 	Retriever    string `yaml:"retriever" help:"URL of a Search-R1-compatible /retrieve server (exclusive with index)"`
+	Ranking      string `yaml:"ranking" help:"how run.index ranks: \"bm25\" (its inverted index), \"dense\" (its vectors, made by ssp index build --encoder) or \"hybrid\" (both, fused by reciprocal rank); empty = bm25"`
+	Encoder      string `yaml:"encoder" help:"query encoder directory for run.ranking dense or hybrid; empty = the encoder the index's vectors were made with"`
 	Seeds        string `yaml:"seeds" help:"JSONL file of target answers: {\"answer\": str or [aliases], \"hops\": n} (SSP rows with ground_truth also accepted)"`
 	EvalData     string `yaml:"eval_data" help:"held-out QA file (eval format) the solver is validated on during training; empty = no validation"`
 	EvalEvery    int    `yaml:"eval_every" help:"validate every N steps and after the last step (0 = never); reports go to <out>/eval/step-N/"`
@@ -327,6 +329,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Run.Index != "" && c.Run.Retriever != "":
 		return bad("run.index", "set either run.index or run.retriever, not both")
+	case c.Run.Ranking != "" && c.Run.Ranking != "bm25" && c.Run.Ranking != "dense" && c.Run.Ranking != "hybrid":
+		return bad("run.ranking", "must be \"bm25\", \"dense\" or \"hybrid\", got %q", c.Run.Ranking)
+	case c.Run.Retriever != "" && c.Run.Ranking != "" && c.Run.Ranking != "bm25":
+		return bad("run.ranking", "%q applies to run.index; a run.retriever server ranks by its own method", c.Run.Ranking)
 	case c.Run.ComputeDType != "float32" && c.Run.ComputeDType != "bfloat16":
 		return bad("run.compute_dtype", "must be \"float32\" or \"bfloat16\", got %q", c.Run.ComputeDType)
 	case c.Run.FrozenDType != "float32" && c.Run.FrozenDType != "bfloat16":
