@@ -244,7 +244,7 @@ func TestWordPieceMatchesHuggingFace(t *testing.T) {
 }
 
 func FuzzWordPiece(f *testing.F) {
-	for _, s := range []string{"", "unaffable", "Café 中文 $5!", "[SEP][CLS]", "\x00\xff\xfe", "İ\u0301"} {
+	for _, s := range []string{"", "unaffable", "unaffable hello world, unaffable", "Café 中文 $5!", "[SEP][CLS]", "\x00\xff\xfe", "İ\u0301"} {
 		f.Add(s)
 	}
 	path := writeTokenizer(f, nil)
