@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the dense-vector benchmark report (markdown) from the JSON lines of
-scripts/bench_vector.sh. Usage: bench_vector_report.py RESULTS N NQ DIM COMMAND"""
+scripts/bench_vector.sh. Usage: bench_vector_report.py RESULTS N NQ DIM COMMAND [TITLE]
+With TITLE it writes a subsection of that title (to append another run)."""
 import json, os, subprocess, sys
 
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -33,10 +34,21 @@ for line in open("/proc/cpuinfo"):
         flags = set(line.split(":", 1)[1].split())
         break
 simd = ", ".join(f for f in ("avx2", "fma", "f16c", "avx512f", "avx512_vnni") if f in flags)
-p = print
-p("# Dense vector search benchmarks\n")
-p("## Vector search\n")
-p(f"Machine: {lscpu('Model name')} ({simd}), {os.cpu_count()} cores, Go kernels: AVX2 assembly (load average at the end of the run: "
+sub = sys.argv[6] if len(sys.argv) > 6 else None
+
+
+def p(line=""):
+    if sub and line.startswith("### "):
+        line = "#" + line
+    print(line)
+
+
+if sub:
+    print(f"### {sub}\n")
+else:
+    p("# Dense vector search benchmarks\n")
+    p("## Vector search\n")
+p(f"Machine: {lscpu('Model name')} ({simd}), {os.cpu_count()} cores, Go kernels: AVX2 assembly (load average when this report was written: "
   f"{' '.join(load)}; the machine was shared with other work, so absolute figures are noisy).\n")
 p(f"Command: `{command}`. {n:,} base vectors and {nq:,} queries of dimension {dim}, drawn from a "
   "mixture of Gaussians (unit centres, each cluster spread along its own random 24-dimensional subspace, "

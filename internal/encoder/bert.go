@@ -261,23 +261,24 @@ func pool(hidden, mask *Node, pooling string, normalize bool) *Node {
 // programs compiles the encoder graph once per (rows, length) shape and
 // reuses the compiled program for every batch of that shape.
 type programs struct {
-	exec *mlctx.Exec
+	backend backends.Backend
+	ctx     *mlctx.Context
+	graphFn func(*mlctx.Context, *Node, *Node) *Node
+	exec    *mlctx.Exec
+	shapes  map[[2]int]bool
 }
 
-// maxPrograms bounds the compiled shapes; the bucketing of encode keeps the
-// number of shapes well below it.
-const maxPrograms = 64
+// maxPrograms bounds the compiled shapes. The bucketing of encode keeps
+// their number well below it for ordinary batch sizes; beyond it (GoMLX
+// refuses new shapes past its cache size) the programs are dropped and
+// compiled again as needed.
+var maxPrograms = 64 // a variable for the test of the rebuild
 
-func newPrograms(backend backends.Backend, b *bert, pooling string, normalize bool) (*programs, error) {
+func newPrograms(backend backends.Backend, b *bert, pooling string, normalize bool) *programs {
 	graphFn := func(_ *mlctx.Context, ids, mask *Node) *Node {
 		return pool(b.hiddenStates(ids, mask), mask, pooling, normalize)
 	}
-	exec, err := mlctx.NewExecAny(backend, b.ctx, graphFn)
-	if err != nil {
-		return nil, err
-	}
-	exec.SetMaxCache(maxPrograms)
-	return &programs{exec: exec}, nil
+	return &programs{backend: backend, ctx: b.ctx, graphFn: graphFn}
 }
 
 // run encodes one padded batch: ids and mask are [rows, length] row-major;
@@ -288,6 +289,19 @@ func (p *programs) run(ids []int32, mask []float32, rows, length int) (out []flo
 			err = fmt.Errorf("encoder forward [%d, %d]: %v", rows, length, r)
 		}
 	}()
+	shape := [2]int{rows, length}
+	if p.exec != nil && !p.shapes[shape] && len(p.shapes) >= maxPrograms {
+		p.exec.Finalize()
+		p.exec = nil
+	}
+	if p.exec == nil {
+		if p.exec, err = mlctx.NewExecAny(p.backend, p.ctx, p.graphFn); err != nil {
+			return nil, fmt.Errorf("encoder program: %w", err)
+		}
+		p.exec.SetMaxCache(maxPrograms)
+		p.shapes = map[[2]int]bool{}
+	}
+	p.shapes[shape] = true
 	res, err := p.exec.Exec(
 		tensors.FromFlatDataAndDimensions(ids, rows, length),
 		tensors.FromFlatDataAndDimensions(mask, rows, length))

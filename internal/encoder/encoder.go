@@ -171,17 +171,13 @@ func Open(dir string, opts Options) (*Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	progs, err := newPrograms(backend, weights, info.Pooling, info.Normalize)
-	if err != nil {
-		return nil, fmt.Errorf("encoder %s: %w", dir, err)
-	}
 	return &Encoder{
 		info:        info,
 		tokenizer:   tokenizer,
 		batchSize:   cmp.Or(opts.BatchSize, DefaultBatchSize),
 		maxLength:   info.MaxLength,
 		lengthLimit: cfg.MaxPositionEmbeddings,
-		programs:    progs,
+		programs:    newPrograms(backend, weights, info.Pooling, info.Normalize),
 	}, nil
 }
 

@@ -108,6 +108,7 @@ func TestWordPieceEdgeCases(t *testing.T) {
 		{"Chinese characters joined without handle_chinese_chars", setNormalizer("handle_chinese_chars", false), "中文", "[CLS] [UNK] [SEP]"},
 		{"punctuation split", nil, "hello,world!", "[CLS] hello , world ! [SEP]"},
 		{"ASCII symbols are punctuation", nil, "$5", "[CLS] $ 5 [SEP]"},
+		{"unassigned code points kept", nil, "a\u0378", "[CLS] [UNK] [SEP]"},
 		{"control characters dropped", nil, "hel\x00lo\u200b wor\x01ld", "[CLS] hello world [SEP]"},
 		{"whitespace of all kinds separates", nil, "hello\tworld\u00a0hello\u3000world", "[CLS] hello world hello world [SEP]"},
 		{"special tokens matched in raw text", nil, "hello[SEP]world [MASK]", "[CLS] hello [SEP] world [MASK] [SEP]"},
@@ -243,7 +244,7 @@ func TestWordPieceMatchesHuggingFace(t *testing.T) {
 }
 
 func FuzzWordPiece(f *testing.F) {
-	for _, s := range []string{"", "unaffable", "Café 中文 $5!", "[SEP][CLS]", "\x00\xff\xfe", "İ\u0301"} {
+	for _, s := range []string{"", "unaffable", "unaffable hello world, unaffable", "Café 中文 $5!", "[SEP][CLS]", "\x00\xff\xfe", "İ\u0301"} {
 		f.Add(s)
 	}
 	path := writeTokenizer(f, nil)

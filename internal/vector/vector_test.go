@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -274,17 +275,18 @@ func TestResumeAfterCrash(t *testing.T) {
 			if err := w.Close(); err != nil { // no Finish: a partial build
 				t.Fatal(err)
 			}
-			if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "Resume") {
+			if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "unfinished build (450 vectors written") || !strings.Contains(err.Error(), "with Resume") {
 				t.Fatalf("Open of a partial build: %v, want an error naming Resume", err)
 			}
 			// A crash while the next chunk was being written: rows past the
-			// progress record, the last one cut mid-row.
+			// progress record, more than the build has left to write, the
+			// last one cut mid-row.
 			row := rowBytes(dtype, 64)
 			f, err := os.OpenFile(filepath.Join(dir, vectorsFile), os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.Write(bytes.Repeat([]byte{0x7f}, int(row*3+row/2)))
+			f.Write(bytes.Repeat([]byte{0x7f}, int(row*600+row/2)))
 			f.Close()
 
 			w, n, err := Resume(dir)
@@ -358,6 +360,20 @@ func TestCorruption(t *testing.T) {
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), name) {
 			t.Fatalf("Verify after flipping a bit of %s: %v", name, err)
 		}
+		// A header whose count disagrees with the file sizes.
+		mp := filepath.Join(dir, metaFile)
+		mraw, _ := os.ReadFile(mp)
+		os.WriteFile(mp, bytes.Replace(mraw, []byte(`"count":500`), []byte(`"count":499`), 1), 0o644)
+		if _, err := Open(dir); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), vectorsFile) {
+			t.Fatalf("Open with a wrong count: %v", err)
+		}
+		// A header whose recorded file size disagrees with its count.
+		size := fmt.Sprintf(`"%s":{"size":%d`, name, len(data))
+		os.WriteFile(mp, bytes.Replace(mraw, []byte(size), []byte(size+"0"), 1), 0o644)
+		if _, err := Open(dir); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "recorded size") {
+			t.Fatalf("Open with a wrong recorded size: %v", err)
+		}
+		os.WriteFile(mp, mraw, 0o644)
 		os.Truncate(path, int64(len(data)-3))
 		if _, err := Open(dir); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), name) {
 			t.Fatalf("Open with %s truncated: %v", name, err)
@@ -368,9 +384,11 @@ func TestCorruption(t *testing.T) {
 func TestDimensionErrors(t *testing.T) {
 	dir := t.TempDir()
 	ix := build(t, dir, mixture(100, 48, 5, 10), Float16)
-	_, err := ix.Search([][]float32{make([]float32, 48), make([]float32, 40)}, 5)
-	if err == nil || !strings.Contains(err.Error(), "dimension 40") || !strings.Contains(err.Error(), "dimension 48") {
-		t.Fatalf("query of dimension 40: %v", err)
+	for _, d := range []int{40, 50} {
+		_, err := ix.Search([][]float32{make([]float32, 48), make([]float32, d)}, 5)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("query 1 has dimension %d", d)) || !strings.Contains(err.Error(), "dimension 48") {
+			t.Fatalf("query of dimension %d: %v", d, err)
+		}
 	}
 	w, err := Create(t.TempDir(), 48, Int8)
 	if err != nil {
