@@ -23,7 +23,7 @@ QUERIES=${QUERIES:-200}
 DOCS=${DOCS:-1000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; load average when measured: $(cut -d' ' -f1-3 /proc/loadavg)"
+machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; load average at the start of the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # replace_section HEADING FILE: put FILE's text in place of the "## HEADING"
 # section of $DOC (appended when the page has none).
