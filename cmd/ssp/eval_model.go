@@ -313,7 +313,7 @@ func loadSolver(o modelSolverOptions) (*loadedSolver, error) {
 		}
 		searcher = c
 	} else {
-		ranking := rankingOptions{Ranking: "bm25"}
+		ranking := rankingOptions{Ranking: "bm25", DenseWeight: 0.5}
 		if o.Ranking != nil {
 			ranking = *o.Ranking
 		}

@@ -43,15 +43,19 @@ func (o rankingOptions) validate() error {
 	if !(o.DenseWeight >= 0 && o.DenseWeight <= 1) {
 		return fmt.Errorf("%w: --dense-weight must be in [0, 1], got %v", errUsage, o.DenseWeight)
 	}
-	if err := o.fusion().Validate(2); err != nil {
-		return fmt.Errorf("%w: --fusion: %v", errUsage, err)
+	if o.Ranking == "hybrid" {
+		if err := o.fusion().Validate(2); err != nil {
+			return fmt.Errorf("%w: --fusion: %v", errUsage, err)
+		}
 	}
 	return nil
 }
 
 func (o rankingOptions) fusion() search.Fusion {
 	f := search.DefaultFusion()
-	f.Method = o.Fusion
+	if o.Fusion != "" {
+		f.Method = o.Fusion
+	}
 	f.Weights = []float64{2 * (1 - o.DenseWeight), 2 * o.DenseWeight} // 0.5 → equal weights of 1
 	return f
 }
