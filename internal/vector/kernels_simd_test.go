@@ -8,6 +8,7 @@ package vector
 //	GOEXPERIMENT=simd go test -run SIMD -bench 'Kernel|SIMD' ./internal/vector
 
 import (
+	"github.com/ssp-project/ssp/internal/fixtures"
 	"math/rand/v2"
 	"simd/archsimd"
 	"testing"
@@ -34,7 +35,7 @@ func dotI8SIMD(a, b []int8) int32 {
 
 func TestSIMDKernelAgrees(t *testing.T) {
 	if !archsimd.X86.AVX2() {
-		t.Skip("no AVX2")
+		fixtures.Missing(t, "a CPU with AVX2: this test checks the AVX2 kernels")
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for n := 1; n < 700; n += 13 {

@@ -1,6 +1,7 @@
 package vector
 
 import (
+	"github.com/ssp-project/ssp/internal/fixtures"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -11,7 +12,7 @@ import (
 // lengths around and between the vector widths.
 func TestKernelsAgree(t *testing.T) {
 	if !asmAvailable {
-		t.Skip("no assembly kernels on this CPU")
+		fixtures.Missing(t, "a CPU with AVX2: this test checks the assembly kernels against the Go ones")
 	}
 	defer useAVX2()
 	rng := rand.New(rand.NewPCG(1, 2))

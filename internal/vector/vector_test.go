@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ssp-project/ssp/internal/fixtures"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -140,7 +141,7 @@ func TestSearchMatchesReference(t *testing.T) {
 		for _, kern := range []string{"go", "avx2"} {
 			t.Run(string(dtype)+"/"+kern, func(t *testing.T) {
 				if kern == "avx2" && !asmAvailable {
-					t.Skip("no assembly kernels")
+					fixtures.Missing(t, "a CPU with AVX2 for the assembly kernels")
 				}
 				defer useAVX2()
 				if kern == "go" {
