@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ssp-project/ssp/internal/mmapfile"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -81,7 +82,7 @@ func Open(dir string) (*Index, error) {
 			ix.Close()
 			return nil, fmt.Errorf("index %s: %s: %w: recorded size %d, counts imply %d", dir, f.name, ErrCorrupt, fi.Size, f.size)
 		}
-		data, err := mapFile(filepath.Join(dir, f.name), fi.Size)
+		data, err := mmapfile.Map(filepath.Join(dir, f.name), fi.Size, ErrCorrupt)
 		if err != nil {
 			ix.Close()
 			return nil, fmt.Errorf("index %s: %w", dir, err)
@@ -97,30 +98,6 @@ func Open(dir string) (*Index, error) {
 	}
 	ix.sc = newScorer(m.K1, m.B, m.NumDocs, m.SumTotalTermFreq)
 	return ix, nil
-}
-
-// mapFile maps a file read-only after checking it has the recorded size.
-func mapFile(path string, want int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() != want {
-		return nil, fmt.Errorf("%s: %w: size %d bytes, index header records %d (truncated or replaced?)", filepath.Base(path), ErrCorrupt, st.Size(), want)
-	}
-	if want == 0 {
-		return nil, nil
-	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(want), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("mmap %s: %w", filepath.Base(path), err)
-	}
-	return data, nil
 }
 
 // checkStructure verifies cheap invariants that decoding relies on, so that

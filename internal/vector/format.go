@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ssp-project/ssp/internal/mmapfile"
 	"hash/crc32"
 	"math"
 	"os"
@@ -165,7 +166,7 @@ func Open(dir string) (*Index, error) {
 			ix.Close()
 			return nil, fmt.Errorf("vector index %s: %s: %w: recorded size %d, count %d and dim %d imply %d", dir, f.name, ErrCorrupt, fi.Size, m.Count, m.Dim, f.size)
 		}
-		data, err := mapFile(filepath.Join(dir, f.name), f.size)
+		data, err := mmapfile.Map(filepath.Join(dir, f.name), f.size, ErrCorrupt)
 		if err != nil {
 			ix.Close()
 			return nil, fmt.Errorf("vector index %s: %w", dir, err)
@@ -187,30 +188,6 @@ func Open(dir string) (*Index, error) {
 		return nil, fmt.Errorf("vector index %s: %w", dir, err)
 	}
 	return ix, nil
-}
-
-// mapFile maps a file read-only after checking it has the recorded size.
-func mapFile(path string, want int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() != want {
-		return nil, fmt.Errorf("%s: %w: size %d bytes, index header records %d (truncated or replaced?)", filepath.Base(path), ErrCorrupt, st.Size(), want)
-	}
-	if want == 0 {
-		return nil, nil
-	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(want), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("mmap %s: %w", filepath.Base(path), err)
-	}
-	return data, nil
 }
 
 // Verify recomputes the checksum of every index file, the HNSW graph's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ssp-project/ssp/internal/mmapfile"
 	"hash/crc32"
 	"io"
 	"os"
@@ -128,7 +129,7 @@ func (ix *Index) loadHNSW() error {
 	if gm.File.Size != lv+l0+up {
 		return fmt.Errorf("%s: %w: recorded size %d, counts imply %d", graphFile, ErrCorrupt, gm.File.Size, lv+l0+up)
 	}
-	data, err := mapFile(filepath.Join(ix.dir, graphFile), gm.File.Size)
+	data, err := mmapfile.Map(filepath.Join(ix.dir, graphFile), gm.File.Size, ErrCorrupt)
 	if err != nil {
 		return err
 	}
