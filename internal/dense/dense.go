@@ -19,6 +19,7 @@ import (
 
 	"github.com/ssp-project/ssp/internal/encoder"
 	"github.com/ssp-project/ssp/internal/index"
+	"github.com/ssp-project/ssp/internal/outdir"
 	"github.com/ssp-project/ssp/internal/search"
 	"github.com/ssp-project/ssp/internal/vector"
 )
@@ -242,7 +243,10 @@ func openWriter(dir string, want Provenance, dim int, opts BuildOptions) (*vecto
 		return nil, 0, err
 	}
 	raw, _ := json.MarshalIndent(want, "", "  ")
-	if err := writeFileAtomic(filepath.Join(dir, provenanceFile), raw); err != nil {
+	if err := outdir.WriteFile(filepath.Join(dir, provenanceFile), func(w io.Writer) error {
+		_, err := w.Write(raw)
+		return err
+	}); err != nil {
 		w.Close()
 		return nil, 0, err
 	}
@@ -251,14 +255,6 @@ func openWriter(dir string, want Provenance, dim int, opts BuildOptions) (*vecto
 
 func sameSource(a, b Provenance) bool {
 	return a.EncoderName == b.EncoderName && a.EncoderDim == b.EncoderDim && a.Docs == b.Docs && a.DocsChecksum == b.DocsChecksum
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func logProgress(w io.Writer, done, total, encoded int, elapsed time.Duration) {
