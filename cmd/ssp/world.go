@@ -90,6 +90,7 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fs.IntVar(&o.PackLen, "pack-len", d.PackLen, "tokens per packed row of protocol episodes (episodes are laid end to end, not padded)")
 	fs.IntVar(&o.MaxHops, "max-hops", d.MaxHops, "longest question chain in the protocol episodes (1-4)")
 	fs.Float64Var(&o.ContextWeight, "context-weight", d.ContextWeight, "loss weight of the prompt and inserted results in protocol episodes (the model's own turns weigh 1)")
+	roles := fs.String("protocol-roles", "solver,proposer,rag", "roles whose episodes the protocol warm-up trains on, comma-separated, of solver, proposer and rag (proposer,rag keeps a solver taught by copy drills as it is)")
 	fs.IntVar(&o.ProbeEvery, "probe-every", d.ProbeEvery, "run the greedy solver on held-aside questions every N steps of the copy and protocol phases (0 = only at the end of each)")
 	fs.IntVar(&o.ProbeQuestions, "probe-questions", d.ProbeQuestions, "questions in each probe (about entities no episode mentions)")
 	fs.Float64Var(&o.LR, "lr", d.LR, "peak learning rate (warm-up, then cosine decay, per phase)")
@@ -107,6 +108,14 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	}
 	if o.World == "" || o.Out == "" {
 		return fmt.Errorf("%w: --world and --out are required", errUsage)
+	}
+	for _, r := range strings.Split(*roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			o.ProtocolRoles = append(o.ProtocolRoles, r)
+		}
+	}
+	if len(o.ProtocolRoles) == 0 {
+		return fmt.Errorf("%w: --protocol-roles names no role (want some of solver, proposer, rag)", errUsage)
 	}
 	o.Logf = func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) }
 	rep, err := bootstrap.Run(ctx, o)

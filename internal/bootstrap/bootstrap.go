@@ -78,6 +78,12 @@ type Options struct {
 	// block into copying practice at no extra cost: a block starts with the
 	// title just searched for and repeats the names of the question.
 	ContextWeight float64
+	// ProtocolRoles are the roles whose episodes the protocol warm-up
+	// trains on, of "solver", "proposer" and "rag" (all three when empty).
+	// Leaving the solver out continues a base whose solver was taught by
+	// copy drills: the proposer and the RAG check learn their part, and
+	// the solver's turns are not reshaped by full-length result blocks.
+	ProtocolRoles []string
 	// ProbeEvery runs the greedy solver on ProbeQuestions questions about
 	// entities kept out of the episodes every N protocol steps (0 = only
 	// at the end), to watch copying emerge.
@@ -106,6 +112,21 @@ func DefaultOptions() Options {
 	}
 }
 
+// badRole returns the first of roles that is not a protocol role, or "".
+func badRole(roles []string) string {
+	for _, r := range roles {
+		if r != "solver" && r != "proposer" && r != "rag" {
+			return r
+		}
+	}
+	return ""
+}
+
+// trainsRole reports whether the protocol warm-up has episodes of role.
+func (o Options) trainsRole(role string) bool {
+	return len(o.ProtocolRoles) == 0 || slices.Contains(o.ProtocolRoles, role)
+}
+
 func (o Options) validate() error {
 	switch {
 	case o.World == "":
@@ -126,6 +147,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("bootstrap: --pack-len and --copy-pack-len must be >= 64 and --max-hops between 1 and 4")
 	case o.ContextWeight < 0 || o.ContextWeight > 1:
 		return fmt.Errorf("bootstrap: --context-weight %g is outside [0, 1]", o.ContextWeight)
+	case badRole(o.ProtocolRoles) != "":
+		return fmt.Errorf("bootstrap: --protocol-roles: unknown role %q (want solver, proposer or rag)", badRole(o.ProtocolRoles))
 	case o.ProbeEvery < 0 || o.ProbeQuestions < 0:
 		return fmt.Errorf("bootstrap: --probe-every and --probe-questions must be >= 0")
 	case o.MaxTurns < 1 || o.MaxTokensPerTurn < 1 || o.MaxResponseTokens < 1:

@@ -160,6 +160,24 @@ func TestEpisodes(t *testing.T) {
 	if roles["solver"] < len(qs)*3/4 {
 		t.Errorf("only %d solver episodes from %d questions (dropped: %v)", roles["solver"], len(qs), dropped)
 	}
+
+	// --protocol-roles proposer,rag: no solver episode, and a proposer and
+	// a RAG episode for every question (not one in two) whose chain the
+	// searches show. (Mutations: ignoring the roles when building the
+	// solver's episodes, or keeping the one-in-two rule, fail this.)
+	maker.opts.ProtocolRoles = []string{"proposer", "rag"}
+	maker.rng = rand.New(rand.NewPCG(1, 2))
+	eps, _, err = maker.make(context.Background(), qs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	only := map[string]int{}
+	for _, e := range eps {
+		only[e.Role]++
+	}
+	if only["solver"] != 0 || only["proposer"] < len(qs)*3/4 || only["rag"] < len(qs)*3/4 {
+		t.Errorf("--protocol-roles proposer,rag from %d questions gave %v episodes", len(qs), only)
+	}
 }
 
 // TestRun bootstraps a very small model for a few steps and loads what it
@@ -252,6 +270,7 @@ func TestOptionErrors(t *testing.T) {
 		{"zero lr", "lr", func(o *Options) { o.LR = 0 }},
 		{"unknown prompts", "--game.prompts", func(o *Options) { o.Prompts = "verbose" }},
 		{"no documents per search", "--agent.top_k", func(o *Options) { o.TopK = 0 }},
+		{"unknown role", "--protocol-roles", func(o *Options) { o.ProtocolRoles = []string{"proposer", "judge"} }},
 		{"wrong index", "holds", func(o *Options) {
 			o.LMSteps, o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate, o.VocabSize = 0, 16, 1, 2, 1, 16, 400
 			o.Index = otherIndex

@@ -147,20 +147,25 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 		k := len(path) - 1
 
 		// Solver.
-		ep, why, err := e.solver(q, hits, false)
-		if err != nil {
-			return nil, nil, err
-		}
-		if why != "" {
-			dropped["solver: "+why]++
-		} else {
-			out = append(out, ep)
+		if e.opts.trainsRole("solver") {
+			ep, why, err := e.solver(q, hits, false)
+			if err != nil {
+				return nil, nil, err
+			}
+			if why != "" {
+				dropped["solver: "+why]++
+			} else {
+				out = append(out, ep)
+			}
 		}
 
-		// Proposer and RAG episodes for half the questions: they are two to
-		// three times as long as a solver episode, and the solver's copying
-		// is what the base most needs.
-		if e.rng.IntN(2) == 1 {
+		// Proposer and RAG episodes for half the questions when the solver
+		// trains too: they are two to three times as long as a solver
+		// episode, and the solver's copying is what the base most needs.
+		if e.rng.IntN(2) == 1 && e.opts.trainsRole("solver") {
+			continue
+		}
+		if !e.opts.trainsRole("proposer") && !e.opts.trainsRole("rag") {
 			continue
 		}
 
@@ -191,11 +196,11 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 			dropped["proposer: a search does not show the previous entity"]++
 		case !fits(t):
 			dropped["proposer: too long"]++
-		default:
+		case e.opts.trainsRole("proposer"):
 			t.add("<question> "+q.Question+" </question>", true)
 			out = append(out, t.ep)
 		}
-		if !ok {
+		if !ok || !e.opts.trainsRole("rag") {
 			continue
 		}
 
