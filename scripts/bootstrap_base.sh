@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# A competent base policy for the built-in small world, from scratch, on a CPU:
+# chained `ssp world bootstrap` runs, each continuing the last (--init) with
+# copy drills over newly generated worlds (a new --seed per stage, so no stage
+# can answer its drills from memory of an earlier one); then `ssp eval` of
+# every stage on the held-out benchmark. Its last stage is the embedded
+# default (internal/builtin/model); docs/world.md has the figures.
+#
+#   scripts/bootstrap_base.sh                 # every stage not yet finished, then the evals
+#   OUT=runs/base FROM=3 scripts/bootstrap_base.sh   # re-run stage 3 and what follows
+#
+# Each stage writes $OUT/stage-N (a checkpoint with bootstrap.json: options,
+# loss curves, probes) and $OUT/stage-N.log; a stage whose directory holds
+# bootstrap.json is kept unless FROM names it or an earlier stage. The evals go
+# to $OUT/eval-stage-N (report.md, metrics.json, trajectories). STAGES replaces
+# the recipe: one line of `ssp world bootstrap` flags per stage (the first
+# without --init; the script adds --world, --index, --out and --init).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-runs/base}
+FROM=${FROM:-1}
+SSP=${SSP:-$OUT/ssp-bin}
+STAGES=${STAGES:-"--lm-steps 150 --copy-steps 1000 --copy-pack-len 256 --protocol-steps 0 --probe-every 200 --seed 11
+--lm-steps 0 --copy-steps 1400 --copy-pack-len 256 --protocol-steps 0 --probe-every 200 --seed 12 --lr 2e-3
+--lm-steps 0 --copy-steps 600 --copy-pack-len 256 --protocol-steps 0 --probe-every 200 --seed 13 --lr 1e-3"}
+# The agent settings of the built-in training and eval configuration; the
+# bootstrap's defaults are the same, eval is told them explicitly.
+AGENT=(--game.prompts minimal --agent.top_k 1 --agent.max_information_chars 500 --agent.max_turns 5
+  --agent.max_tokens_per_turn 48 --agent.max_response_tokens 1200)
+
+mkdir -p "$OUT"
+if command -v go > /dev/null; then
+  go build -o "$SSP" ./cmd/ssp
+elif [ ! -x "$SSP" ]; then
+  echo "no Go toolchain and no binary at SSP=$SSP" >&2
+  exit 2
+fi
+
+# The world: the built-in one (`ssp world gen --size small --seed 1`, what
+# `ssp train` and `ssp eval` use with no arguments) unless WORLD names another.
+world=${WORLD:-$OUT/world}
+[ -f "$world/world.json" ] || "$SSP" world gen --size small --seed 1 --out "$world"
+index=${INDEX:-$world/index}
+[ -d "$index" ] || "$SSP" index build --corpus "$world/corpus.jsonl" --out "$index"
+
+n=0
+prev=
+while IFS= read -r flags; do
+  [ -n "$flags" ] || continue
+  n=$((n + 1))
+  dir=$OUT/stage-$n
+  init=()
+  [ -n "$prev" ] && init=(--init "$prev")
+  if [ "$n" -lt "$FROM" ] && [ -f "$dir/bootstrap.json" ]; then
+    echo "stage $n: kept ($dir)" >&2
+  else
+    # shellcheck disable=SC2206
+    cmd=("$SSP" world bootstrap --world "$world" --index "$index" "${init[@]}" $flags --out "$dir" --force)
+    echo "+ ${cmd[*]}" >&2
+    start=$SECONDS
+    "${cmd[@]}" > "$OUT/stage-$n.log" 2>&1 || { echo "stage $n failed (log: $OUT/stage-$n.log)" >&2; exit 1; }
+    echo "stage $n: $((SECONDS - start)) s" >&2
+    echo $((SECONDS - start)) > "$dir.seconds"
+  fi
+  prev=$dir
+done <<< "$STAGES"
+
+for ((i = 1; i <= n; i++)); do
+  ev=$OUT/eval-stage-$i
+  [ -f "$ev/metrics.json" ] && [ "$i" -lt "$FROM" ] && continue
+  "$SSP" eval --model "$OUT/stage-$i" --index "$index" --data "$world/benchmark.jsonl" "${AGENT[@]}" --out "$ev" \
+    > "$ev.log" 2>&1 || { echo "eval of stage $i failed (log: $ev.log)" >&2; exit 1; }
+  echo "stage $i: $(grep -m1 -o '"em":[^,]*' "$ev/metrics.json")" >&2
+done
