@@ -486,7 +486,7 @@ if wanted embedded 1; then
 	searches=$(grep -o -m1 '"avg_searches": [0-9.]*' "$work/eval/metrics.json" 2>/dev/null | awk '{ print $2 }')
 	em=$(grep -o -m1 '"em": [0-9.]*' "$work/eval/metrics.json" 2>/dev/null | awk '{ print $2 }')
 	c=$(claim docs/world.md '\*\*EM [0-9.]+, F1')
-	want_em=$(echo "$c" | grep -o -m1 -E '[0-9.]+')
+	want_em=$(echo "$c" | grep -o -E '[0-9.]+' | head -n1)
 	want_searches=$(claim docs/world.md '[0-9.]+ searches per question' | grep -o -m1 -E '^[0-9.]+')
 	row embedded-eval docs/world.md "EM $want_em, $want_searches searches" "EM ${em:-?}, ${searches:-?} searches" \
 		"$(awk -v e="${em:--1}" -v s="${searches:--1}" -v we="${want_em:--2}" -v ws="${want_searches:--2}" \
