@@ -84,6 +84,12 @@ type Options struct {
 	// copy drills: the proposer and the RAG check learn their part, and
 	// the solver's turns are not reshaped by full-length result blocks.
 	ProtocolRoles []string
+	// DrillShare is the share of protocol-phase steps that train on a
+	// batch of copy drills instead of protocol episodes. Teaching a base
+	// that already solves the proposer's and the RAG check's parts on
+	// protocol episodes alone unlearns its copying within tens of steps;
+	// drills kept in the mix hold it.
+	DrillShare float64
 	// ProbeEvery runs the greedy solver on ProbeQuestions questions about
 	// entities kept out of the episodes every N protocol steps (0 = only
 	// at the end), to watch copying emerge.
@@ -122,6 +128,24 @@ func badRole(roles []string) string {
 	return ""
 }
 
+// drillStep reports whether protocol step (0-based) trains on copy
+// drills: DrillShare of the steps, spread evenly.
+func (o Options) drillStep(step int) bool {
+	return math.Floor(float64(step+1)*o.DrillShare) > math.Floor(float64(step)*o.DrillShare)
+}
+
+// drillSteps is the number of steps of copy drills, in the copy phase and
+// interleaved in the protocol phase.
+func (o Options) drillSteps() int {
+	n := o.CopySteps
+	for step := range o.ProtocolSteps {
+		if o.drillStep(step) {
+			n++
+		}
+	}
+	return n
+}
+
 // trainsRole reports whether the protocol warm-up has episodes of role.
 func (o Options) trainsRole(role string) bool {
 	return len(o.ProtocolRoles) == 0 || slices.Contains(o.ProtocolRoles, role)
@@ -145,6 +169,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("bootstrap: --agent.top_k must be >= 1 and --verify.max_prompt_tokens >= 64")
 	case o.PackLen < 64 || o.CopyPackLen < 64 || o.MaxHops < 1 || o.MaxHops > 4:
 		return fmt.Errorf("bootstrap: --pack-len and --copy-pack-len must be >= 64 and --max-hops between 1 and 4")
+	case o.DrillShare < 0 || o.DrillShare >= 1:
+		return fmt.Errorf("bootstrap: --protocol-drill-share %g is outside [0, 1)", o.DrillShare)
 	case o.ContextWeight < 0 || o.ContextWeight > 1:
 		return fmt.Errorf("bootstrap: --context-weight %g is outside [0, 1]", o.ContextWeight)
 	case badRole(o.ProtocolRoles) != "":
@@ -167,6 +193,9 @@ type Report struct {
 	Episodes      map[string]int `json:"episodes"`
 	EpisodeTokens int            `json:"episode_tokens"` // all protocol episodes, one epoch
 	DrillTokens   int            `json:"drill_tokens"`   // all copy drills, one epoch
+	// ProtocolDrillSteps are the protocol-phase steps that trained on copy
+	// drills (Options.DrillShare).
+	ProtocolDrillSteps int `json:"protocol_drill_steps"`
 	Dropped       map[string]int `json:"dropped_episodes"`
 	LMLoss        []float64      `json:"lm_loss"`       // mean loss per tenth of the phase
 	CopyLoss      []float64      `json:"copy_loss"`     // mean loss per tenth of the phase
@@ -187,6 +216,14 @@ type ProbePoint struct {
 	EMHops  map[int]float64 `json:"em_by_hops"`
 	Search  float64         `json:"searches"` // mean searches per question
 	Example string          `json:"example"`  // the first question and the solver's response
+	// The greedy proposer on the probe questions' answers (and hop
+	// counts): the percent that write a question which names no answer
+	// alias, and the percent of those the greedy RAG check, given only
+	// the proposer's documents, answers right: the questions that would
+	// count in self-play.
+	Proposed        float64 `json:"proposed"`
+	RAGPassed       float64 `json:"rag_passed"`
+	ProposerExample string  `json:"proposer_example"` // the first target and the proposer's response
 }
 
 // AddedTokens are single tokens of the world tokenizer: the chat markers
@@ -360,20 +397,22 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		if err != nil {
 			return err
 		}
+		if err := probeProposer(ctx, m, tok, searcher, o, prompts, probe, &pt); err != nil {
+			return err
+		}
 		pt.Phase, pt.Step, pt.Minutes, pt.Loss = phase, step, time.Since(t0).Minutes(), loss
 		rep.Probe = append(rep.Probe, pt)
 		logf("probe at %s step %d (%.1f min): EM %.1f%% %v, %.2f searches per question; e.g. %q", phase, step, pt.Minutes, pt.EM, pt.EMHops, pt.Search, pt.Example)
+		logf("probe at %s step %d: proposer wrote a question for %.1f%% of the targets, %.1f%% passed the RAG check; e.g. %q", phase, step, pt.Proposed, pt.RAGPassed, pt.ProposerExample)
 		return nil
 	}
-	// trainOn trains a phase on rows packed from eps to packLen tokens, in a
-	// fresh random order each epoch, probing every o.ProbeEvery steps and
-	// at the end.
-	trainOn := func(phase string, eps []episode, steps, packLen int) ([]float64, error) {
+	// batches serves batches of rows packed from eps to packLen tokens,
+	// in a fresh random order each epoch.
+	batches := func(eps []episode, packLen int) func() ([][]int32, [][]float32) {
 		var rows [][]int32
 		var masks [][]float32
 		next := 0
-		lossSince, nSince := 0.0, 0
-		return trainPhaseWith(ctx, m, o, steps, phase+" phase", logf, func(step int) ([][]int32, [][]float32) {
+		return func() ([][]int32, [][]float32) {
 			if next+o.BatchSize > len(rows) {
 				rng.Shuffle(len(eps), func(i, j int) { eps[i], eps[j] = eps[j], eps[i] })
 				rows, masks = packRows(eps, packLen)
@@ -383,7 +422,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			seqs, ms := rows[next:end], masks[next:end]
 			next = end
 			return seqs, ms
-		}, func(step int, loss float64) error {
+		}
+	}
+	// trainOn trains a phase on the batches of next, probing every
+	// o.ProbeEvery steps and at the end.
+	trainOn := func(phase string, steps int, next func(step int) ([][]int32, [][]float32)) ([]float64, error) {
+		lossSince, nSince := 0.0, 0
+		return trainPhaseWith(ctx, m, o, steps, phase+" phase", logf, next, func(step int, loss float64) error {
 			lossSince += loss
 			nSince++
 			if o.ProbeEvery > 0 && step%o.ProbeEvery == 0 || step == steps {
@@ -397,9 +442,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 
 	// 4a. Copy drills: short solver episodes over worlds made for the
 	// drills, mostly names to copy.
-	if o.CopySteps > 0 {
-		drills, dropped, err := copyDrills(ctx, o, g, tok, prompts, tmp, rng, logf)
-		if err != nil {
+	var drills []episode
+	if o.drillSteps() > 0 {
+		var dropped map[string]int
+		if drills, dropped, err = copyDrills(ctx, o, g, tok, prompts, tmp, rng, logf); err != nil {
 			return rep, err
 		}
 		maps.Copy(rep.Dropped, dropped)
@@ -409,15 +455,26 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 		rep.Episodes["drill"] = len(drills)
 		rep.DrillTokens = tokens
-		if rep.CopyLoss, err = trainOn("copy", drills, o.CopySteps, o.CopyPackLen); err != nil {
+	}
+	if o.CopySteps > 0 {
+		drillBatch := batches(drills, o.CopyPackLen)
+		if rep.CopyLoss, err = trainOn("copy", o.CopySteps, func(int) ([][]int32, [][]float32) { return drillBatch() }); err != nil {
 			return rep, err
 		}
 		rep.Seconds["copy"] = time.Since(t0).Seconds()
 	}
 
-	// 4b. The protocol episodes of all three roles.
+	// 4b. The protocol episodes of the roles asked for, with copy drills
+	// interleaved at DrillShare of the steps.
 	t1 := time.Now()
-	if rep.ProtocolLoss, err = trainOn("protocol", episodes, o.ProtocolSteps, o.PackLen); err != nil {
+	protocolBatch, drillBatch := batches(episodes, o.PackLen), batches(drills, o.CopyPackLen)
+	if rep.ProtocolLoss, err = trainOn("protocol", o.ProtocolSteps, func(step int) ([][]int32, [][]float32) {
+		if o.drillStep(step) {
+			rep.ProtocolDrillSteps++
+			return drillBatch()
+		}
+		return protocolBatch()
+	}); err != nil {
 		return rep, err
 	}
 	rep.Seconds["protocol"] = time.Since(t1).Seconds()
@@ -584,7 +641,7 @@ func openIndex(ctx context.Context, o Options, corpusPath, tmp string) (*index.I
 func copyDrills(ctx context.Context, o Options, g *world.Graph, tok *tokenizer.Tokenizer, prompts selfplay.PromptSet, tmp string,
 	rng *rand.Rand, logf func(string, ...any)) ([]episode, map[string]int, error) {
 	allDropped := map[string]int{}
-	want := o.CopySteps * o.BatchSize * o.CopyPackLen * 9 / 10
+	want := o.drillSteps() * o.BatchSize * o.CopyPackLen * 9 / 10
 	var drills []episode
 	tokens := 0
 	for i := 0; i < 8 && tokens < want; i++ {
@@ -778,4 +835,63 @@ func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, 
 	pt.EM = 100 * float64(correct) / float64(len(qs))
 	pt.Example = qs[0].Question + " → " + byID[qs[0].ID].Response
 	return pt, nil
+}
+
+// probeProposer runs the greedy proposer with the probe questions' answers
+// as targets, checks each question it writes (present, no answer alias in
+// it) and has the greedy RAG check answer the valid ones from the
+// proposer's own documents; it fills pt's proposer fields.
+func probeProposer(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, searcher *index.Index, o Options, prompts selfplay.PromptSet, qs []world.Question, pt *ProbePoint) error {
+	cfg := agent.Config{
+		FinalTag: "question", Search: true, MaxTurns: o.MaxTurns, MaxTokensPerTurn: o.MaxTokensPerTurn,
+		MaxResponseTokens: o.MaxResponseTokens, TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
+		Temperature: 0, TopP: 1, EOSTokenIDs: tok.EOSTokenIDs(),
+	}
+	chat := func(system, user string) ([]int32, error) {
+		text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
+		return tok.Encode(text), err
+	}
+	var proposerPrompts [][]int32
+	for _, q := range qs {
+		p, err := chat(prompts.Proposer(selfplay.Seed{Answers: q.Answers}, q.Hops))
+		if err != nil {
+			return err
+		}
+		proposerPrompts = append(proposerPrompts, p)
+	}
+	trajs, err := agent.Run(ctx, m, tok, searcher, proposerPrompts, cfg)
+	if err != nil {
+		return fmt.Errorf("bootstrap: proposer probe: %w", err)
+	}
+	var ragPrompts [][]int32
+	var ragAnswers [][]string
+	for i, t := range trajs {
+		question, v := selfplay.ExtractQuestion(t.Generated)
+		if !v.Pass || !selfplay.CheckAnswerLeak(question, qs[i].Answers).Pass {
+			continue
+		}
+		p, err := chat(prompts.RAG(question, t.Documents()))
+		if err != nil {
+			return err
+		}
+		ragPrompts = append(ragPrompts, p)
+		ragAnswers = append(ragAnswers, qs[i].Answers)
+	}
+	passed := 0
+	if len(ragPrompts) > 0 {
+		cfg.FinalTag, cfg.Search, cfg.MaxTurns = "answer", false, 1
+		answers, err := agent.Run(ctx, m, tok, searcher, ragPrompts, cfg)
+		if err != nil {
+			return fmt.Errorf("bootstrap: proposer probe, RAG check: %w", err)
+		}
+		for i, a := range answers {
+			if pred, ok := score.ExtractAnswer(a.Generated); ok && score.ExactMatch(pred, ragAnswers[i]) {
+				passed++
+			}
+		}
+	}
+	pt.Proposed = 100 * float64(len(ragPrompts)) / float64(len(qs))
+	pt.RAGPassed = 100 * float64(passed) / float64(len(qs))
+	pt.ProposerExample = qs[0].Answers[0] + " → " + trajs[0].Response
+	return nil
 }

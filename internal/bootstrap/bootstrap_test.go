@@ -227,9 +227,22 @@ func TestRun(t *testing.T) {
 	o2 := o
 	o2.Init, o2.Out, o2.LMSteps, o2.CopySteps, o2.ProtocolSteps = out, filepath.Join(t.TempDir(), "more"), 1, 0, 1
 	o2.Hidden = 999 // ignored with Init
+	// Half the protocol steps on copy drills: drills are made though the
+	// copy phase has no steps.
+	o2.ProtocolSteps, o2.DrillShare = 2, 0.5
 	rep2, err := Run(context.Background(), o2)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep2.Episodes["drill"] == 0 || rep2.ProtocolDrillSteps != 1 || len(rep2.CopyLoss) != 0 {
+		t.Errorf("protocol phase with drill share 0.5: %d drills, %d drill steps of 2, copy loss %v; want drills, 1 step, no copy phase",
+			rep2.Episodes["drill"], rep2.ProtocolDrillSteps, rep2.CopyLoss)
+	}
+	// The probe runs the proposer and the RAG check too.
+	for _, pt := range rep2.Probe {
+		if pt.ProposerExample == "" || pt.Proposed < 0 || pt.Proposed > 100 || pt.RAGPassed > pt.Proposed {
+			t.Errorf("proposer probe: %.1f%% proposed, %.1f%% passed, example %q", pt.Proposed, pt.RAGPassed, pt.ProposerExample)
+		}
 	}
 	if rep2.Parameters != rep.Parameters || rep2.VocabSize != 400 {
 		t.Errorf("continued run: %d parameters, vocabulary %d; want %d, 400", rep2.Parameters, rep2.VocabSize, rep.Parameters)
@@ -242,6 +255,28 @@ func TestRun(t *testing.T) {
 		if strings.Contains(e.Name(), ".tmp-") {
 			t.Errorf("temporary directory %s left behind", e.Name())
 		}
+	}
+}
+
+// TestDrillSteps checks that the copy-drill steps of the protocol phase
+// are DrillShare of its steps, spread evenly rather than bunched.
+func TestDrillSteps(t *testing.T) {
+	o := Options{ProtocolSteps: 8, DrillShare: 0.25, CopySteps: 5}
+	var at []int
+	for step := range o.ProtocolSteps {
+		if o.drillStep(step) {
+			at = append(at, step)
+		}
+	}
+	if !slices.Equal(at, []int{3, 7}) || o.drillSteps() != 7 {
+		t.Errorf("share 0.25 of 8 steps: drill steps %v, %d drill steps with 5 copy steps; want [3 7], 7", at, o.drillSteps())
+	}
+	o.ProtocolSteps, o.DrillShare = 300, 0.5
+	if n := o.drillSteps() - o.CopySteps; n != 150 {
+		t.Errorf("share 0.5 of 300 steps: %d drill steps, want 150", n)
+	}
+	if o.DrillShare = 0; o.drillSteps() != o.CopySteps {
+		t.Errorf("share 0: %d drill steps, want the %d copy steps", o.drillSteps(), o.CopySteps)
 	}
 }
 
@@ -270,6 +305,7 @@ func TestOptionErrors(t *testing.T) {
 		{"zero lr", "lr", func(o *Options) { o.LR = 0 }},
 		{"unknown prompts", "--game.prompts", func(o *Options) { o.Prompts = "verbose" }},
 		{"no documents per search", "--agent.top_k", func(o *Options) { o.TopK = 0 }},
+		{"drill share of one", "--protocol-drill-share", func(o *Options) { o.DrillShare = 1 }},
 		{"unknown role", "--protocol-roles", func(o *Options) { o.ProtocolRoles = []string{"proposer", "judge"} }},
 		{"wrong index", "holds", func(o *Options) {
 			o.LMSteps, o.Hidden, o.Layers, o.Heads, o.KVHeads, o.Intermediate, o.VocabSize = 0, 16, 1, 2, 1, 16, 400
