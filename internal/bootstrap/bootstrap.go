@@ -195,11 +195,11 @@ type Report struct {
 	DrillTokens   int            `json:"drill_tokens"`   // all copy drills, one epoch
 	// ProtocolDrillSteps are the protocol-phase steps that trained on copy
 	// drills (Options.DrillShare).
-	ProtocolDrillSteps int `json:"protocol_drill_steps"`
-	Dropped       map[string]int `json:"dropped_episodes"`
-	LMLoss        []float64      `json:"lm_loss"`       // mean loss per tenth of the phase
-	CopyLoss      []float64      `json:"copy_loss"`     // mean loss per tenth of the phase
-	ProtocolLoss  []float64      `json:"protocol_loss"` // mean loss per tenth of the phase
+	ProtocolDrillSteps int            `json:"protocol_drill_steps"`
+	Dropped            map[string]int `json:"dropped_episodes"`
+	LMLoss             []float64      `json:"lm_loss"`       // mean loss per tenth of the phase
+	CopyLoss           []float64      `json:"copy_loss"`     // mean loss per tenth of the phase
+	ProtocolLoss       []float64      `json:"protocol_loss"` // mean loss per tenth of the phase
 	// Probe is the greedy solver's exact match on questions about
 	// entities no episode mentions, through the copy and protocol phases.
 	Probe   []ProbePoint       `json:"probe"`
