@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A competent base policy for the built-in small world, from scratch, on a CPU:
-# chained `ssp world bootstrap` runs, each continuing the last (--init) with
-# copy drills over newly generated worlds (a new --seed per stage, so no stage
-# can answer its drills from memory of an earlier one); then `ssp eval` of
+# chained `ssp world bootstrap` runs, each continuing the last (--init): three
+# of copy drills over newly generated worlds (a new --seed per stage, so no
+# stage can answer its drills from memory of an earlier one) that teach the
+# solver, then three of protocol episodes with drills interleaved that teach
+# the proposer and the RAG check without undoing the solver; then `ssp eval` of
 # every stage on the held-out benchmark. Its last stage is the embedded
 # default (internal/builtin/model); docs/world.md has the figures.
 #
@@ -23,7 +25,10 @@ FROM=${FROM:-1}
 SSP=${SSP:-$OUT/ssp-bin}
 STAGES=${STAGES:-"--lm-steps 150 --copy-steps 1000 --copy-pack-len 256 --protocol-steps 0 --probe-every 200 --seed 11
 --lm-steps 0 --copy-steps 1400 --copy-pack-len 256 --protocol-steps 0 --probe-every 200 --seed 12 --lr 2e-3
---lm-steps 0 --copy-steps 600 --copy-pack-len 256 --protocol-steps 0 --probe-every 200 --seed 13 --lr 1e-3"}
+--lm-steps 0 --copy-steps 600 --copy-pack-len 256 --protocol-steps 0 --probe-every 200 --seed 13 --lr 1e-3
+--lm-steps 0 --copy-steps 0 --copy-pack-len 256 --protocol-steps 300 --protocol-drill-share 0.5 --probe-every 50 --seed 14 --lr 1e-3
+--lm-steps 0 --copy-steps 0 --copy-pack-len 256 --protocol-steps 240 --protocol-roles proposer,rag --protocol-drill-share 0.5 --probe-every 60 --seed 15 --lr 1e-3
+--lm-steps 0 --copy-steps 0 --copy-pack-len 256 --protocol-steps 360 --protocol-roles proposer,rag --protocol-drill-share 0.5 --probe-every 120 --seed 16 --lr 1e-3"}
 # The agent settings of the built-in training and eval configuration; the
 # bootstrap's defaults are the same, eval is told them explicitly.
 AGENT=(--game.prompts minimal --agent.top_k 1 --agent.max_information_chars 500 --agent.max_turns 5
