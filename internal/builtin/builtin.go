@@ -192,6 +192,12 @@ func TrainConfig(cfg *selfplay.Config) {
 	cfg.Agent.MaxTurns = b.MaxTurns
 	cfg.Agent.MaxTokensPerTurn = b.MaxTokensPerTurn
 	cfg.Agent.MaxResponseTokens = b.MaxResponseTokens
+	// SSP samples the proposer at 0.8; a 0.2M-parameter proposer at 0.8
+	// garbles most questions ("Who was the authorthor Kewa Toda in The
+	// Zida Garden born?"), and the few that pass the RAG check by luck are
+	// ones no solver can answer, so the solver never earns a reward. At
+	// 0.3 its questions keep the world's wording (docs/experiments.md).
+	cfg.Proposer.Temperature = 0.3
 	cfg.Optim.LR = 3e-4
 	cfg.Optim.MiniBatches = 1 // a batch of 4 seeds is small enough for one step per role
 	cfg.Optim.WarmupSteps = 0
