@@ -135,15 +135,11 @@ func (o Options) drillStep(step int) bool {
 }
 
 // drillSteps is the number of steps of copy drills, in the copy phase and
-// interleaved in the protocol phase.
+// interleaved in the protocol phase (drillStep is true exactly where
+// floor(step·DrillShare) steps up, which it does floor(ProtocolSteps·
+// DrillShare) times, DrillShare being below 1).
 func (o Options) drillSteps() int {
-	n := o.CopySteps
-	for step := range o.ProtocolSteps {
-		if o.drillStep(step) {
-			n++
-		}
-	}
-	return n
+	return o.CopySteps + int(math.Floor(float64(o.ProtocolSteps)*o.DrillShare))
 }
 
 // trainsRole reports whether the protocol warm-up has episodes of role.
@@ -797,14 +793,20 @@ func nameParts(g *world.Graph) [][]string {
 	return out
 }
 
+// probeAgentConfig is the greedy agent loop of the probes, with the agent
+// settings of the options, ending at finalTag.
+func probeAgentConfig(o Options, tok *tokenizer.Tokenizer, finalTag string) agent.Config {
+	return agent.Config{
+		FinalTag: finalTag, Search: true, MaxTurns: o.MaxTurns, MaxTokensPerTurn: o.MaxTokensPerTurn,
+		MaxResponseTokens: o.MaxResponseTokens, TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
+		Temperature: 0, TopP: 1, EOSTokenIDs: tok.EOSTokenIDs(),
+	}
+}
+
 // probeSolver runs the greedy solver, with the agent settings of the
 // options, on questions and scores exact match by hop count.
 func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, searcher *index.Index, o Options, prompts selfplay.PromptSet, qs []world.Question) (ProbePoint, error) {
-	solve := eval.AgentSolver(m, tok, searcher, prompts.Solver, agent.Config{
-		FinalTag: "answer", Search: true, MaxTurns: o.MaxTurns, MaxTokensPerTurn: o.MaxTokensPerTurn,
-		MaxResponseTokens: o.MaxResponseTokens, TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
-		Temperature: 0, TopP: 1, EOSTokenIDs: tok.EOSTokenIDs(),
-	})
+	solve := eval.AgentSolver(m, tok, searcher, prompts.Solver, probeAgentConfig(o, tok, "answer"))
 	examples := make([]dataset.Example, len(qs))
 	for i, q := range qs {
 		examples[i] = dataset.Example{ID: q.ID, Question: q.Question, GoldenAnswers: q.Answers, Hops: q.Hops}
@@ -842,11 +844,7 @@ func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, 
 // it) and has the greedy RAG check answer the valid ones from the
 // proposer's own documents; it fills pt's proposer fields.
 func probeProposer(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, searcher *index.Index, o Options, prompts selfplay.PromptSet, qs []world.Question, pt *ProbePoint) error {
-	cfg := agent.Config{
-		FinalTag: "question", Search: true, MaxTurns: o.MaxTurns, MaxTokensPerTurn: o.MaxTokensPerTurn,
-		MaxResponseTokens: o.MaxResponseTokens, TopK: o.TopK, MaxInformationChars: o.MaxInformationChars,
-		Temperature: 0, TopP: 1, EOSTokenIDs: tok.EOSTokenIDs(),
-	}
+	cfg := probeAgentConfig(o, tok, "question")
 	chat := func(system, user string) ([]int32, error) {
 		text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
 		return tok.Encode(text), err
