@@ -85,7 +85,7 @@ type ProposerConfig struct {
 	Temperature   float32 `yaml:"temperature" help:"sampling temperature for proposer rollouts; SSP: 0.8"`
 	TopP          float32 `yaml:"top_p" help:"nucleus sampling for proposer rollouts (1 = off)"`
 	Reward        string  `yaml:"reward" help:"proposer reward from the solvers' success rate s: \"1-acc\" (1-s, SSP) or \"intermediate\" (4·s·(1-s))"`
-	Advantage     string  `yaml:"advantage" help:"proposer advantage estimator: \"reinforce++\" (batch-whitened reward, SSP's default) or \"grpo\" (whitened within the rollouts of one target answer; needs proposer_rollouts > 1)"`
+	Advantage     string  `yaml:"advantage" help:"proposer advantage estimator: \"reinforce++\" (batch-whitened reward, SSP's default) or \"grpo\" (whitened within the rollouts of one target answer; with proposer_rollouts 1, as in SSP's released run, each proposal's advantage is its reward: verl's rule for a group of one)"`
 	FormatPenalty float64 `yaml:"format_penalty" help:"proposer reward when no valid question comes out (no <question>, a filter or RAG verification failed); SSP: -1"`
 }
 
@@ -357,10 +357,8 @@ func (c Config) Validate() error {
 		return bad("proposer.reward", "must be \"1-acc\" or \"intermediate\", got %q", c.Proposer.Reward)
 	case c.Proposer.Advantage != "reinforce++" && c.Proposer.Advantage != "grpo":
 		return bad("proposer.advantage", "must be \"reinforce++\" or \"grpo\", got %q", c.Proposer.Advantage)
-	case c.Proposer.Advantage == "grpo" && c.Game.ProposerRollouts < 2:
-		return bad("proposer.advantage", "\"grpo\" needs game.proposer_rollouts >= 2 (got %d): a group of one has no baseline", c.Game.ProposerRollouts)
 	case c.Game.TrainSolver && c.Game.SolverRollouts < 2:
-		return bad("game.solver_rollouts", "must be at least 2 when game.train_solver is true (got %d): GRPO whitens within one question's rollouts, so a group of one gives every solver sample advantage 0", c.Game.SolverRollouts)
+		return bad("game.solver_rollouts", "must be at least 2 when game.train_solver is true (got %d): GRPO compares the rollouts of one question with each other, and one rollout has nothing to be compared with", c.Game.SolverRollouts)
 	case c.Game.TrainProposer && c.Game.Problems == ProblemsSelfPlay && c.Proposer.Advantage == "reinforce++" && c.Game.BatchSize*c.Game.ProposerRollouts < 2:
 		return bad("game.batch_size", "game.batch_size × game.proposer_rollouts must be at least 2 with proposer.advantage \"reinforce++\" (got %d): whitening over a batch of one gives the proposer advantage 0", c.Game.BatchSize*c.Game.ProposerRollouts)
 	case c.Solver.MultiAnswerDivisor < 1:

@@ -30,7 +30,10 @@ func ProposerReward(successRate float64, kind string) float64 {
 
 // GRPOAdvantages whitens rewards within groups: (r - mean) / (std + eps),
 // with the unbiased standard deviation over the group. groups[i] names the
-// group of rewards[i]; a group of one gets advantage 0.
+// group of rewards[i]. A group of one is scored as verl scores it (mean 0,
+// std 1): its advantage is its reward, r / (1 + eps). That is what SSP's
+// released proposer update does (proposer.n = 1 with the grpo estimator):
+// no baseline, so a proposal is only ever pushed up, by its own reward.
 func GRPOAdvantages(rewards []float64, groups []int, eps float64) []float64 {
 	members := map[int][]int{}
 	for i, g := range groups {
@@ -38,23 +41,29 @@ func GRPOAdvantages(rewards []float64, groups []int, eps float64) []float64 {
 	}
 	adv := make([]float64, len(rewards))
 	for _, idx := range members {
+		if len(idx) == 1 {
+			adv[idx[0]] = rewards[idx[0]] / (1 + eps)
+			continue
+		}
 		vals := make([]float64, len(idx))
 		for k, i := range idx {
 			vals[k] = rewards[i]
 		}
 		mean, std := meanStd(vals)
 		for _, i := range idx {
-			if len(idx) > 1 {
-				adv[i] = (rewards[i] - mean) / (std + eps)
-			}
+			adv[i] = (rewards[i] - mean) / (std + eps)
 		}
 	}
 	return adv
 }
 
 // WhitenedAdvantages is REINFORCE++'s baseline: the reward whitened over
-// the whole batch (one value per trajectory).
+// the whole batch (one value per trajectory); a batch of one has nothing to
+// be compared with and gets advantage 0.
 func WhitenedAdvantages(rewards []float64, eps float64) []float64 {
+	if len(rewards) < 2 {
+		return make([]float64, len(rewards))
+	}
 	groups := make([]int, len(rewards))
 	return GRPOAdvantages(rewards, groups, eps)
 }

@@ -51,10 +51,11 @@ func TestProposerReward(t *testing.T) {
 func TestGRPOAdvantages(t *testing.T) {
 	// Group 7: rewards 1,0,0,0,0 → mean 0.2, unbiased std √0.2 ≈ 0.44721:
 	// 0.8/0.44721 = 1.78885 and -0.2/0.44721 = -0.44721.
-	// Group 3: all equal → 0. Group 9: a single rollout → 0.
-	rewards := []float64{1, 0, 0.5, 0, 0, 0.5, 0, 1}
-	groups := []int{7, 7, 3, 7, 7, 3, 7, 9}
-	want := []float64{1.78885, -0.44721, 0, -0.44721, -0.44721, 0, -0.44721, 0}
+	// Group 3: all equal → 0. Groups 9 and 4: a single rollout → its reward
+	// (verl's mean 0, std 1 for a group of one).
+	rewards := []float64{1, 0, 0.5, 0, 0, 0.5, 0, 0.75, -1}
+	groups := []int{7, 7, 3, 7, 7, 3, 7, 9, 4}
+	want := []float64{1.78885, -0.44721, 0, -0.44721, -0.44721, 0, -0.44721, 0.75, -1}
 	got := GRPOAdvantages(rewards, groups, 1e-6)
 	for i := range want {
 		if !near(got[i], want[i]) {
