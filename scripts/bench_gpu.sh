@@ -53,14 +53,8 @@ mkdir -p "$R"
 [ -x "$SSP" ] || { echo "no $SSP: run scripts/bench_gpu.sh on a machine with Go first and bring .gpu/ along" >&2; exit 1; }
 
 # The XLA CUDA plugin of the JAX installation (../shared/GPU.md).
-SP=$($PY -c "import site;print(site.getsitepackages()[0])")
-if [ -f "$SP/jax_plugins/xla_cuda13/xla_cuda_plugin.so" ]; then
-  ln -sf "$SP/jax_plugins/xla_cuda13/xla_cuda_plugin.so" "$SP/jax_plugins/xla_cuda13/pjrt_c_api_cuda_plugin.so"
-else
-  echo "warning: no $SP/jax_plugins/xla_cuda13/xla_cuda_plugin.so (package jax-cuda13-pjrt); ssp may not find XLA" >&2
-fi
-export PJRT_PLUGIN_LIBRARY_PATH=$SP/jax_plugins/xla_cuda13 XLA_FLAGS=--xla_gpu_cuda_data_dir=$SP/nvidia \
-  GOMLX_NO_AUTO_INSTALL=1 GOMLX_BACKEND=${BACKEND:-xla:cuda} GOPJRT_CUDA_CHECKS=0
+# shellcheck source=scripts/gpu_env.sh
+source scripts/gpu_env.sh
 
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 DRIVER=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1)
