@@ -277,9 +277,7 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 
 	game := &selfplay.Game{
 		Config: cfg, Policy: policy, Learner: trainer, Tokenizer: tok, EOSTokenIDs: tok.EOSTokenIDs(),
-		Chat: func(system, user string) (string, error) {
-			return tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
-		},
+		Chat:     tok.SystemUserPrompt,
 		Searcher: searcher, Seeds: seeds, QA: qa,
 		ExtractAnswer: score.ExtractAnswer, ExactMatch: score.ExactMatch,
 		Pool:     pool,

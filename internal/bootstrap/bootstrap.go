@@ -846,7 +846,7 @@ func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, 
 func probeProposer(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, searcher *index.Index, o Options, prompts selfplay.PromptSet, qs []world.Question, pt *ProbePoint) error {
 	cfg := probeAgentConfig(o, tok, "question")
 	chat := func(system, user string) ([]int32, error) {
-		text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
+		text, err := tok.SystemUserPrompt(system, user)
 		return tok.Encode(text), err
 	}
 	var proposerPrompts [][]int32

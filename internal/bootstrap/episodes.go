@@ -59,7 +59,7 @@ type episodeMaker struct {
 }
 
 func (e *episodeMaker) prompt(role string, hops int, system, user string) (*transcript, error) {
-	text, err := e.tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
+	text, err := e.tok.SystemUserPrompt(system, user)
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func finishReason(f agent.FinishReason) string {
 // the prompt set's messages rendered by the model's chat template.
 func SolverPrompt(tok *tokenizer.Tokenizer, messages func(question string) (system, user string), question string) ([]int32, error) {
 	system, user := messages(question)
-	text, err := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
+	text, err := tok.SystemUserPrompt(system, user)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func ProposerReward(successRate float64, kind string) float64 {
 // group of rewards[i]. A group of one is scored as verl scores it (mean 0,
 // std 1): its advantage is its reward, r / (1 + eps). That is what SSP's
 // released proposer update does (proposer.n = 1 with the grpo estimator):
-// no baseline, so a proposal is only ever pushed up, by its own reward.
+// no baseline, so with its format_penalty of 0 no proposal is pushed down.
 func GRPOAdvantages(rewards []float64, groups []int, eps float64) []float64 {
 	members := map[int][]int{}
 	for i, g := range groups {

@@ -22,6 +22,14 @@ func (t *Tokenizer) ApplyChatTemplate(messages []Message, addGenerationPrompt bo
 	return "", errors.New("chat_template is neither ChatML nor Llama 3; only those two families are supported")
 }
 
+// SystemUserPrompt renders one system and one user message followed by the
+// assistant's generation prompt: the start of every rollout of the game
+// (solver, proposer and RAG check), of evaluation and of the bootstrap's
+// episodes, so that they all see the same text for the same messages.
+func (t *Tokenizer) SystemUserPrompt(system, user string) (string, error) {
+	return t.ApplyChatTemplate([]Message{{Role: "system", Content: system}, {Role: "user", Content: user}}, true)
+}
+
 // renderChatML writes <|im_start|>role\ncontent<|im_end|>\n per message. Like
 // Qwen3's template, assistant turns before the last user message keep only
 // the text after their reasoning (</think>).

@@ -184,6 +184,7 @@ func TestChatTemplateGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		var c struct {
 			Messages            []Message `json:"messages"`
@@ -197,6 +198,17 @@ func TestChatTemplateGolden(t *testing.T) {
 		if err != nil || got != c.Rendered {
 			t.Errorf("ApplyChatTemplate(%v, %v) = %q, %v\nwant %q", c.Messages, c.AddGenerationPrompt, got, err, c.Rendered)
 		}
+		// The prompt every rollout starts from: a system and a user message,
+		// then the generation prompt (mutation seen to fail: roles swapped).
+		if len(c.Messages) == 2 && c.Messages[0].Role == "system" && c.Messages[1].Role == "user" && c.AddGenerationPrompt {
+			checked++
+			if got, err := tok.SystemUserPrompt(c.Messages[0].Content, c.Messages[1].Content); err != nil || got != c.Rendered {
+				t.Errorf("SystemUserPrompt = %q, %v\nwant %q", got, err, c.Rendered)
+			}
+		}
+	}
+	if checked != 1 {
+		t.Errorf("%d golden cases of one system and one user message with the generation prompt, want 1", checked)
 	}
 }
 
