@@ -67,12 +67,8 @@ fi
 # shellcheck disable=SC2206
 common+=($TRAIN_ARGS)
 
-declare -A recipe=(
-  [ssp]=""                                          # (b) search self-play, no labels
-  [supervised]="--game.problems qa"                 # (c) Search-R1-style RL on train_qa.jsonl, gold rewards
-  [no-rag]="--verify.rag false"                     # (d) self-play without RAG verification
-  [frozen-proposer]="--game.train_proposer false"   # (e) self-play, proposer not updated
-)
+# shellcheck source=scripts/experiment_rows.sh
+source scripts/experiment_rows.sh
 read -ra seeds <<< "$SEEDS"
 [ "${#seeds[@]}" -gt 0 ] || { echo "SEEDS is empty" >&2; exit 2; }
 for seed in "${seeds[@]}"; do

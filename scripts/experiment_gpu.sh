@@ -80,15 +80,12 @@ tail -c 300 "$R/smoke.json" >&2
 
 # 2. The rows, from the embedded base, one at a time (each XLA client takes most of the device's memory).
 # The first row validates the base at step 0: the same greedy evaluation as the CPU's, on another backend.
+# shellcheck source=scripts/experiment_rows.sh
+source scripts/experiment_rows.sh
 first=${EVAL_FIRST:-true}
 for row in $ROWS; do
-  case $row in
-    ssp) recipe=() ;;
-    supervised) recipe=(--game.problems qa) ;;
-    no-rag) recipe=(--verify.rag false) ;;
-    frozen-proposer) recipe=(--game.train_proposer false) ;;
-    *) echo "unknown row $row" >&2; exit 2 ;;
-  esac
+  [ -v "recipe[$row]" ] || { echo "unknown row $row" >&2; exit 2; }
+  read -ra flags <<< "${recipe[$row]}"
   keep=0
   [ "$BENCH" = 1 ] && keep=60
   secs=$(cap "$ROW_SECONDS" "$keep")
@@ -96,7 +93,7 @@ for row in $ROWS; do
   dir=$R/$row-s$SEED
   cmd=("$SSP" train --steps "$STEPS" --save-every "$STEPS" --game.batch_size "$BATCH" --game.solver_rollouts "$ROLLOUTS"
     --run.eval_every "$EVAL_EVERY" --run.eval_limit 0 --run.seed "$SEED" --run.eval_first "$first" --backend "$BACKEND"
-    "${recipe[@]}" --out "$dir")
+    "${flags[@]}" --out "$dir")
   first=false
   echo "== row $row ($secs s at most): ${cmd[*]}" >&2
   t0=$SECONDS
