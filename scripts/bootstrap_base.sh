@@ -79,8 +79,8 @@ n=0
 prev=
 while IFS= read -r flags; do
   [ -n "$flags" ] || continue
+  [ "$n" -lt "$UPTO" ] || break
   n=$((n + 1))
-  [ "$n" -le "$UPTO" ] || { n=$((n - 1)); break; }
   dir=$OUT/stage-$n
   init=()
   [ -n "$prev" ] && init=(--init "$prev")
