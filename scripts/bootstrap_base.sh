@@ -7,12 +7,15 @@
 # the proposer and the RAG check without undoing the solver (stages 1-6, about
 # 2.5 hours on a 2-core CPU), then two long stages of the same protocol
 # episodes in batches of 32 (7-8: minutes on a GPU, about 12 hours on that
-# CPU); then `ssp eval` of every stage on the held-out benchmark. Stage 8 is
-# the embedded default (internal/builtin/model); docs/world.md has the figures.
+# CPU), then one of all three roles' episodes with chains of up to four hops
+# (9: about 26 minutes on that CPU); then `ssp eval` of every stage on the
+# held-out benchmark. Stage 9 is the embedded default (internal/builtin/model);
+# docs/world.md has the figures.
 #
 #   UPTO=6 scripts/bootstrap_base.sh          # stages 1-6 not yet finished, on a CPU, then the evals
 #   OUT=runs/base FROM=3 UPTO=6 scripts/bootstrap_base.sh   # re-run stage 3 and what follows, to 6
-#   FROM=7 BACKEND=xla:cuda SSP=.gpu/ssp EVALS=0 scripts/bootstrap_base.sh   # stages 7-8 on a GPU machine
+#   FROM=7 UPTO=8 BACKEND=xla:cuda SSP=.gpu/ssp EVALS=0 scripts/bootstrap_base.sh   # stages 7-8 on a GPU machine
+#   FROM=9 scripts/bootstrap_base.sh          # back here, stage 9 on the CPU, then the evals
 #   scripts/bootstrap_base.sh                 # back here, all finished: evaluate the stages not evaluated
 #
 # Each stage writes $OUT/stage-N (a checkpoint with bootstrap.json: options,
@@ -46,7 +49,8 @@ STAGES=${STAGES:-"--lm-steps 150 --copy-steps 1000 --copy-pack-len 256 --protoco
 --lm-steps 0 --copy-steps 0 --copy-pack-len 256 --protocol-steps 240 --protocol-roles proposer,rag --protocol-drill-share 0.5 --probe-every 60 --seed 15 --lr 1e-3
 --lm-steps 0 --copy-steps 0 --copy-pack-len 256 --protocol-steps 360 --protocol-roles proposer,rag --protocol-drill-share 0.5 --probe-every 120 --seed 16 --lr 1e-3
 --lm-steps 0 --copy-steps 0 --copy-pack-len 256 --protocol-steps 800 --batch-size 32 --protocol-roles proposer,rag --protocol-drill-share 0.5 --probe-every 0 --seed 17 --lr 1e-3
---lm-steps 0 --copy-steps 0 --copy-pack-len 256 --protocol-steps 2000 --batch-size 32 --protocol-roles proposer,rag --protocol-drill-share 0.5 --probe-every 0 --seed 18 --lr 1e-3"}
+--lm-steps 0 --copy-steps 0 --copy-pack-len 256 --protocol-steps 2000 --batch-size 32 --protocol-roles proposer,rag --protocol-drill-share 0.5 --probe-every 0 --seed 18 --lr 1e-3
+--lm-steps 0 --copy-steps 0 --copy-pack-len 256 --protocol-steps 240 --max-hops 4 --protocol-drill-share 0.3 --probe-every 80 --seed 19 --lr 5e-4"}
 UPTO=${UPTO:-99}
 # The agent settings of the built-in training and eval configuration; the
 # bootstrap's defaults are the same, eval is told them explicitly.
