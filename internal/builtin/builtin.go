@@ -201,7 +201,8 @@ func TrainConfig(cfg *selfplay.Config) {
 	// From the stage-8 base, self-play at 3e-4 drifted far from the
 	// reference (KL up to 2.8) and lowered benchmark EM by 13 points over
 	// three seeds; at 1e-4 KL stayed under 0.35 and EM within 2.5 points
-	// (docs/experiments.md, "From the stage-8 base").
+	// (docs/experiments.md, "From the stage-8 base"). From the stage-9
+	// base self-play lowers EM at 1e-4 too; why is in that document.
 	cfg.Optim.LR = 1e-4
 	cfg.Optim.MiniBatches = 1 // a batch of 4 seeds is small enough for one step per role
 	cfg.Optim.WarmupSteps = 0
