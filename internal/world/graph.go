@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Kind is an entity type.
@@ -72,6 +73,9 @@ type Graph struct {
 	Size     Size
 	Entities []*Entity
 	byKind   [5][]*Entity
+
+	namesOnce sync.Once
+	names     map[string]*Entity // lower-cased names and aliases (byName)
 }
 
 // Size sets how many entities a world has.

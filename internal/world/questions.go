@@ -3,6 +3,10 @@ package world
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/ssp-project/ssp/internal/score"
 )
 
 // A relation maps a subject to at most one object. Questions are chains of
@@ -258,3 +262,104 @@ func (g *Graph) WarmUpQuestions(seed uint64, n, maxHops int, keep func(*Entity) 
 // Path returns the entities a question's chain visits, anchor first and
 // answer last.
 func (q *Question) Path() []*Entity { return q.path }
+
+// Resolve reads a question written in the world's wordings (any of a
+// relation's question forms around nested noun phrases, as compose writes
+// them) and follows its chain through the graph. It returns the entity the
+// question asks for and the number of relations on the way; ok is false
+// when the question is not in those wordings or names no entity of the
+// world, and answer is nil (with ok true) when the chain breaks: a
+// relation the entity does not have, or one of the wrong kind. This grades
+// questions a policy writes about the world, such as a self-play
+// proposer's, without asking a model.
+func (g *Graph) Resolve(question string) (answer *Entity, hops int, ok bool) {
+	q := strings.TrimSpace(question)
+	for _, r := range relations {
+		for _, ask := range r.asks {
+			pre, suf, _ := strings.Cut(ask, "%s")
+			if len(q) < len(pre)+len(suf) || !strings.HasPrefix(q, pre) || !strings.HasSuffix(q, suf) {
+				continue
+			}
+			subject, h, ok := g.resolvePhrase(q[len(pre) : len(q)-len(suf)])
+			if !ok {
+				continue
+			}
+			if subject == nil || subject.Kind != r.from || r.object(subject) < 0 {
+				return nil, h + 1, true
+			}
+			return g.Entities[r.object(subject)], h + 1, true
+		}
+	}
+	return nil, 0, false
+}
+
+// resolvePhrase resolves a noun phrase: an entity's name or alias (with or
+// without a leading "the"), or a relation's phrase around another noun
+// phrase.
+func (g *Graph) resolvePhrase(np string) (*Entity, int, bool) {
+	np = strings.TrimSpace(np)
+	if e := g.byName(np); e != nil {
+		return e, 0, true
+	}
+	if rest, ok := strings.CutPrefix(np, "the "); ok {
+		if e := g.byName(rest); e != nil {
+			return e, 0, true
+		}
+	}
+	for _, r := range relations {
+		pre, _, _ := strings.Cut(r.phrase, "%s")
+		rest, ok := strings.CutPrefix(np, pre)
+		if !ok {
+			continue
+		}
+		subject, h, ok := g.resolvePhrase(rest)
+		if !ok {
+			continue
+		}
+		if subject == nil || subject.Kind != r.from || r.object(subject) < 0 {
+			return nil, h + 1, true
+		}
+		return g.Entities[r.object(subject)], h + 1, true
+	}
+	return nil, 0, false
+}
+
+// byName finds an entity by its name or an alias, ignoring case.
+func (g *Graph) byName(name string) *Entity {
+	g.namesOnce.Do(func() {
+		g.names = map[string]*Entity{}
+		for _, e := range g.Entities {
+			for _, n := range e.Answers() {
+				g.names[strings.ToLower(n)] = e
+			}
+		}
+	})
+	return g.names[strings.ToLower(name)]
+}
+
+// Grade is how a question written for a target reads against the world's
+// facts (see Graph.Grade).
+type Grade int
+
+// Grades.
+const (
+	Other Grade = iota // not in the world's wordings
+	Right              // its chain ends at the target
+	Wrong              // its chain ends elsewhere, or breaks
+)
+
+func (g Grade) String() string { return [...]string{"other", "right", "wrong"}[g] }
+
+// Grade reads question with Resolve and says whether its chain ends at an
+// entity with one of the target names (compared as answers are, with the
+// scorer's normalisation); hops is the chain's length when it is read.
+func (g *Graph) Grade(question string, target []string) (grade Grade, hops int) {
+	end, hops, ok := g.Resolve(question)
+	switch {
+	case !ok:
+		return Other, 0
+	case end != nil && slices.ContainsFunc(end.Answers(), func(name string) bool { return score.ExactMatch(name, target) }):
+		return Right, hops
+	}
+	return Wrong, hops
+}

@@ -239,3 +239,78 @@ func TestFilesReadByConsumers(t *testing.T) {
 		}
 	}
 }
+
+// TestResolve follows every benchmark and training question's chain back
+// to its answer, and grades questions whose target is wrong as wrong.
+// Mutations checked: resolvePhrase returning the subject instead of the
+// relation's object fails "resolves to", and counting hops without the
+// outer question form fails the hop counts.
+func TestResolve(t *testing.T) {
+	g, _, d := generate(t, "small", 1)
+	for _, q := range append(append([]Question{}, d.Benchmark...), d.TrainQA...) {
+		answer, hops, ok := g.Resolve(q.Question)
+		switch {
+		case !ok:
+			t.Fatalf("%q: not read as the world's wording", q.Question)
+		case answer == nil || answer != q.answer:
+			t.Fatalf("%q resolves to %v, want %s", q.Question, answer, q.answer.Name)
+		case hops != q.Hops:
+			t.Fatalf("%q: %d hops, want %d", q.Question, hops, q.Hops)
+		}
+	}
+
+	// The same wordings around another anchor of the same kind ask for
+	// something else: a proposer that wrote this for the original target
+	// wrote a wrong question.
+	q := d.Benchmark[1] // a 2-hop question
+	anchor := q.Path()[0]
+	var other *Entity
+	for _, e := range g.byKind[anchor.Kind] {
+		if e != anchor && !strings.Contains(q.Question, e.Name) {
+			if a, _, ok := g.Resolve(strings.Replace(q.Question, anchor.Name, e.Name, 1)); ok && a != q.answer {
+				other = e
+				break
+			}
+		}
+	}
+	if other == nil {
+		t.Fatalf("no anchor of kind %s gives %q another answer", anchor.Kind, q.Question)
+	}
+
+	// Lower case names and a leading "the" before a name are read too.
+	person := g.byKind[Person][0]
+	if a, hops, ok := g.Resolve("Where was " + strings.ToLower(person.Name) + " born?"); !ok || hops != 1 || a == nil || a.ID != person.Birthplace {
+		t.Errorf("lower-case name: got %v, %d, %v", a, hops, ok)
+	}
+	// A relation of the wrong kind breaks the chain: ok, but no answer.
+	city := g.byKind[City][0]
+	if a, hops, ok := g.Resolve("Who wrote " + city.Name + "?"); !ok || a != nil || hops != 1 {
+		t.Errorf("a city has no author: got %v, %d, %v; want nil, 1, true", a, hops, ok)
+	}
+	for _, s := range []string{"", "Who wrote?", "Who wrote Nobody Atall?", "What is the population of " + city.Name + "?"} {
+		if a, _, ok := g.Resolve(s); ok || a != nil {
+			t.Errorf("%q: read as the world's wording (%v)", s, a)
+		}
+	}
+
+	// Grade: right for the question's own answers (any alias, any case),
+	// wrong for another target, other outside the wordings.
+	// (Mutation: comparing the target with another entity's names fails it.)
+	for _, c := range []struct {
+		question string
+		target   []string
+		grade    Grade
+		hops     int
+	}{
+		{q.Question, q.Answers, Right, 2},
+		{q.Question, []string{strings.ToUpper(q.Answers[len(q.Answers)-1])}, Right, 2},
+		{q.Question, []string{anchor.Name}, Wrong, 2},
+		{strings.Replace(q.Question, anchor.Name, other.Name, 1), q.Answers, Wrong, 2},
+		{"Who wrote " + city.Name + "?", []string{city.Name}, Wrong, 1},
+		{"Which garden is the quietest?", q.Answers, Other, 0},
+	} {
+		if grade, hops := g.Grade(c.question, c.target); grade != c.grade || hops != c.hops {
+			t.Errorf("Grade(%q, %v) = %v, %d; want %v, %d", c.question, c.target, grade, hops, c.grade, c.hops)
+		}
+	}
+}

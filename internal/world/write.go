@@ -2,6 +2,7 @@ package world
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -71,4 +72,23 @@ func writeJSONL[T any](path string, rows []T) error {
 		}
 		return nil
 	})
+}
+
+// Load regenerates the graph of a world directory written by Write, from
+// the seed and size in its world.json (generation is deterministic).
+func Load(dir string) (*Graph, error) {
+	path := filepath.Join(dir, Files.Info)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the world directory must come from `ssp world gen`)", err)
+	}
+	var info Info
+	if err := json.Unmarshal(data, &info); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	size, ok := Sizes[info.Size]
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown size %q", path, info.Size)
+	}
+	return Generate(info.Seed, size)
 }

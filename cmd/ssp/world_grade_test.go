@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ssp-project/ssp/internal/selfplay"
+	"github.com/ssp-project/ssp/internal/world"
+)
+
+// TestWorldGrade grades a hand-made run: over two steps, a right and a
+// wrong question that passed the RAG check, one outside the world's
+// wordings, a right one the check turned away and one that never reached
+// it. Mutations checked: swapping the "right" and "wrong" verdicts, and
+// counting questions without a RAG verdict, both fail the expected table.
+func TestWorldGrade(t *testing.T) {
+	dir := t.TempDir()
+	worldDir := filepath.Join(dir, "world")
+	if code := dispatch(context.Background(), []string{"world", "gen", "--out", worldDir, "--size", "tiny", "--seed", "3"}); code != 0 {
+		t.Fatalf("world gen: exit %d", code)
+	}
+	g, err := world.Load(worldDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bench := g.Derive().Benchmark
+	right := bench[1] // 2 hops
+	var wrongTarget string
+	for _, q := range bench {
+		if q.Answers[0] != right.Answers[0] {
+			wrongTarget = q.Answers[0]
+			break
+		}
+	}
+	rag := func(pass bool) []selfplay.Verdict {
+		return []selfplay.Verdict{{Filter: selfplay.FilterExtract, Pass: true}, {Filter: selfplay.FilterRAG, Pass: pass}}
+	}
+	steps := map[int][]selfplay.RolloutRecord{
+		1: {
+			{Role: "proposer", Question: right.Question, Answers: right.Answers, Verdicts: rag(true)},
+			{Role: "proposer", Question: right.Question, Answers: []string{wrongTarget}, Verdicts: rag(true)},
+			{Role: "rag", Question: right.Question, Answers: right.Answers},
+		},
+		2: {
+			{Role: "proposer", Question: "Which garden is the quietest?", Answers: right.Answers, Verdicts: rag(true)},
+			{Role: "proposer", Question: right.Question, Answers: right.Answers, Verdicts: rag(false)},
+			{Role: "proposer", Question: right.Question, Answers: []string{wrongTarget},
+				Verdicts: []selfplay.Verdict{{Filter: selfplay.FilterLength, Pass: false}}},
+		},
+	}
+	run := filepath.Join(dir, "run")
+	if err := os.MkdirAll(filepath.Join(run, "rollouts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for step, recs := range steps {
+		var b bytes.Buffer
+		for _, r := range recs {
+			r.Step = step
+			line, _ := json.Marshal(r)
+			b.Write(append(line, '\n'))
+		}
+		if err := os.WriteFile(filepath.Join(run, "rollouts", "step-"+string(rune('0'+step))+".jsonl"), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grades, err := gradeRun(g, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writeGrades(&out, run, grades, 2)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := [][]string{
+		{"1-1", "2", "2", "1", "1", "0", "50", "%", "2.00", "0", "0"},
+		{"2-2", "2", "1", "0", "0", "1", "-", "-", "1", "0"},
+	}
+	if len(lines) != 5 || !strings.Contains(lines[0], "4 questions reached the RAG check") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	for k, w := range want {
+		if got := strings.Fields(lines[3+k]); strings.Join(got, " ") != strings.Join(w, " ") {
+			t.Errorf("line %d: %q, want %q\n%s", k+1, got, w, out.String())
+		}
+	}
+
+	// Bad input names what is wrong.
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"world", "grade", run}, 2},
+		{[]string{"world", "grade", "--world", worldDir}, 2},
+		{[]string{"world", "grade", "--world", filepath.Join(dir, "none"), run}, 1},
+		{[]string{"world", "grade", "--world", worldDir, filepath.Join(dir, "none")}, 1},
+		{[]string{"world", "grade", "--world", worldDir, "--parts", "0", run}, 2},
+	} {
+		if code := dispatch(context.Background(), c.args); code != c.code {
+			t.Errorf("ssp %v: exit %d, want %d", c.args, code, c.code)
+		}
+	}
+}
