@@ -91,6 +91,7 @@ func runWorldBootstrap(ctx context.Context, args []string) error {
 	fs.IntVar(&o.MaxHops, "max-hops", d.MaxHops, "longest question chain in the protocol episodes (1-4)")
 	fs.Float64Var(&o.ContextWeight, "context-weight", d.ContextWeight, "loss weight of the prompt and inserted results in protocol episodes (the model's own turns weigh 1)")
 	roles := fs.String("protocol-roles", "solver,proposer,rag", "roles whose episodes the protocol warm-up trains on, comma-separated, of solver, proposer and rag (proposer,rag keeps a solver taught by copy drills as it is)")
+	fs.Float64Var(&o.RAGDecoyShare, "rag-decoy-share", d.RAGDecoyShare, "share of RAG-check episodes that also show the page of another entity of the answer's kind, half of them without the answer's own page (0-1; teaches the check to read the question instead of naming the page of the right kind)")
 	fs.Float64Var(&o.DrillShare, "protocol-drill-share", d.DrillShare, "share of protocol steps that train on a batch of copy drills instead (0-1; keeps the copying of a drilled base while it learns the other roles)")
 	fs.IntVar(&o.ProbeEvery, "probe-every", d.ProbeEvery, "run the greedy solver and proposer on held-aside questions every N steps of the copy and protocol phases (0 = only at the end of each)")
 	fs.IntVar(&o.ProbeQuestions, "probe-questions", d.ProbeQuestions, "questions in each probe (about entities no episode mentions)")

@@ -90,6 +90,16 @@ type Options struct {
 	// protocol episodes alone unlearns its copying within tens of steps;
 	// drills kept in the mix hold it.
 	DrillShare float64
+	// RAGDecoyShare is the share of RAG-check episodes that show, besides
+	// the proposer's documents, the page of another entity of the answer's
+	// kind (a decoy), and in one of two such episodes not the answer's own
+	// page, so the answer is read from the page that states the last fact.
+	// In self-play the proposer searches its target first, so the target's
+	// page is in the RAG prompt even when the question leads elsewhere; a
+	// checker trained only on episodes where the answer's page is always
+	// there learns to name the page of the right kind and passes wrong
+	// questions. The decoy plays the target of a wrong question.
+	RAGDecoyShare float64
 	// ProbeEvery runs the greedy solver on ProbeQuestions questions about
 	// entities kept out of the episodes every N protocol steps (0 = only
 	// at the end), to watch copying emerge.
@@ -167,6 +177,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("bootstrap: --pack-len and --copy-pack-len must be >= 64 and --max-hops between 1 and 4")
 	case o.DrillShare < 0 || o.DrillShare >= 1:
 		return fmt.Errorf("bootstrap: --protocol-drill-share %g is outside [0, 1)", o.DrillShare)
+	case o.RAGDecoyShare < 0 || o.RAGDecoyShare > 1:
+		return fmt.Errorf("bootstrap: --rag-decoy-share %g is outside [0, 1]", o.RAGDecoyShare)
 	case o.ContextWeight < 0 || o.ContextWeight > 1:
 		return fmt.Errorf("bootstrap: --context-weight %g is outside [0, 1]", o.ContextWeight)
 	case badRole(o.ProtocolRoles) != "":
@@ -217,8 +229,15 @@ type ProbePoint struct {
 	// alias, and the percent of those the greedy RAG check, given only
 	// the proposer's documents, answers right: the questions that would
 	// count in self-play.
-	Proposed        float64 `json:"proposed"`
-	RAGPassed       float64 `json:"rag_passed"`
+	Proposed  float64 `json:"proposed"`
+	RAGPassed float64 `json:"rag_passed"`
+	// Of the targets, the percent whose question passed the RAG check and
+	// whose chain, read by world.Graph.Resolve, ends at the target (right)
+	// or elsewhere (wrong); the rest of the passed ones are not in the
+	// world's wordings. Self-play sees no such grade: it tells how far the
+	// RAG check can be trusted.
+	RAGPassedRight  float64 `json:"rag_passed_right"`
+	RAGPassedWrong  float64 `json:"rag_passed_wrong"`
 	ProposerExample string  `json:"proposer_example"` // the first target and the proposer's response
 }
 
@@ -393,13 +412,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		if err != nil {
 			return err
 		}
-		if err := probeProposer(ctx, m, tok, searcher, o, prompts, probe, &pt); err != nil {
+		if err := probeProposer(ctx, m, tok, searcher, o, prompts, g, probe, &pt); err != nil {
 			return err
 		}
 		pt.Phase, pt.Step, pt.Minutes, pt.Loss = phase, step, time.Since(t0).Minutes(), loss
 		rep.Probe = append(rep.Probe, pt)
 		logf("probe at %s step %d (%.1f min): EM %.1f%% %v, %.2f searches per question; e.g. %q", phase, step, pt.Minutes, pt.EM, pt.EMHops, pt.Search, pt.Example)
-		logf("probe at %s step %d: proposer wrote a question for %.1f%% of the targets, %.1f%% passed the RAG check; e.g. %q", phase, step, pt.Proposed, pt.RAGPassed, pt.ProposerExample)
+		logf("probe at %s step %d: proposer wrote a question for %.1f%% of the targets, %.1f%% passed the RAG check (%.1f%% right by the world's facts, %.1f%% wrong); e.g. %q", phase, step, pt.Proposed, pt.RAGPassed, pt.RAGPassedRight, pt.RAGPassedWrong, pt.ProposerExample)
 		return nil
 	}
 	// batches serves batches of rows packed from eps to packLen tokens,
@@ -523,20 +542,11 @@ func ReadReport(modelDir string) (rep Report, ok bool, err error) {
 }
 
 func loadWorld(dir string) (*world.Graph, error) {
-	path := filepath.Join(dir, world.Files.Info)
-	data, err := os.ReadFile(path)
+	g, err := world.Load(dir)
 	if err != nil {
-		return nil, fmt.Errorf("bootstrap: %w (the world directory must come from `ssp world gen`)", err)
+		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	var info world.Info
-	if err := json.Unmarshal(data, &info); err != nil {
-		return nil, fmt.Errorf("bootstrap: %s: %w", path, err)
-	}
-	size, ok := world.Sizes[info.Size]
-	if !ok {
-		return nil, fmt.Errorf("bootstrap: %s: unknown size %q", path, info.Size)
-	}
-	return world.Generate(info.Seed, size)
+	return g, nil
 }
 
 func readCorpus(ctx context.Context, path string) ([]string, error) {
@@ -843,7 +853,7 @@ func probeSolver(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, 
 // as targets, checks each question it writes (present, no answer alias in
 // it) and has the greedy RAG check answer the valid ones from the
 // proposer's own documents; it fills pt's proposer fields.
-func probeProposer(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, searcher *index.Index, o Options, prompts selfplay.PromptSet, qs []world.Question, pt *ProbePoint) error {
+func probeProposer(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, searcher *index.Index, o Options, prompts selfplay.PromptSet, g *world.Graph, qs []world.Question, pt *ProbePoint) error {
 	cfg := probeAgentConfig(o, tok, "question")
 	chat := func(system, user string) ([]int32, error) {
 		text, err := tok.SystemUserPrompt(system, user)
@@ -863,6 +873,7 @@ func probeProposer(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer
 	}
 	var ragPrompts [][]int32
 	var ragAnswers [][]string
+	var ragQuestions []string
 	for i, t := range trajs {
 		question, v := selfplay.ExtractQuestion(t.Generated)
 		if !v.Pass || !selfplay.CheckAnswerLeak(question, qs[i].Answers).Pass {
@@ -874,8 +885,9 @@ func probeProposer(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer
 		}
 		ragPrompts = append(ragPrompts, p)
 		ragAnswers = append(ragAnswers, qs[i].Answers)
+		ragQuestions = append(ragQuestions, question)
 	}
-	passed := 0
+	passed, right, wrong := 0, 0, 0
 	if len(ragPrompts) > 0 {
 		cfg.FinalTag, cfg.Search, cfg.MaxTurns = "answer", false, 1
 		answers, err := agent.Run(ctx, m, tok, searcher, ragPrompts, cfg)
@@ -885,11 +897,19 @@ func probeProposer(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer
 		for i, a := range answers {
 			if pred, ok := score.ExtractAnswer(a.Generated); ok && score.ExactMatch(pred, ragAnswers[i]) {
 				passed++
+				switch grade, _ := g.Grade(ragQuestions[i], ragAnswers[i]); grade {
+				case world.Right:
+					right++
+				case world.Wrong:
+					wrong++
+				}
 			}
 		}
 	}
 	pt.Proposed = 100 * float64(len(ragPrompts)) / float64(len(qs))
 	pt.RAGPassed = 100 * float64(passed) / float64(len(qs))
+	pt.RAGPassedRight = 100 * float64(right) / float64(len(qs))
+	pt.RAGPassedWrong = 100 * float64(wrong) / float64(len(qs))
 	pt.ProposerExample = qs[0].Answers[0] + " → " + trajs[0].Response
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -177,6 +178,74 @@ func TestEpisodes(t *testing.T) {
 	}
 	if only["solver"] != 0 || only["proposer"] < len(qs)*3/4 || only["rag"] < len(qs)*3/4 {
 		t.Errorf("--protocol-roles proposer,rag from %d questions gave %v episodes", len(qs), only)
+	}
+
+	// --rag-decoy-share: without it every RAG episode shows the answer's
+	// own page; with share 1 every one also shows the page of another
+	// entity of the answer's kind, and about half no longer show the
+	// answer's page, while the trained answer stays the question's.
+	// (Mutations: a decoy of any kind, or never dropping the answer's
+	// page, fail this.)
+	byName := map[string]*world.Entity{}
+	for _, e := range g.Entities {
+		for _, n := range e.Answers() {
+			byName[n] = e
+		}
+	}
+	byQuestion := map[string]world.Question{}
+	for _, q := range qs {
+		byQuestion[q.Question] = q
+	}
+	title := regexp.MustCompile(`Doc \d+\(Title: "([^"]+)"\)`)
+	for _, share := range []float64{0, 1} {
+		maker.opts.ProtocolRoles = []string{"rag"}
+		maker.opts.RAGDecoyShare = share
+		maker.rng = rand.New(rand.NewPCG(1, 2))
+		eps, _, err = maker.make(context.Background(), qs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, withAnswerPage, withDecoy int
+		for _, e := range eps {
+			full := tok.Decode(e.Tokens)
+			_, rest, _ := strings.Cut(full, "\nQuestion: ")
+			question, _, _ := strings.Cut(rest, "\n")
+			q, ok := byQuestion[question]
+			if !ok {
+				t.Fatalf("RAG episode asks %q, not one of the questions", question)
+			}
+			answer := q.Path()[len(q.Path())-1]
+			if got, _ := score.ExtractAnswer(full); !slices.Contains(answer.Answers(), got) {
+				t.Errorf("RAG episode for %q answers %q, want %s", question, got, answer.Name)
+			}
+			n++
+			hasAnswer, hasDecoy := false, false
+			for _, m := range title.FindAllStringSubmatch(full, -1) {
+				switch e := byName[m[1]]; {
+				case e == answer:
+					hasAnswer = true
+				case e != nil && e.Kind == answer.Kind && !slices.Contains(q.Path(), e):
+					hasDecoy = true
+				}
+			}
+			if hasAnswer {
+				withAnswerPage++
+			}
+			if hasDecoy {
+				withDecoy++
+			}
+		}
+		t.Logf("--rag-decoy-share %g: %d RAG episodes, %d with the answer's page, %d with a page of its kind off the chain", share, n, withAnswerPage, withDecoy)
+		switch {
+		case n < len(qs)/2:
+			t.Errorf("--rag-decoy-share %g: %d RAG episodes from %d questions", share, n, len(qs))
+		case share == 0 && withAnswerPage < n*9/10:
+			t.Errorf("without decoys %d of %d RAG episodes show the answer's page", withAnswerPage, n)
+		case share == 1 && withDecoy < n*9/10:
+			t.Errorf("--rag-decoy-share 1: %d of %d RAG episodes show a decoy page", withDecoy, n)
+		case share == 1 && (withAnswerPage < n/4 || withAnswerPage > n*3/4):
+			t.Errorf("--rag-decoy-share 1: %d of %d RAG episodes show the answer's page, want about half", withAnswerPage, n)
+		}
 	}
 }
 

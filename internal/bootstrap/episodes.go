@@ -137,6 +137,13 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 	}
 	slices.SortFunc(blocks, func(a, b []search.Hit) int { return strings.Compare(a[0].Document.ID, b[0].Document.ID) })
 
+	// Answers by kind, for decoy pages in RAG episodes.
+	answersByKind := map[world.Kind][]*world.Entity{}
+	for _, q := range qs {
+		a := q.Path()[len(q.Path())-1]
+		answersByKind[a.Kind] = append(answersByKind[a.Kind], a)
+	}
+
 	dropped := map[string]int{}
 	var out []episode
 	fits := func(t *transcript) bool {
@@ -205,6 +212,9 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 		}
 
 		// RAG verification over the proposer's documents and noise.
+		if e.opts.RAGDecoyShare > 0 && e.rng.Float64() < e.opts.RAGDecoyShare {
+			docs = e.withDecoy(docs, path[k], answersByKind[path[k].Kind], hits)
+		}
 		for b := 0; b < e.opts.NoiseBlocks && len(blocks) > 0; b++ {
 			docs = append(docs, search.VisibleHits(blocks[e.rng.IntN(len(blocks))], e.opts.MaxInformationChars)...)
 		}
@@ -227,6 +237,34 @@ func (e *episodeMaker) make(ctx context.Context, qs []world.Question) ([]episode
 		}
 	}
 	return out, dropped, nil
+}
+
+// withDecoy adds to a RAG episode's documents the page of another entity
+// of the answer's kind, drawn from candidates (see Options.RAGDecoyShare),
+// and in one of two episodes takes out the answer's own page. The answer
+// then still shows in the page that states the chain's last fact (every
+// fact is stated from both of its ends), which the caller checks.
+func (e *episodeMaker) withDecoy(docs []search.Hit, answer *world.Entity, candidates []*world.Entity, hits map[string][]search.Hit) []search.Hit {
+	var decoy *world.Entity
+	for range 8 { // a few draws; a kind with a single answer gets no decoy
+		if c := candidates[e.rng.IntN(len(candidates))]; c.ID != answer.ID {
+			decoy = c
+			break
+		}
+	}
+	if decoy == nil {
+		return docs
+	}
+	if e.rng.IntN(2) == 0 {
+		var kept []search.Hit
+		for _, h := range docs {
+			if !slices.Contains(answer.Answers(), h.Document.Title()) {
+				kept = append(kept, h)
+			}
+		}
+		docs = kept
+	}
+	return append(docs, search.VisibleHits(hits[decoy.Name], e.opts.MaxInformationChars)...)
 }
 
 // solver writes the solver's episode for q: search the anchor, read,
