@@ -17,15 +17,15 @@ import (
 )
 
 func init() {
-	register(command{name: "world grade", summary: "check a self-play run's proposed questions against the world's facts: how many the RAG check let through were right", run: runWorldGrade})
+	register(command{name: "world grade", summary: "check a self-play run's proposed questions against the world's facts: how many of the valid ones are right", run: runWorldGrade})
 }
 
 // runWorldGrade grades, against the generated world's graph, every
-// question a run's proposer wrote that reached the RAG check. Self-play
-// itself never sees these labels; the grade says how well the label-free
-// checks did: how many questions the RAG check passed that the world says
-// are wrong (their target is not what the question asks for), and how
-// many right ones it turned away.
+// question a run's proposer wrote. Self-play itself never sees these
+// labels; the grade says how well its label-free checks did: how many
+// valid questions (those that passed the filters and the RAG check) the
+// world says are wrong, their target not what the question asks for, and
+// how many right ones the checks turned away.
 func runWorldGrade(ctx context.Context, args []string) error {
 	fs := newFlags("world grade", "--world DIR RUN_DIR...")
 	worldDir := fs.String("world", "", "world directory the runs played on (written by ssp world gen; its world.json regenerates the facts)")
@@ -46,31 +46,36 @@ func runWorldGrade(ctx context.Context, args []string) error {
 		return fmt.Errorf("--world %s: %w", *worldDir, err)
 	}
 	for _, run := range fs.Args() {
-		grades, err := gradeRun(g, run)
+		grades, solved, err := gradeRun(g, run)
 		if err != nil {
 			return err
 		}
-		writeGrades(os.Stdout, run, grades, *parts)
+		writeGrades(os.Stdout, run, grades, solved, *parts)
 	}
 	return nil
 }
 
-// questionGrade is one proposed question that reached the RAG check.
+// questionGrade is one question a proposer wrote.
 type questionGrade struct {
-	step      int
-	passedRAG bool
-	grade     world.Grade
-	hops      int // relations on the question's chain, when read
+	step  int
+	valid bool // passed every check (the filters and, when on, the RAG check): the solver played it
+	grade world.Grade
+	hops  int // relations on the question's chain, when read
 }
 
 var stepFile = regexp.MustCompile(`^step-(\d+)\.jsonl$`)
 
+// solverTally counts solver rollouts, and the rewarded ones, by the grade
+// of the question they answered.
+type solverTally struct{ rollouts, rewarded [3]int }
+
 // gradeRun reads run/rollouts/step-N.jsonl in step order.
-func gradeRun(g *world.Graph, run string) ([]questionGrade, error) {
+func gradeRun(g *world.Graph, run string) ([]questionGrade, solverTally, error) {
+	var solved solverTally
 	dir := filepath.Join(run, "rollouts")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w (a run directory of ssp train)", run, err)
+		return nil, solved, fmt.Errorf("%s: %w (a run directory of ssp train)", run, err)
 	}
 	type file struct {
 		step int
@@ -84,21 +89,21 @@ func gradeRun(g *world.Graph, run string) ([]questionGrade, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%s: no step-N.jsonl files", dir)
+		return nil, solved, fmt.Errorf("%s: no step-N.jsonl files", dir)
 	}
 	slices.SortFunc(files, func(a, b file) int { return a.step - b.step })
 	var grades []questionGrade
 	for _, f := range files {
-		gs, err := gradeFile(g, f.path, f.step)
+		gs, err := gradeFile(g, f.path, f.step, &solved)
 		if err != nil {
-			return nil, err
+			return nil, solved, err
 		}
 		grades = append(grades, gs...)
 	}
-	return grades, nil
+	return grades, solved, nil
 }
 
-func gradeFile(g *world.Graph, path string, step int) ([]questionGrade, error) {
+func gradeFile(g *world.Graph, path string, step int, solved *solverTally) ([]questionGrade, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -112,48 +117,56 @@ func gradeFile(g *world.Graph, path string, step int) ([]questionGrade, error) {
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
+		if r.Role == "solver" {
+			grade, _ := g.Grade(r.Question, r.Answers)
+			solved.rollouts[grade]++
+			if r.Reward > 0 {
+				solved.rewarded[grade]++
+			}
+			continue
+		}
 		if r.Role != "proposer" {
 			continue
 		}
-		checked, passed := false, false
-		for _, v := range r.Verdicts {
-			if v.Filter == selfplay.FilterRAG {
-				checked, passed = true, v.Pass
-			}
+		if r.Question == "" {
+			continue // no question written
 		}
-		if !checked {
-			continue
-		}
-		qg := questionGrade{step: step, passedRAG: passed}
+		qg := questionGrade{step: step, valid: r.Valid != nil && *r.Valid}
 		qg.grade, qg.hops = g.Grade(r.Question, r.Answers)
 		grades = append(grades, qg)
 	}
 	return grades, sc.Err()
 }
 
-// writeGrades prints one line per part of the run's steps.
-func writeGrades(w io.Writer, run string, grades []questionGrade, parts int) {
-	fmt.Fprintf(w, "%s: %d questions reached the RAG check\n", run, len(grades))
+// writeGrades prints one line per part of the run's steps, then the
+// solver rollouts by the grade of their question.
+func writeGrades(w io.Writer, run string, grades []questionGrade, solved solverTally, parts int) {
+	fmt.Fprintf(w, "%s: %d questions written\n", run, len(grades))
+	defer func() {
+		fmt.Fprintf(w, "solver rollouts (rewarded) on right questions %d (%d), wrong %d (%d), other %d (%d)\n",
+			solved.rollouts[world.Right], solved.rewarded[world.Right], solved.rollouts[world.Wrong], solved.rewarded[world.Wrong],
+			solved.rollouts[world.Other], solved.rewarded[world.Other])
+	}()
 	if len(grades) == 0 {
 		return
 	}
 	first, last := grades[0].step, grades[len(grades)-1].step
 	span := last - first + 1
 	parts = min(parts, span)
-	fmt.Fprintf(w, "%-9s %7s %7s %6s %6s %6s %9s %8s %8s %8s\n", "steps", "checked", "passed", "right", "wrong", "other", "precision", "hops", "rejected", "rejected")
+	fmt.Fprintf(w, "%-9s %7s %7s %6s %6s %6s %9s %8s %8s %8s\n", "steps", "written", "valid", "right", "wrong", "other", "precision", "hops", "rejected", "rejected")
 	fmt.Fprintf(w, "%-9s %7s %7s %6s %6s %6s %9s %8s %8s %8s\n", "", "", "", "", "", "", "", "(right)", "right", "wrong")
 	for p := range parts {
 		lo, hi := first+p*span/parts, first+(p+1)*span/parts-1
-		var checked, passed, rejRight, rejWrong, hopSum int
+		var written, valid, rejRight, rejWrong, hopSum int
 		count := map[world.Grade]int{}
 		for _, qg := range grades {
 			if qg.step < lo || qg.step > hi {
 				continue
 			}
-			checked++
+			written++
 			switch {
-			case qg.passedRAG:
-				passed++
+			case qg.valid:
+				valid++
 				count[qg.grade]++
 				if qg.grade == world.Right {
 					hopSum += qg.hops
@@ -171,7 +184,7 @@ func writeGrades(w io.Writer, run string, grades []questionGrade, parts int) {
 		if count[world.Right] > 0 {
 			hops = fmt.Sprintf("%.2f", float64(hopSum)/float64(count[world.Right]))
 		}
-		fmt.Fprintf(w, "%-9s %7d %7d %6d %6d %6d %9s %8s %8d %8d\n", fmt.Sprintf("%d-%d", lo, hi), checked, passed,
+		fmt.Fprintf(w, "%-9s %7d %7d %6d %6d %6d %9s %8s %8d %8d\n", fmt.Sprintf("%d-%d", lo, hi), written, valid,
 			count[world.Right], count[world.Wrong], count[world.Other], precision, hops, rejRight, rejWrong)
 	}
 }

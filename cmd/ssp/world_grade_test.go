@@ -14,10 +14,12 @@ import (
 )
 
 // TestWorldGrade grades a hand-made run: over two steps, a right and a
-// wrong question that passed the RAG check, one outside the world's
-// wordings, a right one the check turned away and one that never reached
-// it. Mutations checked: swapping the "right" and "wrong" verdicts, and
-// counting questions without a RAG verdict, both fail the expected table.
+// wrong valid question, one outside the world's wordings, a right one a
+// check turned away, a wrong one a filter turned away and a proposal with
+// no question. Mutations checked: swapping the "right" and "wrong" grades
+// (in world.Graph.Grade), reading validity from the RAG verdict alone, and
+// counting proposals without a question, all fail the expected table;
+// counting every solver rollout as rewarded fails the solver line.
 func TestWorldGrade(t *testing.T) {
 	dir := t.TempDir()
 	worldDir := filepath.Join(dir, "world")
@@ -37,19 +39,27 @@ func TestWorldGrade(t *testing.T) {
 			break
 		}
 	}
+	yes, no := true, false
 	rag := func(pass bool) []selfplay.Verdict {
 		return []selfplay.Verdict{{Filter: selfplay.FilterExtract, Pass: true}, {Filter: selfplay.FilterRAG, Pass: pass}}
 	}
 	steps := map[int][]selfplay.RolloutRecord{
 		1: {
-			{Role: "proposer", Question: right.Question, Answers: right.Answers, Verdicts: rag(true)},
-			{Role: "proposer", Question: right.Question, Answers: []string{wrongTarget}, Verdicts: rag(true)},
+			{Role: "proposer", Question: right.Question, Answers: right.Answers, Valid: &yes, Verdicts: rag(true)},
+			{Role: "proposer", Question: right.Question, Answers: []string{wrongTarget}, Valid: &yes, Verdicts: rag(true)},
 			{Role: "rag", Question: right.Question, Answers: right.Answers},
+			{Role: "solver", Question: right.Question, Answers: right.Answers, Reward: 1},
+			{Role: "solver", Question: right.Question, Answers: []string{wrongTarget}},
+			{Role: "proposer", Answers: right.Answers, Valid: &no,
+				Verdicts: []selfplay.Verdict{{Filter: selfplay.FilterExtract, Pass: false}}},
 		},
 		2: {
-			{Role: "proposer", Question: "Which garden is the quietest?", Answers: right.Answers, Verdicts: rag(true)},
-			{Role: "proposer", Question: right.Question, Answers: right.Answers, Verdicts: rag(false)},
-			{Role: "proposer", Question: right.Question, Answers: []string{wrongTarget},
+			{Role: "proposer", Question: "Which garden is the quietest?", Answers: right.Answers, Valid: &yes, Verdicts: rag(true)},
+			{Role: "solver", Question: "Which garden is the quietest?", Answers: right.Answers, Reward: 0.25},
+			// Passed the RAG check, turned away by the duplicate filter.
+			{Role: "proposer", Question: right.Question, Answers: right.Answers, Valid: &no,
+				Verdicts: []selfplay.Verdict{{Filter: selfplay.FilterDuplicate, Pass: false}, {Filter: selfplay.FilterRAG, Pass: true}}},
+			{Role: "proposer", Question: right.Question, Answers: []string{wrongTarget}, Valid: &no,
 				Verdicts: []selfplay.Verdict{{Filter: selfplay.FilterLength, Pass: false}}},
 		},
 	}
@@ -68,18 +78,19 @@ func TestWorldGrade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	grades, err := gradeRun(g, run)
+	grades, solved, err := gradeRun(g, run)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	writeGrades(&out, run, grades, 2)
+	writeGrades(&out, run, grades, solved, 2)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	want := [][]string{
 		{"1-1", "2", "2", "1", "1", "0", "50", "%", "2.00", "0", "0"},
-		{"2-2", "2", "1", "0", "0", "1", "-", "-", "1", "0"},
+		{"2-2", "3", "1", "0", "0", "1", "-", "-", "1", "1"},
 	}
-	if len(lines) != 5 || !strings.Contains(lines[0], "4 questions reached the RAG check") {
+	if len(lines) != 6 || !strings.Contains(lines[0], "5 questions written") ||
+		lines[5] != "solver rollouts (rewarded) on right questions 1 (1), wrong 1 (0), other 1 (1)" {
 		t.Fatalf("output:\n%s", out.String())
 	}
 	for k, w := range want {
