@@ -20,6 +20,7 @@ const (
 	FilterRetrieved       = "retrieved"         // the proposer's searches found documents
 	FilterSearchCount     = "search_count"      // enough distinct searches
 	FilterAnswerInQueries = "answer_in_queries" // the answer was not searched for directly
+	FilterAnswerEvidence  = "answer_evidence"   // a retrieved page about something else names the answer
 	FilterDuplicate       = "duplicate"         // not a near-copy of an earlier question in the batch
 	FilterRAG             = "rag"               // answerable from the proposer's documents
 )
@@ -84,6 +85,37 @@ func CheckRetrieved(traj *agent.Trajectory) Verdict {
 		return fail(FilterRetrieved, "no documents retrieved (%d searches)", len(traj.Searches))
 	}
 	return pass(FilterRetrieved)
+}
+
+// CheckAnswerEvidence requires a retrieved document that names the answer
+// and is not the answer's own page (its title one of the answer's names).
+// A question asks about something and leads to the answer through a fact;
+// that fact is stated on a page about something else (the subject of the
+// chain's last link) as well as, perhaps, on the answer's page. A proposer
+// that searched its target, then read an unrelated page and asked about
+// it, has only the target's own page naming the target: its question
+// cannot lead there, whatever a RAG check answers.
+func CheckAnswerEvidence(traj *agent.Trajectory, answers []string) Verdict {
+	for _, d := range traj.Documents() {
+		if isAlias(d.Title(), answers) {
+			continue
+		}
+		if _, ok := containsAlias(d.Contents, answers); ok {
+			return pass(FilterAnswerEvidence)
+		}
+	}
+	return fail(FilterAnswerEvidence, "no retrieved page but the answer's own names the answer")
+}
+
+// isAlias reports whether text is one of the aliases, normalised.
+func isAlias(text string, aliases []string) bool {
+	n := normalizeText(text)
+	for _, a := range aliases {
+		if normalizeText(a) == n {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckSearchCount requires minSearches distinct (normalised) queries, and

@@ -77,6 +77,39 @@ func TestCheckRetrieved(t *testing.T) {
 	}
 }
 
+// TestCheckAnswerEvidence: a page about something else must name the
+// answer; the answer's own page (title one of its names, in any case)
+// does not count. Mutations checked: counting the answer's own page, and
+// matching the answer inside a longer word ("Foze" in "Fozeli"), both
+// fail it.
+func TestCheckAnswerEvidence(t *testing.T) {
+	doc := func(title, text string) search.Document {
+		return search.Document{ID: title, Contents: "\"" + title + "\"\n" + text}
+	}
+	own := doc("Foze", "Foze is a city in Novamo. People born in Foze include Soge Pofepo.")
+	unrelated := doc("Sisa Rigi", "Sisa Rigi was born in Jiga. The mentor of Sisa Rigi was Bepi Lelapa.")
+	lookalike := doc("Rino Fozeli", "Rino Fozeli was born in Jiga.")
+	linked := doc("Soge Pofepo", "Soge Pofepo was born in Foze; Soge Pofepo is a painter.")
+	answers := []string{"Foze", "Kito"}
+	for _, c := range []struct {
+		name string
+		docs []search.Document
+		pass bool
+	}{
+		{"own page and an unrelated one", []search.Document{own, unrelated}, false},
+		{"a look-alike name", []search.Document{own, lookalike}, false},
+		{"nothing retrieved", nil, false},
+		{"a page that states the fact", []search.Document{own, unrelated, linked}, true},
+		{"the fact without the answer's page", []search.Document{linked}, true},
+		{"own page under an alias title", []search.Document{doc("kito", "Kito, later Foze, is a city.")}, false},
+	} {
+		traj := agent.Trajectory{Searches: []agent.SearchCall{{Query: "q", Documents: c.docs}}}
+		if v := CheckAnswerEvidence(&traj, answers); v.Pass != c.pass || v.Filter != FilterAnswerEvidence {
+			t.Errorf("%s: %+v, want pass=%v", c.name, v, c.pass)
+		}
+	}
+}
+
 func TestCheckSearchCount(t *testing.T) {
 	tests := []struct {
 		queries     []string

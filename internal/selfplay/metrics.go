@@ -131,7 +131,7 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 		{"step_seconds", total},
 	}
 	for _, f := range []string{FilterExtract, FilterLength, FilterAnswerLeak, FilterRetrieved, FilterSearchCount,
-		FilterAnswerInQueries, FilterDuplicate, FilterRAG} {
+		FilterAnswerInQueries, FilterAnswerEvidence, FilterDuplicate, FilterRAG} {
 		m = append(m, Metric{"rejected/" + f, float64(rejected[f])})
 	}
 	for _, name := range timer.order {

@@ -303,6 +303,9 @@ func (g *Game) filter(proposals []proposal) {
 		if cfg.RejectAnswerInQueries {
 			p.Verdicts = append(p.Verdicts, CheckAnswerInQueries(queries, p.Seed.Answers))
 		}
+		if cfg.RequireAnswerEvidence {
+			p.Verdicts = append(p.Verdicts, CheckAnswerEvidence(&p.Traj, p.Seed.Answers))
+		}
 		if p.Valid() {
 			questions[i] = q
 		}

@@ -324,6 +324,27 @@ func TestStepVerdicts(t *testing.T) {
 	if !osk.Valid() || len(osk.Traj.Queries()) != 2 {
 		t.Fatalf("Osk proposal: valid %v, verdicts %+v", osk.Valid(), osk.Verdicts)
 	}
+	if _, ok := verdict(osk, FilterAnswerEvidence); ok {
+		t.Errorf("answer_evidence checked with filter.require_answer_evidence off")
+	}
+
+	// filter.require_answer_evidence adds its verdict to every proposal
+	// with a question. (Mutation: not calling the check fails this.)
+	cfg := testConfig()
+	cfg.Filter.RequireAnswerEvidence = true
+	g, _, _, _ = testGame(cfg)
+	proposals, err = g.propose(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.filter(proposals)
+	for i := range proposals {
+		p := &proposals[i]
+		v, ok := verdict(p, FilterAnswerEvidence)
+		if want := CheckAnswerEvidence(&p.Traj, p.Seed.Answers); p.Question != "" && (!ok || v != want) {
+			t.Errorf("%s: answer_evidence verdict %+v (present %v), want %+v", p.Seed.Answers[0], v, ok, want)
+		}
+	}
 }
 
 // fmtPtr prints what a record's optional field points to.
