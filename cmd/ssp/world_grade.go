@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -138,11 +139,27 @@ func gradeFile(g *world.Graph, path string, step int, solved *solverTally) ([]qu
 	return grades, sc.Err()
 }
 
-// writeGrades prints one line per part of the run's steps, then the
-// solver rollouts by the grade of their question.
+// writeGrades prints one line per part of the run's steps, then the right
+// questions by their number of links, then the solver rollouts by the
+// grade of their question.
 func writeGrades(w io.Writer, run string, grades []questionGrade, solved solverTally, parts int) {
 	fmt.Fprintf(w, "%s: %d questions written\n", run, len(grades))
 	defer func() {
+		byLinks := map[int]int{}
+		for _, qg := range grades {
+			if qg.grade == world.Right {
+				byLinks[qg.hops]++
+			}
+		}
+		links := slices.Sorted(maps.Keys(byLinks))
+		fmt.Fprint(w, "right questions written (valid or not), by links:")
+		if len(links) == 0 {
+			fmt.Fprint(w, " none")
+		}
+		for _, k := range links {
+			fmt.Fprintf(w, " %d: %d", k, byLinks[k])
+		}
+		fmt.Fprintln(w)
 		fmt.Fprintf(w, "solver rollouts (rewarded) on right questions %d (%d), wrong %d (%d), other %d (%d)\n",
 			solved.rollouts[world.Right], solved.rewarded[world.Right], solved.rollouts[world.Wrong], solved.rewarded[world.Wrong],
 			solved.rollouts[world.Other], solved.rewarded[world.Other])

@@ -19,7 +19,8 @@ import (
 // no question. Mutations checked: swapping the "right" and "wrong" grades
 // (in world.Graph.Grade), reading validity from the RAG verdict alone, and
 // counting proposals without a question, all fail the expected table;
-// counting every solver rollout as rewarded fails the solver line.
+// counting every solver rollout as rewarded fails the solver line, and
+// counting wrong questions by links fails the links line.
 func TestWorldGrade(t *testing.T) {
 	dir := t.TempDir()
 	worldDir := filepath.Join(dir, "world")
@@ -89,8 +90,9 @@ func TestWorldGrade(t *testing.T) {
 		{"1-1", "2", "2", "1", "1", "0", "50", "%", "2.00", "0", "0"},
 		{"2-2", "3", "1", "0", "0", "1", "-", "-", "1", "1"},
 	}
-	if len(lines) != 6 || !strings.Contains(lines[0], "5 questions written") ||
-		lines[5] != "solver rollouts (rewarded) on right questions 1 (1), wrong 1 (0), other 1 (1)" {
+	if len(lines) != 7 || !strings.Contains(lines[0], "5 questions written") ||
+		lines[5] != "right questions written (valid or not), by links: 2: 2" ||
+		lines[6] != "solver rollouts (rewarded) on right questions 1 (1), wrong 1 (0), other 1 (1)" {
 		t.Fatalf("output:\n%s", out.String())
 	}
 	for k, w := range want {
