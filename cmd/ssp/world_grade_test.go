@@ -11,6 +11,7 @@ import (
 
 	"github.com/ssp-project/ssp/internal/selfplay"
 	"github.com/ssp-project/ssp/internal/world"
+	"github.com/ssp-project/ssp/internal/worldgrade"
 )
 
 // TestWorldGrade grades a hand-made run: over two steps, a right and a
@@ -79,12 +80,12 @@ func TestWorldGrade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	grades, solved, err := gradeRun(g, run)
+	graded, err := worldgrade.Read(g, run)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	writeGrades(&out, run, grades, solved, 2)
+	writeGrades(&out, run, graded, 2)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	want := [][]string{
 		{"1-1", "2", "2", "1", "1", "0", "50", "%", "2.00", "0", "0"},

@@ -5,7 +5,11 @@
 // proposed questions' difficulty early and late in training, and SVG curves
 // written next to the document.
 //
-//	go run ./scripts/expreport --runs DIR --doc docs/experiments.md --plots docs/experiments
+//	go run ./scripts/expreport --runs DIR --doc docs/experiments.md --plots docs/experiments [--world WORLD]
+//
+// When the runs played on a generated world (ssp world gen; found from the
+// runs' provenance.jsonl, or named by --world), the self-play rows' proposed
+// questions are also graded against its facts (internal/worldgrade).
 //
 // DIR holds the `ssp train` run directories <row>-s<seed> written by
 // scripts/experiment.sh (a directory named <row> alone is read as the row's
@@ -56,6 +60,7 @@ func main() {
 	runs := flag.String("runs", "", "directory holding the training run directories <row>-s<seed>")
 	doc := flag.String("doc", "docs/experiments.md", "markdown file to update between the results markers")
 	plots := flag.String("plots", "", "directory for the SVG curves (default: the doc path without .md)")
+	worldDir := flag.String("world", "", "generated world the runs played on, to grade their proposed questions (default: the directory of the seeds file in the first self-play run's provenance.jsonl, when it holds world.json)")
 	flag.Parse()
 	if *runs == "" {
 		fmt.Fprintln(os.Stderr, "expreport: --runs is required")
@@ -65,15 +70,17 @@ func main() {
 	if *plots == "" {
 		*plots = strings.TrimSuffix(*doc, filepath.Ext(*doc))
 	}
-	if err := generate(*runs, *doc, *plots, os.Stderr); err != nil {
+	if err := generate(*runs, *doc, *plots, *worldDir, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "expreport:", err)
 		os.Exit(1)
 	}
 }
 
 // generate reads the runs, writes the SVG curves into plotsDir and replaces
-// the results block of docPath. Warnings go to warn.
-func generate(runsDir, docPath, plotsDir string, warn io.Writer) error {
+// the results block of docPath. worldDir names the world to grade the
+// proposed questions against ("" = found from the runs' provenance, or
+// none). Warnings go to warn.
+func generate(runsDir, docPath, plotsDir, worldDir string, warn io.Writer) error {
 	// Fail on a document without markers before writing anything.
 	docText, err := os.ReadFile(docPath)
 	if err != nil {
@@ -101,6 +108,15 @@ func generate(runsDir, docPath, plotsDir string, warn io.Writer) error {
 		}
 	}
 	block := renderResults(rows, base, baseRow, filepath.ToSlash(rel), svgs)
+	if graded, err := renderWorldGrades(rows, worldDir); err != nil {
+		return err
+	} else if graded != "" {
+		i := strings.Index(block, "\n![")
+		if i < 0 {
+			i = len(block)
+		}
+		block = block[:i] + "\n" + graded + block[i:]
+	}
 	updated, err := replaceBlock(docPath, docText, block)
 	if err != nil {
 		return err
@@ -112,6 +128,8 @@ func generate(runsDir, docPath, plotsDir string, warn io.Writer) error {
 // single run without a seed in its name.
 type run struct {
 	Name      string        // directory name
+	Dir       string        // its path
+	SeedsFile string        // the seeds file its provenance.jsonl names, if any
 	Seed      int           // -1 for a directory named after its row alone
 	Ran       bool          // has metrics.jsonl and at least one evaluation
 	Steps     []stepValues  // metrics.jsonl, by step
@@ -236,6 +254,16 @@ func loadRows(runsDir string, warn io.Writer) ([]*row, error) {
 // metrics.jsonl or without evaluations leaves the run not run.
 func (r *run) load(dir string) error {
 	r.wallSecs = math.NaN()
+	r.Dir = dir
+	if data, err := os.ReadFile(filepath.Join(dir, "provenance.jsonl")); err == nil {
+		var p struct {
+			Seeds string `json:"seeds"`
+		}
+		first, _, _ := bytes.Cut(data, []byte("\n"))
+		if json.Unmarshal(first, &p) == nil {
+			r.SeedsFile = p.Seeds
+		}
+	}
 	metricsPath := filepath.Join(dir, "metrics.jsonl")
 	if _, err := os.Stat(metricsPath); errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/ssp-project/ssp/internal/eval"
+	"github.com/ssp-project/ssp/internal/selfplay"
+	"github.com/ssp-project/ssp/internal/world"
 )
 
 const docBefore = "# Experiments\n\nIntro text — kept as is.\n\n" + beginMarker + "\nold results\n" + endMarker + "\n\n## Discussion\n\ntrailing text\n"
@@ -98,7 +100,7 @@ func fixture(t *testing.T) (runs, doc, plots string) {
 func TestGenerate(t *testing.T) {
 	runs, doc, plots := fixture(t)
 	var warn bytes.Buffer
-	if err := generate(runs, doc, plots, &warn); err != nil {
+	if err := generate(runs, doc, plots, "", &warn); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(warn.String(), `run "extra"`) {
@@ -214,7 +216,7 @@ func TestDeterministic(t *testing.T) {
 func testDeterministic(t *testing.T, fixture func(*testing.T) (string, string, string)) {
 	runs, doc, plots := fixture(t)
 	snapshot := func() map[string][]byte {
-		if err := generate(runs, doc, plots, io.Discard); err != nil {
+		if err := generate(runs, doc, plots, "", io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		files := map[string][]byte{}
@@ -274,7 +276,7 @@ func TestErrors(t *testing.T) {
 			runs, doc, plots := fixture(t)
 			tc.setup(t, runs, doc)
 			before, _ := os.ReadFile(doc)
-			err := generate(runs, doc, plots, io.Discard)
+			err := generate(runs, doc, plots, "", io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
@@ -465,7 +467,7 @@ func TestSeedGrouping(t *testing.T) {
 
 func TestSeedMeansAndRanges(t *testing.T) {
 	runs, doc, plots := seededFixture(t)
-	if err := generate(runs, doc, plots, io.Discard); err != nil {
+	if err := generate(runs, doc, plots, "", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(doc)
@@ -573,5 +575,68 @@ func TestSummarizeAndMeanCurve(t *testing.T) {
 	got := meanCurve([][]xy{{{X: 0, Y: 1}, {X: 2, Y: 2}, {X: 4, Y: 3}}, {{X: 4, Y: 5}, {X: 2, Y: 4}}})
 	if want := []xy{{X: 2, Y: 3}, {X: 4, Y: 4}}; !slices.Equal(got, want) {
 		t.Errorf("meanCurve: %v, want %v (only the steps every curve has)", got, want)
+	}
+}
+
+// TestWorldGrades grades a self-play run that played on a generated world
+// (found from its provenance.jsonl): a right 2-link valid question in the
+// first third of its steps, a wrong valid one in the last, a right 1-link
+// one the checks rejected. Mutations checked: swapping the first and last
+// thirds, and counting rejected questions as valid, both fail the row.
+func TestWorldGrades(t *testing.T) {
+	runs, doc, plots := fixture(t)
+	worldDir := filepath.Join(t.TempDir(), "world")
+	g, err := world.Generate(3, world.Sizes["tiny"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Write(worldDir); err != nil {
+		t.Fatal(err)
+	}
+	var two, one world.Question
+	for _, q := range g.Derive().Benchmark {
+		switch {
+		case q.Hops == 2 && two.Question == "":
+			two = q
+		case q.Hops == 1 && one.Question == "":
+			one = q
+		}
+	}
+	run := filepath.Join(runs, "ssp")
+	prov := `{"seeds":"` + filepath.Join(worldDir, "seeds.jsonl") + `"}` + "\n"
+	if err := os.WriteFile(filepath.Join(run, "provenance.jsonl"), []byte(prov), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yes, no := true, false
+	steps := map[int][]selfplay.RolloutRecord{
+		1: {{Role: "proposer", Question: two.Question, Answers: two.Answers, Valid: &yes}},
+		2: {{Role: "proposer", Question: one.Question, Answers: one.Answers, Valid: &no}},
+		3: {{Role: "proposer", Question: two.Question, Answers: one.Answers, Valid: &yes}},
+	}
+	if err := os.MkdirAll(filepath.Join(run, "rollouts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for step, recs := range steps {
+		var b bytes.Buffer
+		for _, r := range recs {
+			r.Step = step
+			line, _ := json.Marshal(r)
+			b.Write(append(line, '\n'))
+		}
+		if err := os.WriteFile(filepath.Join(run, "rollouts", "step-"+strconv.Itoa(step)+".jsonl"), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := generate(runs, doc, plots, "", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := os.ReadFile(doc)
+	want := "| `ssp` | 1 | 2 | 1 / 1 / 0 | 50 % | 2.00 → — | 1 of 2 |"
+	if !strings.Contains(string(out), want) {
+		t.Errorf("no row %q in:\n%s", want, out)
+	}
+	// A named world that is not one is an error.
+	if err := generate(runs, doc, plots, t.TempDir(), io.Discard); err == nil {
+		t.Error("a --world without world.json was accepted")
 	}
 }

@@ -1,0 +1,168 @@
+// Package worldgrade grades what a self-play run did against the facts of
+// the generated world it played on: every question its proposer wrote, by
+// whether its chain ends at the proposer's target (world.Graph.Grade), and
+// every solver rollout by the grade of its question. Self-play never sees
+// these grades; they measure how far its label-free checks can be trusted
+// and how hard its valid questions really are (`ssp world grade`, the
+// experiment report).
+package worldgrade
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/ssp-project/ssp/internal/selfplay"
+	"github.com/ssp-project/ssp/internal/world"
+)
+
+// Question is one question a proposer wrote.
+type Question struct {
+	Step  int
+	Valid bool // passed every check (the filters and, when on, the RAG check): the solver played it
+	Grade world.Grade
+	Hops  int // relations on the question's chain, when it is read
+}
+
+// Run is a run's graded questions, in step order, and its solver
+// rollouts (and the rewarded ones) counted by the grade of their question.
+type Run struct {
+	Questions                []Question
+	SolverRollouts, Rewarded [3]int // indexed by world.Grade
+}
+
+var stepFile = regexp.MustCompile(`^step-(\d+)\.jsonl$`)
+
+// Read grades dir/rollouts/step-N.jsonl of a `ssp train` run directory.
+func Read(g *world.Graph, dir string) (Run, error) {
+	var run Run
+	rollouts := filepath.Join(dir, "rollouts")
+	entries, err := os.ReadDir(rollouts)
+	if err != nil {
+		return run, fmt.Errorf("%s: %w (a run directory of ssp train)", dir, err)
+	}
+	type file struct {
+		step int
+		path string
+	}
+	var files []file
+	for _, e := range entries {
+		if m := stepFile.FindStringSubmatch(e.Name()); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			files = append(files, file{n, filepath.Join(rollouts, e.Name())})
+		}
+	}
+	if len(files) == 0 {
+		return run, fmt.Errorf("%s: no step-N.jsonl files", rollouts)
+	}
+	slices.SortFunc(files, func(a, b file) int { return a.step - b.step })
+	for _, f := range files {
+		if err := run.readFile(g, f.path, f.step); err != nil {
+			return run, err
+		}
+	}
+	return run, nil
+}
+
+func (run *Run) readFile(g *world.Graph, path string, step int) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		var r selfplay.RolloutRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		switch {
+		case r.Role == "solver":
+			grade, _ := g.Grade(r.Question, r.Answers)
+			run.SolverRollouts[grade]++
+			if r.Reward > 0 {
+				run.Rewarded[grade]++
+			}
+		case r.Role == "proposer" && r.Question != "": // a proposal without a question is not graded
+			q := Question{Step: step, Valid: r.Valid != nil && *r.Valid}
+			q.Grade, q.Hops = g.Grade(r.Question, r.Answers)
+			run.Questions = append(run.Questions, q)
+		}
+	}
+	return sc.Err()
+}
+
+// Summary counts the questions of a range of steps.
+type Summary struct {
+	Written, Valid     int
+	ValidBy            [3]int // valid questions by world.Grade
+	RejectedBy         [3]int // written, not valid, by world.Grade
+	RightHops          int    // relations of the right valid questions, summed
+	RightWrittenByHops map[int]int
+}
+
+// Summarize counts the questions of steps lo..hi (inclusive).
+func (run Run) Summarize(lo, hi int) Summary {
+	s := Summary{RightWrittenByHops: map[int]int{}}
+	for _, q := range run.Questions {
+		if q.Step < lo || q.Step > hi {
+			continue
+		}
+		s.Written++
+		if q.Grade == world.Right {
+			s.RightWrittenByHops[q.Hops]++
+		}
+		if !q.Valid {
+			s.RejectedBy[q.Grade]++
+			continue
+		}
+		s.Valid++
+		s.ValidBy[q.Grade]++
+		if q.Grade == world.Right {
+			s.RightHops += q.Hops
+		}
+	}
+	return s
+}
+
+// Add sums two summaries.
+func (s Summary) Add(o Summary) Summary {
+	out := Summary{Written: s.Written + o.Written, Valid: s.Valid + o.Valid, RightHops: s.RightHops + o.RightHops,
+		RightWrittenByHops: map[int]int{}}
+	for k := range 3 {
+		out.ValidBy[k] = s.ValidBy[k] + o.ValidBy[k]
+		out.RejectedBy[k] = s.RejectedBy[k] + o.RejectedBy[k]
+	}
+	for _, m := range []map[int]int{s.RightWrittenByHops, o.RightWrittenByHops} {
+		for h, n := range m {
+			out.RightWrittenByHops[h] += n
+		}
+	}
+	return out
+}
+
+// Precision is right / (right + wrong) of the valid questions; NaN when
+// none can be graded.
+func (s Summary) Precision() float64 {
+	graded := s.ValidBy[world.Right] + s.ValidBy[world.Wrong]
+	if graded == 0 {
+		return math.NaN()
+	}
+	return float64(s.ValidBy[world.Right]) / float64(graded)
+}
+
+// MeanRightHops is the mean number of relations of the right valid
+// questions; NaN when there is none.
+func (s Summary) MeanRightHops() float64 {
+	if s.ValidBy[world.Right] == 0 {
+		return math.NaN()
+	}
+	return float64(s.RightHops) / float64(s.ValidBy[world.Right])
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ssp-project/ssp/internal/world"
+	"github.com/ssp-project/ssp/internal/worldgrade"
+)
+
+// renderWorldGrades grades the proposed questions of the self-play rows
+// against the facts of the world the runs played on: how many valid
+// questions were right, how far the checks can be trusted, and whether the
+// right ones got longer from the first to the last third of the steps.
+// worldDir "" looks for the world next to the first self-play run's seeds
+// file; without one there is nothing to grade and the result is "".
+func renderWorldGrades(rows []*row, worldDir string) (string, error) {
+	if worldDir == "" {
+		worldDir = worldFromProvenance(rows)
+		if worldDir == "" {
+			return "", nil
+		}
+	}
+	g, err := world.Load(worldDir)
+	if err != nil {
+		return "", fmt.Errorf("--world %s: %w", worldDir, err)
+	}
+	var lines []string
+	for _, r := range rows {
+		if !r.ran() || !selfPlayRow(r) {
+			continue
+		}
+		var all, first, last worldgrade.Summary
+		var rightMulti, rightWritten int
+		for _, ru := range r.Used {
+			graded, err := worldgrade.Read(g, ru.Dir)
+			if err != nil {
+				return "", err
+			}
+			f, l := thirds(ru.Steps)
+			if len(f) == 0 {
+				continue
+			}
+			all = all.Add(graded.Summarize(math.MinInt, math.MaxInt))
+			first = first.Add(graded.Summarize(int(f[0].Step), int(f[len(f)-1].Step)))
+			last = last.Add(graded.Summarize(int(l[0].Step), int(l[len(l)-1].Step)))
+		}
+		for hops, n := range all.RightWrittenByHops {
+			rightWritten += n
+			if hops > 1 {
+				rightMulti += n
+			}
+		}
+		precision := "—"
+		if p := all.Precision(); !math.IsNaN(p) {
+			precision = fmt.Sprintf("%.0f %%", 100*p)
+		}
+		lines = append(lines, fmt.Sprintf("| `%s` | %d | %d | %d / %d / %d | %s | %s → %s | %d of %d |\n", r.Name, len(r.Used), all.Valid,
+			all.ValidBy[world.Right], all.ValidBy[world.Wrong], all.ValidBy[world.Other], precision,
+			nanDash(first.MeanRightHops(), fixed(2)), nanDash(last.MeanRightHops(), fixed(2)), rightMulti, rightWritten))
+	}
+	if len(lines) == 0 {
+		return "", nil
+	}
+	var b strings.Builder
+	b.WriteString("The proposed questions by the world's facts (`internal/worldgrade`, as `ssp world grade`; self-play never sees ")
+	b.WriteString("these labels), summed over seeds: valid questions whose chain ends at the proposer's target (right), ends elsewhere ")
+	b.WriteString("or breaks (wrong), or that are not in the world's wordings (other); precision = right / (right + wrong); the ")
+	b.WriteString("mean number of links of the right valid questions on the first and on the last third of the steps; and how many ")
+	b.WriteString("of the right questions written, valid or not, have two or more links.\n\n")
+	b.WriteString("| row | seeds | valid questions | right / wrong / other | precision | links of the right ones (first → last third) | right questions of 2+ links |\n")
+	b.WriteString("|---|---:|---:|---|---:|---|---:|\n")
+	for _, l := range lines {
+		b.WriteString(l)
+	}
+	return b.String(), nil
+}
+
+// worldFromProvenance is the directory of the first self-play run's seeds
+// file when it holds world.json (a world written by ssp world gen, as the
+// built-in default's is), else "".
+func worldFromProvenance(rows []*row) string {
+	for _, r := range rows {
+		if !selfPlayRow(r) {
+			continue
+		}
+		for _, ru := range r.Used {
+			if ru.SeedsFile == "" {
+				continue
+			}
+			dir := filepath.Dir(ru.SeedsFile)
+			if _, err := os.Stat(filepath.Join(dir, world.Files.Info)); err == nil {
+				return dir
+			}
+		}
+	}
+	return ""
+}
