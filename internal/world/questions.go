@@ -280,14 +280,9 @@ func (g *Graph) Resolve(question string) (answer *Entity, hops int, ok bool) {
 			if len(q) < len(pre)+len(suf) || !strings.HasPrefix(q, pre) || !strings.HasSuffix(q, suf) {
 				continue
 			}
-			subject, h, ok := g.resolvePhrase(q[len(pre) : len(q)-len(suf)])
-			if !ok {
-				continue
+			if subject, h, ok := g.resolvePhrase(q[len(pre) : len(q)-len(suf)]); ok {
+				return g.follow(r, subject, h)
 			}
-			if subject == nil || subject.Kind != r.from || r.object(subject) < 0 {
-				return nil, h + 1, true
-			}
-			return g.Entities[r.object(subject)], h + 1, true
 		}
 	}
 	return nil, 0, false
@@ -312,16 +307,21 @@ func (g *Graph) resolvePhrase(np string) (*Entity, int, bool) {
 		if !ok {
 			continue
 		}
-		subject, h, ok := g.resolvePhrase(rest)
-		if !ok {
-			continue
+		if subject, h, ok := g.resolvePhrase(rest); ok {
+			return g.follow(r, subject, h)
 		}
-		if subject == nil || subject.Kind != r.from || r.object(subject) < 0 {
-			return nil, h + 1, true
-		}
-		return g.Entities[r.object(subject)], h + 1, true
 	}
 	return nil, 0, false
+}
+
+// follow takes relation r one step from subject, the end of a chain of h
+// relations; a nil subject (a broken chain), one of another kind or one
+// without the relation breaks the chain.
+func (g *Graph) follow(r relation, subject *Entity, h int) (*Entity, int, bool) {
+	if subject == nil || subject.Kind != r.from || r.object(subject) < 0 {
+		return nil, h + 1, true
+	}
+	return g.Entities[r.object(subject)], h + 1, true
 }
 
 // byName finds an entity by its name or an alias, ignoring case.
