@@ -116,24 +116,34 @@ func leafCommand(ctx context.Context, name string, c command) *cobra.Command {
 		Use:                words[len(words)-1],
 		Short:              c.summary,
 		DisableFlagParsing: true,
-		RunE: func(_ *cobra.Command, args []string) error {
-			return c.run(ctx, args)
+		RunE: func(h *cobra.Command, args []string) error {
+			err := c.run(ctx, args)
+			if errors.Is(err, pflag.ErrHelp) {
+				// The command printed its flags already; returning the
+				// error would have cobra print them again.
+				listSubcommands(h, name)
+				return nil
+			}
+			return err
 		},
 	}
 	cc.SetHelpFunc(func(h *cobra.Command, _ []string) {
-		if h.HasSubCommands() {
-			// A command that is also a group (eval, eval compare): its
-			// flags, then its subcommands.
-			c.run(ctx, []string{"--help"})
-			fmt.Fprintf(os.Stderr, "\nsubcommands:\n")
-			for _, sub := range h.Commands() {
-				fmt.Fprintf(os.Stderr, "  %-18s %s\n", name+" "+sub.Name(), sub.Short)
-			}
-			return
-		}
 		c.run(ctx, []string{"--help"})
+		listSubcommands(h, name)
 	})
 	return cc
+}
+
+// listSubcommands prints, after its flags, the subcommands of a command
+// that is also a group (eval: eval compare).
+func listSubcommands(h *cobra.Command, name string) {
+	if !h.HasSubCommands() {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "\nsubcommands:\n")
+	for _, sub := range h.Commands() {
+		fmt.Fprintf(os.Stderr, "  %-18s %s\n", name+" "+sub.Name(), sub.Short)
+	}
 }
 
 // listCommands prints the commands of a group ("" for all) with their

@@ -43,6 +43,18 @@ func TestHelpGroupsAndCompletion(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "--request-memory") {
 		t.Errorf("ssp help search serve: exit %d, want the command's flags\n%s", code, stderr)
 	}
+	// -h prints a command's flags once (a group command's subcommands
+	// after them), and exits 0. (Mutation: returning pflag.ErrHelp from the
+	// command to cobra prints them twice.)
+	for _, c := range []struct {
+		args        []string
+		subcommands int
+	}{{[]string{"index", "build", "-h"}, 0}, {[]string{"world", "grade", "--help"}, 0}, {[]string{"eval", "-h"}, 1}} {
+		stderr, code = captureStderr(t, func() int { return dispatch(ctx, c.args) })
+		if code != 0 || strings.Count(stderr, "usage: ssp") != 1 || strings.Count(stderr, "subcommands:") != c.subcommands {
+			t.Errorf("ssp %v: exit %d, want the usage once and %d subcommand lists:\n%s", c.args, code, c.subcommands, stderr)
+		}
+	}
 	if _, code := captureStderr(t, func() int { return dispatch(ctx, []string{"model", "frob"}) }); code != 2 {
 		t.Errorf("ssp model frob: exit %d, want 2", code)
 	}
