@@ -43,7 +43,7 @@ const (
 // Version names the cached layout; bump it when what Prepare writes changes.
 // The cache entry's name also carries a digest of the embedded model, so a
 // new checkpoint never meets an old entry.
-const Version = "v3"
+const Version = "v4"
 
 // entryName is the cache entry of this build's default.
 func entryName() string {
@@ -65,18 +65,22 @@ type Paths struct {
 	Index     string // BM25 index of the corpus
 	Seeds     string // seeds.jsonl for self-play
 	Benchmark string // benchmark.jsonl (eval format), held out from training
-	TrainQA   string // train_qa.jsonl, for supervised baselines only
+	// BenchmarkReworded asks the benchmark's chains in wordings no training
+	// data uses (benchmark_reworded.jsonl).
+	BenchmarkReworded string
+	TrainQA           string // train_qa.jsonl, for supervised baselines only
 }
 
 func pathsIn(dir string) Paths {
 	return Paths{
-		Dir:       dir,
-		Model:     filepath.Join(dir, "model"),
-		Corpus:    filepath.Join(dir, "world", "corpus.jsonl"),
-		Index:     filepath.Join(dir, "index"),
-		Seeds:     filepath.Join(dir, "world", "seeds.jsonl"),
-		Benchmark: filepath.Join(dir, "world", "benchmark.jsonl"),
-		TrainQA:   filepath.Join(dir, "world", "train_qa.jsonl"),
+		Dir:               dir,
+		Model:             filepath.Join(dir, "model"),
+		Corpus:            filepath.Join(dir, "world", "corpus.jsonl"),
+		Index:             filepath.Join(dir, "index"),
+		Seeds:             filepath.Join(dir, "world", "seeds.jsonl"),
+		Benchmark:         filepath.Join(dir, "world", "benchmark.jsonl"),
+		BenchmarkReworded: filepath.Join(dir, "world", "benchmark_reworded.jsonl"),
+		TrainQA:           filepath.Join(dir, "world", "train_qa.jsonl"),
 	}
 }
 

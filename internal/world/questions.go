@@ -21,29 +21,45 @@ type relation struct {
 	phrase  string   // noun phrase for the object, %s = subject
 	asks    []string // questions whose answer is the object, %s = subject; one is picked at random
 	inverse string   // the relation whose step would come straight back (never chained after this one)
+	// Wordings kept out of everything a model trains on (training QA,
+	// seeds, warm-up episodes, the benchmark): the reworded benchmark asks
+	// the benchmark's chains in them, to tell reading from template
+	// matching.
+	heldOutPhrase string
+	heldOutAsks   []string
 }
 
 var relations = []relation{
 	{name: "author", from: Work, to: Person, object: func(e *Entity) int { return e.Author },
-		phrase: "the author of %s", asks: []string{"Who wrote %s?", "Who is the author of %s?", "Which writer produced %s?"}, inverse: "debut"},
+		phrase: "the author of %s", asks: []string{"Who wrote %s?", "Who is the author of %s?", "Which writer produced %s?"}, inverse: "debut",
+		heldOutPhrase: "the person who wrote %s", heldOutAsks: []string{"Who was the writer of %s?", "Whose work is %s?"}},
 	{name: "publisher", from: Work, to: Organisation, object: func(e *Entity) int { return e.Publisher },
-		phrase: "the publisher of %s", asks: []string{"Which organisation published %s?", "Who published %s?", "What is the publisher of %s?"}},
+		phrase: "the publisher of %s", asks: []string{"Which organisation published %s?", "Who published %s?", "What is the publisher of %s?"},
+		heldOutPhrase: "the organisation that published %s", heldOutAsks: []string{"Which organisation brought out %s?", "Who was %s published by?"}},
 	{name: "birthplace", from: Person, to: City, object: func(e *Entity) int { return e.Birthplace },
-		phrase: "the birthplace of %s", asks: []string{"In which city was %s born?", "Where was %s born?", "What is the birthplace of %s?"}},
+		phrase: "the birthplace of %s", asks: []string{"In which city was %s born?", "Where was %s born?", "What is the birthplace of %s?"},
+		heldOutPhrase: "the city where %s was born", heldOutAsks: []string{"What city was %s born in?", "Which city is the hometown of %s?"}},
 	{name: "employer", from: Person, to: Organisation, object: func(e *Entity) int { return e.Employer },
-		phrase: "the employer of %s", asks: []string{"Which organisation did %s work for?", "Who employed %s?", "Where did %s work?"}},
+		phrase: "the employer of %s", asks: []string{"Which organisation did %s work for?", "Who employed %s?", "Where did %s work?"},
+		heldOutPhrase: "the organisation %s worked for", heldOutAsks: []string{"For which organisation did %s work?", "Which organisation employed %s?"}},
 	{name: "mentor", from: Person, to: Person, object: func(e *Entity) int { return e.Mentor },
-		phrase: "the mentor of %s", asks: []string{"Who was the mentor of %s?", "Under whom did %s study?", "Who taught %s?"}},
+		phrase: "the mentor of %s", asks: []string{"Who was the mentor of %s?", "Under whom did %s study?", "Who taught %s?"},
+		heldOutPhrase: "the teacher of %s", heldOutAsks: []string{"Who did %s study under?", "Who was the teacher of %s?"}},
 	{name: "debut", from: Person, to: Work, object: func(e *Entity) int { return e.Debut },
-		phrase: "the first work of %s", asks: []string{"What was the first work of %s?", "What was the debut of %s?", "Which work did %s publish first?"}, inverse: "author"},
+		phrase: "the first work of %s", asks: []string{"What was the first work of %s?", "What was the debut of %s?", "Which work did %s publish first?"}, inverse: "author",
+		heldOutPhrase: "the debut work of %s", heldOutAsks: []string{"What did %s publish first?", "Which was the debut work of %s?"}},
 	{name: "headquarters", from: Organisation, to: City, object: func(e *Entity) int { return e.Headquarters },
-		phrase: "the headquarters city of %s", asks: []string{"In which city is %s headquartered?", "Where is %s based?", "Where are the headquarters of %s?"}},
+		phrase: "the headquarters city of %s", asks: []string{"In which city is %s headquartered?", "Where is %s based?", "Where are the headquarters of %s?"},
+		heldOutPhrase: "the city where %s is based", heldOutAsks: []string{"In what city does %s have its headquarters?", "Which city is %s based in?"}},
 	{name: "founder", from: Organisation, to: Person, object: func(e *Entity) int { return e.Founder },
-		phrase: "the founder of %s", asks: []string{"Who founded %s?", "Who was the founder of %s?", "Who started %s?"}},
+		phrase: "the founder of %s", asks: []string{"Who founded %s?", "Who was the founder of %s?", "Who started %s?"},
+		heldOutPhrase: "the person who founded %s", heldOutAsks: []string{"Who set up %s?", "Who established %s?"}},
 	{name: "country", from: City, to: Country, object: func(e *Entity) int { return e.Country },
-		phrase: "the country of %s", asks: []string{"In which country is %s?", "Which country is %s in?", "In what country does %s lie?"}, inverse: "capital"},
+		phrase: "the country of %s", asks: []string{"In which country is %s?", "Which country is %s in?", "In what country does %s lie?"}, inverse: "capital",
+		heldOutPhrase: "the country where %s lies", heldOutAsks: []string{"What country is %s located in?", "Which country contains %s?"}},
 	{name: "capital", from: Country, to: City, object: func(e *Entity) int { return e.Capital },
-		phrase: "the capital of %s", asks: []string{"What is the capital of %s?", "Which city is the capital of %s?", "Name the capital of %s."}, inverse: "country"},
+		phrase: "the capital of %s", asks: []string{"What is the capital of %s?", "Which city is the capital of %s?", "Name the capital of %s."}, inverse: "country",
+		heldOutPhrase: "the capital city of %s", heldOutAsks: []string{"Which city serves as the capital of %s?", "What is the capital city of %s?"}},
 }
 
 // inverseOf maps a relation to the one that would step straight back.
@@ -178,6 +194,10 @@ type Data struct {
 	Seeds     []Seed
 	TrainQA   []Question
 	Benchmark []Question
+	// BenchmarkReworded asks every benchmark chain again in wordings that
+	// nothing a model trains on uses (relation.heldOutAsks and
+	// heldOutPhrase), same order, answers and chains.
+	BenchmarkReworded []Question
 }
 
 // interleaveHops orders questions 1, 2, 3, 4, 1, 2, … hops, so that any
@@ -222,7 +242,31 @@ func (g *Graph) Derive() Data {
 		seen[key] = true
 		d.Seeds = append(d.Seeds, Seed{Answer: q.answer.Answers(), Hops: q.Hops})
 	}
+	// Its own random stream: the files above stay what they were.
+	rw := rand.New(rand.NewPCG(g.Seed, 0x7e3d))
+	for _, q := range d.Benchmark {
+		d.BenchmarkReworded = append(d.BenchmarkReworded, reworded(rw, q))
+	}
 	return d
+}
+
+// reworded asks q's chain in the held-out wordings: nested held-out noun
+// phrases inside one of the last relation's held-out questions.
+func reworded(rng *rand.Rand, q Question) Question {
+	byName := map[string]relation{}
+	for _, r := range relations {
+		byName[r.name] = r
+	}
+	np := q.path[0].Name
+	for _, f := range q.Chain[:len(q.Chain)-1] {
+		np = fmt.Sprintf(byName[f.Relation].heldOutPhrase, np)
+	}
+	last := byName[q.Chain[len(q.Chain)-1].Relation]
+	out := q
+	out.ID = q.ID + "-reworded"
+	out.Source = q.Source + "-reworded"
+	out.Question = fmt.Sprintf(last.heldOutAsks[rng.IntN(len(last.heldOutAsks))], np)
+	return out
 }
 
 // WarmUpQuestions draws n distinct questions of 1 to maxHops hops (in

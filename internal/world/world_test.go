@@ -3,8 +3,11 @@ package world
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,7 +36,7 @@ func TestDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, f := range []string{Files.Corpus, Files.Seeds, Files.TrainQA, Files.Benchmark, Files.Info} {
+	for _, f := range []string{Files.Corpus, Files.Seeds, Files.TrainQA, Files.Benchmark, Files.BenchmarkReworded, Files.Info} {
 		x, _ := os.ReadFile(filepath.Join(a, f))
 		y, _ := os.ReadFile(filepath.Join(b, f))
 		if len(x) == 0 || !bytes.Equal(x, y) {
@@ -223,7 +226,7 @@ func TestFilesReadByConsumers(t *testing.T) {
 	if err != nil || len(seeds) != info.Seeds {
 		t.Fatalf("seeds: %d, %v (want %d)", len(seeds), err, info.Seeds)
 	}
-	for _, f := range []string{Files.Benchmark, Files.TrainQA} {
+	for _, f := range []string{Files.Benchmark, Files.BenchmarkReworded, Files.TrainQA} {
 		ex, err := dataset.ReadJSONL(context.Background(), filepath.Join(dir, f))
 		if err != nil || len(ex) == 0 {
 			t.Fatalf("%s: %d examples, %v", f, len(ex), err)
@@ -314,3 +317,57 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchmarkReworded: the reworded benchmark asks the benchmark's
+// chains, in the same order with the same answers, in wordings that no
+// training question, warm-up question or benchmark question uses (Resolve,
+// which reads exactly those wordings, reads none of them), and every one
+// differs from its original; train_qa and the benchmark keep the
+// questions they had before it existed (the digest, taken from files
+// written by the earlier generator). Mutations checked: rewording with the
+// training wordings (asks, phrase) fails "read as a training wording";
+// rewording from Derive's stream before train_qa is drawn fails the
+// digest.
+func TestBenchmarkReworded(t *testing.T) {
+	g, _, d := generate(t, "small", 1)
+	if len(d.BenchmarkReworded) != len(d.Benchmark) {
+		t.Fatalf("%d reworded questions for %d benchmark questions", len(d.BenchmarkReworded), len(d.Benchmark))
+	}
+	forms := map[string]int{}
+	for i, rw := range d.BenchmarkReworded {
+		q := d.Benchmark[i]
+		switch {
+		case rw.Question == q.Question:
+			t.Fatalf("%q not reworded", q.Question)
+		case !slices.Equal(rw.Answers, q.Answers) || rw.Hops != q.Hops || !slices.Equal(rw.Chain, q.Chain):
+			t.Fatalf("%q: answers, hops or chain differ from %q", rw.Question, q.Question)
+		case !strings.Contains(rw.Question, q.Path()[0].Name):
+			t.Fatalf("%q does not name the anchor %s", rw.Question, q.Path()[0].Name)
+		}
+		if _, _, ok := g.Resolve(rw.Question); ok {
+			t.Errorf("%q is read as a training wording", rw.Question)
+		}
+		form, _, _ := strings.Cut(rw.Question, q.Path()[0].Name)
+		forms[form]++
+	}
+	if len(forms) < 20 {
+		t.Errorf("only %d question openings in the reworded benchmark", len(forms))
+	}
+	// The other files are what they were before the reworded benchmark
+	// existed: its random stream is its own.
+	sum := sha256.New()
+	for _, q := range d.TrainQA {
+		fmt.Fprintln(sum, q.Question)
+	}
+	for _, q := range d.Benchmark {
+		fmt.Fprintln(sum, q.Question)
+	}
+	if got := fmt.Sprintf("%x", sum.Sum(nil))[:16]; got != trainAndBenchmarkDigest {
+		t.Errorf("train_qa and benchmark questions changed: digest %s, want %s", got, trainAndBenchmarkDigest)
+	}
+}
+
+// trainAndBenchmarkDigest fingerprints the small world's (seed 1)
+// train_qa and benchmark questions, as generated before the reworded
+// benchmark was added.
+const trainAndBenchmarkDigest = "d5e518e02d72a4d2"

@@ -11,8 +11,9 @@ import (
 )
 
 // Files names what Write produces in a directory.
-var Files = struct{ Corpus, Seeds, TrainQA, Benchmark, Info string }{
-	Corpus: "corpus.jsonl", Seeds: "seeds.jsonl", TrainQA: "train_qa.jsonl", Benchmark: "benchmark.jsonl", Info: "world.json",
+var Files = struct{ Corpus, Seeds, TrainQA, Benchmark, BenchmarkReworded, Info string }{
+	Corpus: "corpus.jsonl", Seeds: "seeds.jsonl", TrainQA: "train_qa.jsonl", Benchmark: "benchmark.jsonl",
+	BenchmarkReworded: "benchmark_reworded.jsonl", Info: "world.json",
 }
 
 // Info summarises a written world (world.json).
@@ -53,6 +54,9 @@ func (g *Graph) Write(dir string) (Info, error) {
 		return info, err
 	}
 	if err := writeJSONL(filepath.Join(dir, Files.Benchmark), data.Benchmark); err != nil {
+		return info, err
+	}
+	if err := writeJSONL(filepath.Join(dir, Files.BenchmarkReworded), data.BenchmarkReworded); err != nil {
 		return info, err
 	}
 	if err := writeJSONL(filepath.Join(dir, Files.Info), []Info{info}); err != nil {
