@@ -6,6 +6,7 @@ import (
 	"unicode"
 
 	"github.com/ssp-project/ssp/internal/agent"
+	"github.com/ssp-project/ssp/internal/score"
 )
 
 // Each check on a proposed question is a small named function returning a
@@ -97,7 +98,7 @@ func CheckRetrieved(traj *agent.Trajectory) Verdict {
 // cannot lead there, whatever a RAG check answers.
 func CheckAnswerEvidence(traj *agent.Trajectory, answers []string) Verdict {
 	for _, d := range traj.Documents() {
-		if isAlias(d.Title(), answers) {
+		if score.ExactMatch(d.Title(), answers) {
 			continue
 		}
 		if _, ok := containsAlias(d.Contents, answers); ok {
@@ -105,17 +106,6 @@ func CheckAnswerEvidence(traj *agent.Trajectory, answers []string) Verdict {
 		}
 	}
 	return fail(FilterAnswerEvidence, "no retrieved page but the answer's own names the answer")
-}
-
-// isAlias reports whether text is one of the aliases, normalised.
-func isAlias(text string, aliases []string) bool {
-	n := normalizeText(text)
-	for _, a := range aliases {
-		if normalizeText(a) == n {
-			return true
-		}
-	}
-	return false
 }
 
 // CheckSearchCount requires minSearches distinct (normalised) queries, and
