@@ -24,6 +24,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+
+	_ "github.com/ssp-project/ssp/internal/fastdot" // vectorised float32 products for the "go" backend
 )
 
 // LoadOptions select where and in which precision the model runs.

@@ -1,0 +1,286 @@
+// Package fastdot gives GoMLX's pure-Go backend (simplego) a vectorised
+// float32 matrix-product kernel that computes bitwise the same results as
+// the backend's own scalar loops, several times faster.
+//
+// Why it exists: on a CPU the backend's DotGeneral is most of a training
+// step (docs/benchmarks-model.md), and its inner loops are scalar Go. GoMLX
+// v0.26 has no public way to plug in a kernel, but it picks its kernels from
+// two tables, one per dtype, at run time: the kernel of its blocked path
+// (large products) and the loop of its direct path (small products). This
+// package replaces the float32 entries of both when it is imported, on
+// amd64 CPUs with AVX. Every product and every sum is rounded in the order
+// of the backend's loops (groups of eight products summed left to right,
+// then added to the output; no fused multiply-add), so logits, losses and
+// generated tokens are unchanged, only faster. Set SSP_FASTDOT=0 to keep the
+// backend's loops (for side-by-side benchmarks).
+//
+// The tables and the fields read here are internal to GoMLX v0.26.0, the
+// version go.mod pins: the package reaches them by linkname and reflection,
+// checks what it finds when it is imported, and leaves the backend alone
+// (Installed() false) if anything is not as expected. TestBitwise compares
+// both paths with the backend's own loops.
+package fastdot
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+)
+
+//go:linkname blockedKernels github.com/gomlx/gomlx/backends/simplego.dotGeneralKernelDTypeMap
+var blockedKernels *simplego.DTypeMap
+
+//go:linkname directLoops github.com/gomlx/gomlx/backends/simplego.dotGeneralNormalizedDTypeMap
+var directLoops *simplego.DTypeMap
+
+var (
+	mu                         sync.Mutex
+	installed                  bool
+	origBlocked, origDirect    any
+	fastBlocked, fastDirect    any
+	installErr                 error
+	flatOffset                 uintptr // simplego.Buffer.flat
+	offBatch, offM, offN, offK uintptr // simplego.dotGeneralNodeData sizes
+)
+
+func init() {
+	installErr = prepare()
+	if installErr == nil && os.Getenv("SSP_FASTDOT") != "0" {
+		SetEnabled(true)
+	}
+}
+
+// Installed reports whether the backend's float32 products currently run
+// on this package's kernel.
+func Installed() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return installed
+}
+
+// Unavailable says why the kernel cannot be installed ("" when it can).
+func Unavailable() string {
+	if installErr != nil {
+		return installErr.Error()
+	}
+	return ""
+}
+
+// SetEnabled installs (true) or removes (false) the kernel. Programs being
+// compiled or run by the backend at the same time may use either.
+func SetEnabled(on bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	if installErr != nil {
+		return
+	}
+	if on {
+		blockedKernels.Map[dtypes.Float32] = fastBlocked
+		directLoops.Map[dtypes.Float32] = fastDirect
+	} else {
+		blockedKernels.Map[dtypes.Float32] = origBlocked
+		directLoops.Map[dtypes.Float32] = origDirect
+	}
+	installed = on
+}
+
+// prepare checks that the backend is the one this package was written
+// against and builds the replacement entries with the exact function types
+// the backend asserts.
+func prepare() error {
+	if !haveKernel {
+		return fmt.Errorf("fastdot: the CPU has no AVX (or this is not amd64)")
+	}
+	if blockedKernels == nil || directLoops == nil {
+		return fmt.Errorf("fastdot: simplego's kernel tables not found")
+	}
+	origBlocked = blockedKernels.Map[dtypes.Float32]
+	origDirect = directLoops.Map[dtypes.Float32]
+	if origBlocked == nil || origDirect == nil {
+		return fmt.Errorf("fastdot: simplego registers no float32 product")
+	}
+	bufPtr := reflect.TypeOf((*simplego.Buffer)(nil))
+	f, ok := bufPtr.Elem().FieldByName("flat")
+	if !ok || f.Type.Kind() != reflect.Interface {
+		return fmt.Errorf("fastdot: simplego.Buffer has no flat field")
+	}
+	flatOffset = f.Offset
+
+	// Blocked path: func(lhs, rhs, output *Buffer, blockDim int) kernelFuncType,
+	// kernelFuncType = func(lhsBlockIdx, rhsBlockIdx, outputBlockIdx int).
+	bt := reflect.TypeOf(origBlocked)
+	kernelType := bt.Out(0)
+	if bt.Kind() != reflect.Func || bt.NumIn() != 4 || bt.In(0) != bufPtr || bt.In(1) != bufPtr || bt.In(2) != bufPtr ||
+		bt.In(3).Kind() != reflect.Int || bt.NumOut() != 1 || !reflect.TypeOf(blockKernel(nil)).ConvertibleTo(kernelType) {
+		return fmt.Errorf("fastdot: simplego's blocked kernel has type %s", bt)
+	}
+	fastBlocked = reflect.MakeFunc(bt, func(args []reflect.Value) []reflect.Value {
+		lhs, rhs, out := bufferFloats(args[0]), bufferFloats(args[1]), bufferFloats(args[2])
+		blockDim := int(args[3].Int())
+		if blockDim%32 != 0 {
+			return reflect.ValueOf(origBlocked).Call(args)
+		}
+		return []reflect.Value{reflect.ValueOf(newBlockKernel(lhs, rhs, out, blockDim)).Convert(kernelType)}
+	}).Interface()
+
+	// Direct path: func(lhs, rhs, output *Buffer, params *dotGeneralNodeData, batchStartIdx, batchEndIdx int).
+	dt := reflect.TypeOf(origDirect)
+	if dt.Kind() != reflect.Func || dt.NumIn() != 6 || dt.In(0) != bufPtr || dt.In(1) != bufPtr || dt.In(2) != bufPtr ||
+		dt.In(3).Kind() != reflect.Pointer || dt.In(3).Elem().Kind() != reflect.Struct ||
+		dt.In(4).Kind() != reflect.Int || dt.In(5).Kind() != reflect.Int || dt.NumOut() != 0 {
+		return fmt.Errorf("fastdot: simplego's direct loop has type %s", dt)
+	}
+	params := dt.In(3).Elem()
+	for _, x := range []struct {
+		name string
+		off  *uintptr
+	}{{"batchSize", &offBatch}, {"lhsCrossSize", &offM}, {"rhsCrossSize", &offN}, {"contractingSize", &offK}} {
+		f, ok := params.FieldByName(x.name)
+		if !ok || f.Type.Kind() != reflect.Int {
+			return fmt.Errorf("fastdot: simplego's product parameters have no int %s", x.name)
+		}
+		*x.off = f.Offset
+	}
+	fastDirect = reflect.MakeFunc(dt, func(args []reflect.Value) []reflect.Value {
+		p := args[3].UnsafePointer()
+		size := func(off uintptr) int { return *(*int)(unsafe.Add(p, off)) }
+		m, n, k := size(offM), size(offN), size(offK)
+		start, end := int(args[4].Int()), int(args[5].Int())
+		if !directWorthIt(m, n) {
+			reflect.ValueOf(origDirect).Call(args)
+			return nil
+		}
+		directProduct(bufferFloats(args[0]), bufferFloats(args[1]), bufferFloats(args[2]), m, n, k, start, end)
+		return nil
+	}).Interface()
+	return nil
+}
+
+// bufferFloats returns a simplego.Buffer's float32 values.
+func bufferFloats(v reflect.Value) []float32 {
+	return (*(*any)(unsafe.Add(v.UnsafePointer(), flatOffset))).([]float32)
+}
+
+type blockKernel func(lhsBlockIdx, rhsBlockIdx, outputBlockIdx int)
+
+// newBlockKernel is the blocked path's kernel: out block += lhs block ·
+// rhs blockᵀ, square blocks of blockDim, contraction along rows. The rhs
+// blocks are transposed once here (each is used by every lhs block of its
+// row), so the kernel reads them a row of outputs at a time.
+func newBlockKernel(lhs, rhs, out []float32, blockDim int) blockKernel {
+	size := blockDim * blockDim
+	rt := make([]float32, len(rhs))
+	for b := 0; b+size <= len(rhs); b += size {
+		transpose(rt[b:b+size], rhs[b:b+size], blockDim, blockDim)
+	}
+	return func(lhsIdx, rhsIdx, outIdx int) {
+		l := lhs[lhsIdx*size : (lhsIdx+1)*size]
+		r := rt[rhsIdx*size : (rhsIdx+1)*size]
+		o := out[outIdx*size : (outIdx+1)*size]
+		groups32(&l[0], blockDim, &r[0], blockDim, &o[0], blockDim, blockDim, blockDim/8, blockDim/32)
+	}
+}
+
+// transpose writes src ([rows, cols]) transposed into dst ([cols, rows]).
+func transpose(dst, src []float32, rows, cols int) {
+	_ = dst[rows*cols-1]
+	_ = src[rows*cols-1]
+	const tile = 16
+	for r0 := 0; r0 < rows; r0 += tile {
+		for c0 := 0; c0 < cols; c0 += tile {
+			for r := r0; r < min(r0+tile, rows); r++ {
+				row := src[r*cols : (r+1)*cols]
+				for c := c0; c < min(c0+tile, cols); c++ {
+					dst[c*rows+r] = row[c]
+				}
+			}
+		}
+	}
+}
+
+// directWorthIt: the direct path transposes the right operand of every
+// batch entry, which pays only when enough lhs rows reuse it, and the
+// kernel works on 32 output columns at a time.
+func directWorthIt(m, n int) bool { return m >= 4 && n >= 32 }
+
+var scratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// directProduct is the direct path: for each batch entry in [start, end),
+// out[m, n] = lhs[m, k] · rhs[n, k]ᵀ, summed as the backend's loop does:
+// contraction blocks of 64, in each groups of eight products, then the
+// block's last products one at a time. The backend spreads the batch
+// entries over its workers; a lone large entry (a weight gradient) is
+// spread here over the cores by rows.
+func directProduct(lhs, rhs, out []float32, m, n, k, start, end int) {
+	buf := scratch.Get().(*[]float32)
+	if cap(*buf) < n*k {
+		*buf = make([]float32, n*k)
+	}
+	rt := (*buf)[:n*k]
+	parts := 1
+	if end-start < runtime.GOMAXPROCS(0) && m*n*k >= 1<<20 {
+		parts = min(runtime.GOMAXPROCS(0), m/4)
+	}
+	for b := start; b < end; b++ {
+		l := lhs[b*m*k : (b+1)*m*k]
+		r := rhs[b*n*k : (b+1)*n*k]
+		o := out[b*m*n : (b+1)*m*n]
+		transpose(rt, r, n, k)
+		if parts == 1 {
+			directRows(l, r, rt, o, 0, m, n, k)
+			continue
+		}
+		var wg sync.WaitGroup
+		for p := range parts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				directRows(l, r, rt, o, p*m/parts, (p+1)*m/parts, n, k)
+			}()
+		}
+		wg.Wait()
+	}
+	scratch.Put(buf)
+}
+
+// directRows computes rows [i0, i1) of one batch entry of directProduct.
+func directRows(l, r, rt, o []float32, i0, i1, n, k int) {
+	if i0 == i1 {
+		return
+	}
+	vec := n / 32 * 32 // columns the kernel does; the rest here
+	for k0 := 0; k0 < k; k0 += 64 {
+		k1 := min(k0+64, k)
+		groups := (k1 - k0) / 8
+		tail := k0 + 8*groups
+		if groups > 0 {
+			groups32(&l[i0*k+k0], k, &rt[k0*n], n, &o[i0*n], n, i1-i0, groups, vec/32)
+		}
+		for i := i0; i < i1; i++ {
+			li := l[i*k : (i+1)*k]
+			oi := o[i*n : (i+1)*n]
+			for j := vec; j < n; j++ {
+				rj := r[j*k : (j+1)*k]
+				sum := oi[j]
+				for x := k0; x < tail; x += 8 {
+					sum += li[x]*rj[x] + li[x+1]*rj[x+1] + li[x+2]*rj[x+2] + li[x+3]*rj[x+3] +
+						li[x+4]*rj[x+4] + li[x+5]*rj[x+5] + li[x+6]*rj[x+6] + li[x+7]*rj[x+7]
+				}
+				oi[j] = sum
+			}
+			for x := tail; x < k1; x++ {
+				lx := li[x]
+				rx := rt[x*n : (x+1)*n]
+				for j := 0; j < n; j++ {
+					oi[j] += lx * rx[j]
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package fastdot
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	_ "github.com/gomlx/gomlx/backends/simplego"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+func goBackend(t testing.TB) backends.Backend {
+	b, err := backends.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// product runs lhs[batch, m, k] · rhs[batch, n, k]ᵀ on the backend.
+func product(t testing.TB, b backends.Backend, lhs, rhs []float32, batch, m, n, k int) []float32 {
+	exec := MustNewExec(b, func(x, w *Node) *Node {
+		return DotGeneral(x, []int{2}, []int{0}, w, []int{2}, []int{0})
+	})
+	defer exec.Finalize()
+	out := exec.MustExec(tensors.FromFlatDataAndDimensions(lhs, batch, m, k),
+		tensors.FromFlatDataAndDimensions(rhs, batch, n, k))[0]
+	defer out.FinalizeAll()
+	return tensors.MustCopyFlatData[float32](out)
+}
+
+// TestBitwise: with the kernel installed the backend's products, on both its
+// paths (small and large problems), are bitwise those of its own loops.
+// (The backend's blocks are 32 × 32 for float32, so its large path takes
+// products of more than 16,384 outputs.) Mutations checked, each fails it:
+// two products of a group swapped, a fused multiply-add instead of a
+// product then a sum, a group started from the output instead of from its
+// first product, the contraction tail of a block dropped, and the last row
+// of each part left out when a lone entry is spread over the cores.
+func TestBitwise(t *testing.T) {
+	if Unavailable() != "" {
+		t.Skip(Unavailable())
+	}
+	defer SetEnabled(Installed())
+	b := goBackend(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	cases := []struct{ batch, m, n, k int }{
+		{1, 1024, 384, 128},  // large: training projection
+		{1, 300, 250, 200},   // large, every size padded in the blocks
+		{1, 384, 128, 1024},  // small: a weight gradient
+		{2, 8, 192, 128},     // small: a decode projection split in two
+		{4, 37, 45, 101},     // small: column and contraction remainders
+		{3, 2, 64, 64},       // small, too few rows for the kernel
+		{32, 128, 128, 32},   // small: attention scores
+		{32, 128, 32, 131},   // small: attention values over an odd length
+		{1, 1024, 2048, 128}, // large: logits
+		{1, 64, 256, 1024},   // small, one large entry: rows spread over the cores
+	}
+	for _, c := range cases {
+		lhs := make([]float32, c.batch*c.m*c.k)
+		rhs := make([]float32, c.batch*c.n*c.k)
+		for i := range lhs {
+			lhs[i] = float32(rng.NormFloat64())
+		}
+		for i := range rhs {
+			rhs[i] = float32(rng.NormFloat64())
+		}
+		SetEnabled(false)
+		want := product(t, b, lhs, rhs, c.batch, c.m, c.n, c.k)
+		SetEnabled(true)
+		got := product(t, b, lhs, rhs, c.batch, c.m, c.n, c.k)
+		diff := 0
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				if diff < 3 {
+					t.Errorf("%+v: element %d = %v, backend's loops give %v", c, i, got[i], want[i])
+				}
+				diff++
+			}
+		}
+		if diff > 0 {
+			t.Errorf("%+v: %d of %d elements differ", c, diff, len(want))
+		}
+	}
+}
+
+// TestInstalledByDefault: importing the package installs the kernel where
+// the CPU has one, unless SSP_FASTDOT=0.
+func TestInstalledByDefault(t *testing.T) {
+	if Unavailable() != "" {
+		t.Skip(Unavailable())
+	}
+	if !Installed() {
+		t.Fatal("kernel not installed on a CPU that has it")
+	}
+}
+
+// BenchmarkProduct compares the backend's products with and without the
+// kernel, side by side, on the benchmark model's training and decode shapes.
+func BenchmarkProduct(b *testing.B) {
+	if Unavailable() != "" {
+		b.Skip(Unavailable())
+	}
+	defer SetEnabled(Installed())
+	be := goBackend(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range []struct {
+		name           string
+		batch, m, n, k int
+	}{
+		{"train-gate-up", 1, 1024, 384, 128},
+		{"train-logits", 1, 1024, 2048, 128},
+		{"train-weight-grad", 1, 384, 128, 1024},
+		{"decode-logits", 2, 8, 1024, 128},
+	} {
+		lhs := make([]float32, s.batch*s.m*s.k)
+		rhs := make([]float32, s.batch*s.n*s.k)
+		for i := range lhs {
+			lhs[i] = rng.Float32()
+		}
+		for i := range rhs {
+			rhs[i] = rng.Float32()
+		}
+		for _, on := range []bool{false, true} {
+			name := s.name + "/backend"
+			if on {
+				name = s.name + "/fastdot"
+			}
+			b.Run(name, func(b *testing.B) {
+				SetEnabled(on)
+				exec := MustNewExec(be, func(x, w *Node) *Node {
+					return DotGeneral(x, []int{2}, []int{0}, w, []int{2}, []int{0})
+				})
+				defer exec.Finalize()
+				x := tensors.FromFlatDataAndDimensions(lhs, s.batch, s.m, s.k)
+				w := tensors.FromFlatDataAndDimensions(rhs, s.batch, s.n, s.k)
+				for _, t := range []*tensors.Tensor{x, w} {
+					if err := t.MaterializeOnDevice(be, false, 0); err != nil {
+						b.Fatal(err)
+					}
+				}
+				exec.MustExec(x, w)[0].FinalizeAll()
+				b.ResetTimer()
+				for range b.N {
+					exec.MustExec(x, w)[0].FinalizeAll()
+				}
+				b.ReportMetric(2*float64(s.batch*s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
