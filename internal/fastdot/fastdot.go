@@ -31,6 +31,7 @@ import (
 
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
 //go:linkname blockedKernels github.com/gomlx/gomlx/backends/simplego.dotGeneralKernelDTypeMap
@@ -39,13 +40,17 @@ var blockedKernels *simplego.DTypeMap
 //go:linkname directLoops github.com/gomlx/gomlx/backends/simplego.dotGeneralNormalizedDTypeMap
 var directLoops *simplego.DTypeMap
 
+//go:linkname blockCopies github.com/gomlx/gomlx/backends/simplego.dotGeneralFlatToBlockDTypeMap
+var blockCopies *simplego.DTypeMap
+
 var (
 	mu                         sync.Mutex
 	installed                  bool
 	origBlocked, origDirect    any
 	fastBlocked, fastDirect    any
+	origCopy, fastCopy         any
 	installErr                 error
-	flatOffset                 uintptr // simplego.Buffer.flat
+	flatOffset, shapeOffset    uintptr // simplego.Buffer.flat, .shape
 	offBatch, offM, offN, offK uintptr // simplego.dotGeneralNodeData sizes
 )
 
@@ -83,9 +88,11 @@ func SetEnabled(on bool) {
 	if on {
 		blockedKernels.Map[dtypes.Float32] = fastBlocked
 		directLoops.Map[dtypes.Float32] = fastDirect
+		blockCopies.Map[dtypes.Float32] = fastCopy
 	} else {
 		blockedKernels.Map[dtypes.Float32] = origBlocked
 		directLoops.Map[dtypes.Float32] = origDirect
+		blockCopies.Map[dtypes.Float32] = origCopy
 	}
 	installed = on
 }
@@ -97,12 +104,13 @@ func prepare() error {
 	if !haveKernel {
 		return fmt.Errorf("fastdot: the CPU has no AVX (or this is not amd64)")
 	}
-	if blockedKernels == nil || directLoops == nil {
+	if blockedKernels == nil || directLoops == nil || blockCopies == nil {
 		return fmt.Errorf("fastdot: simplego's kernel tables not found")
 	}
 	origBlocked = blockedKernels.Map[dtypes.Float32]
 	origDirect = directLoops.Map[dtypes.Float32]
-	if origBlocked == nil || origDirect == nil {
+	origCopy = blockCopies.Map[dtypes.Float32]
+	if origBlocked == nil || origDirect == nil || origCopy == nil {
 		return fmt.Errorf("fastdot: simplego registers no float32 product")
 	}
 	bufPtr := reflect.TypeOf((*simplego.Buffer)(nil))
@@ -111,6 +119,29 @@ func prepare() error {
 		return fmt.Errorf("fastdot: simplego.Buffer has no flat field")
 	}
 	flatOffset = f.Offset
+	f, ok = bufPtr.Elem().FieldByName("shape")
+	if !ok || f.Type != reflect.TypeOf(shapes.Shape{}) {
+		return fmt.Errorf("fastdot: simplego.Buffer has no shape field")
+	}
+	shapeOffset = f.Offset
+
+	// Blocked path's packing: func(source, blkOutput *Buffer, contractingAxes,
+	// batchAxes []int, batchSize, crossSize, contractingSize, blkLog2Dim int).
+	copyFn, ok := origCopy.(func(source, blkOutput *simplego.Buffer, contractingAxes, batchAxes []int, batchSize, crossSize, contractingSize, blkLog2Dim int))
+	if !ok {
+		return fmt.Errorf("fastdot: simplego's block packing has type %T", origCopy)
+	}
+	fastCopy = func(source, blkOutput *simplego.Buffer, contractingAxes, batchAxes []int, batchSize, crossSize, contractingSize, blkLog2Dim int) {
+		rank := (*shapes.Shape)(unsafe.Add(unsafe.Pointer(source), shapeOffset)).Rank()
+		layout := packLayout(rank, contractingAxes, batchAxes)
+		if layout == otherLayout {
+			copyFn(source, blkOutput, contractingAxes, batchAxes, batchSize, crossSize, contractingSize, blkLog2Dim)
+			return
+		}
+		src := (*(*any)(unsafe.Add(unsafe.Pointer(source), flatOffset))).([]float32)
+		dst := (*(*any)(unsafe.Add(unsafe.Pointer(blkOutput), flatOffset))).([]float32)
+		packBlocks(dst, src, layout, batchSize, crossSize, contractingSize, blkLog2Dim)
+	}
 
 	// Blocked path: func(lhs, rhs, output *Buffer, blockDim int) kernelFuncType,
 	// kernelFuncType = func(lhsBlockIdx, rhsBlockIdx, outputBlockIdx int).
@@ -171,13 +202,15 @@ type blockKernel func(lhsBlockIdx, rhsBlockIdx, outputBlockIdx int)
 
 // newBlockKernel is the blocked path's kernel: out block += lhs block ·
 // rhs blockᵀ, square blocks of blockDim, contraction along rows. The rhs
-// blocks are transposed once here (each is used by every lhs block of its
-// row), so the kernel reads them a row of outputs at a time.
+// blocks are transposed once here, in place (the packed copy is the
+// backend's scratch, used only by this product, and each block is used by
+// every lhs block of its row), so the kernel reads a row of outputs at a
+// time.
 func newBlockKernel(lhs, rhs, out []float32, blockDim int) blockKernel {
 	size := blockDim * blockDim
-	rt := make([]float32, len(rhs))
+	rt := rhs
 	for b := 0; b+size <= len(rhs); b += size {
-		transpose(rt[b:b+size], rhs[b:b+size], blockDim, blockDim)
+		transposeSquare(rt[b:b+size], blockDim)
 	}
 	return func(lhsIdx, rhsIdx, outIdx int) {
 		l := lhs[lhsIdx*size : (lhsIdx+1)*size]
@@ -199,6 +232,81 @@ func transpose(dst, src []float32, rows, cols int) {
 				for c := c0; c < min(c0+tile, cols); c++ {
 					dst[c*rows+r] = row[c]
 				}
+			}
+		}
+	}
+}
+
+// transposeSquare transposes a [n, n] matrix in place.
+func transposeSquare(a []float32, n int) {
+	_ = a[n*n-1]
+	for i := 1; i < n; i++ {
+		for j := 0; j < i; j++ {
+			a[i*n+j], a[j*n+i] = a[j*n+i], a[i*n+j]
+		}
+	}
+}
+
+// Layouts of a product's operand that packBlocks copies directly.
+const (
+	otherLayout  = iota
+	crossThenSum // [batch..., cross..., contracting...]: rows of the packed operand are contiguous
+	sumThenCross // [batch..., contracting..., cross...]: the operand is packed transposed
+)
+
+// packLayout tells whether an operand of the given rank with these axes is
+// laid out as [batch, cross, contracting] or [batch, contracting, cross]
+// (each group's axes in the order the product lists them).
+func packLayout(rank int, contractingAxes, batchAxes []int) int {
+	nb, nc := len(batchAxes), len(contractingAxes)
+	for i, a := range batchAxes {
+		if a != i {
+			return otherLayout
+		}
+	}
+	last, first := true, true
+	for i, a := range contractingAxes {
+		last = last && a == rank-nc+i
+		first = first && a == nb+i
+	}
+	switch {
+	case last:
+		return crossThenSum
+	case first:
+		return sumThenCross
+	}
+	return otherLayout
+}
+
+// packBlocks writes src, [batch, cross, contracting] or [batch,
+// contracting, cross], into dst in the backend's blocked layout [batch,
+// crossBlocks, contractBlocks, blk, blk], leaving the padding (zeroed by
+// the caller) alone: the same values the backend's packing writes.
+func packBlocks(dst, src []float32, layout, batch, cross, contract, log2Blk int) {
+	blk := 1 << log2Blk
+	crossBlocks := (cross + blk - 1) / blk
+	contractBlocks := (contract + blk - 1) / blk
+	blockSize := blk * blk
+	rowBlocks := contractBlocks * blockSize // one row of blocks
+	for b := range batch {
+		s := src[b*cross*contract : (b+1)*cross*contract]
+		d := dst[b*crossBlocks*rowBlocks : (b+1)*crossBlocks*rowBlocks]
+		if layout == crossThenSum {
+			for c := range cross {
+				row := s[c*contract : (c+1)*contract]
+				base := (c>>log2Blk)*rowBlocks + (c&(blk-1))*blk
+				for kb := range contractBlocks {
+					k0 := kb * blk
+					copy(d[base+kb*blockSize:base+kb*blockSize+min(blk, contract-k0)], row[k0:])
+				}
+			}
+			continue
+		}
+		for k := range contract {
+			row := s[k*cross : (k+1)*cross]
+			base := (k>>log2Blk)*blockSize + (k & (blk - 1))
+			for c, v := range row {
+				d[base+(c>>log2Blk)*rowBlocks+(c&(blk-1))*blk] = v
 			}
 		}
 	}
