@@ -312,83 +312,160 @@ func packBlocks(dst, src []float32, layout, batch, cross, contract, log2Blk int)
 	}
 }
 
-// directWorthIt: the direct path transposes the right operand of every
-// batch entry, which pays only when enough lhs rows reuse it, and the
-// kernel works on 32 output columns at a time.
-func directWorthIt(m, n int) bool { return m >= 4 && n >= 32 }
+// directWorthIt: the kernels work on 8 rows or 32 columns of outputs at a
+// time; below four rows the backend's loop is as fast.
+func directWorthIt(m, n int) bool { return m >= 4 && (m <= n || n >= 32) }
 
 var scratch = sync.Pool{New: func() any { return new([]float32) }}
 
-// directProduct is the direct path: for each batch entry in [start, end),
-// out[m, n] = lhs[m, k] · rhs[n, k]ᵀ, summed as the backend's loop does:
-// contraction blocks of 64, in each groups of eight products, then the
-// block's last products one at a time. The backend spreads the batch
-// entries over its workers; a lone large entry (a weight gradient) is
-// spread here over the cores by rows.
-func directProduct(lhs, rhs, out []float32, m, n, k, start, end int) {
+func getScratch(n int) *[]float32 {
 	buf := scratch.Get().(*[]float32)
-	if cap(*buf) < n*k {
-		*buf = make([]float32, n*k)
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
 	}
-	rt := (*buf)[:n*k]
+	*buf = (*buf)[:n]
+	return buf
+}
+
+// directProduct is the direct path: for each batch entry in [start, end),
+// out[m, n] += lhs[m, k] · rhs[n, k]ᵀ, summed as the backend's loop does:
+// contraction blocks of 64, in each groups of eight products, then the
+// block's last products one at a time. The kernels need one operand
+// transposed; the smaller one is (a decode step's few rows rather than the
+// weight). The backend spreads the batch entries over its workers; a lone
+// large entry is spread here over the cores by rows.
+func directProduct(lhs, rhs, out []float32, m, n, k, start, end int) {
+	byRows := m <= n // lanes over 8 rows of lhs, else over 32 columns
 	parts := 1
 	if end-start < runtime.GOMAXPROCS(0) && m*n*k >= 1<<20 {
-		parts = min(runtime.GOMAXPROCS(0), m/4)
+		parts = max(1, min(runtime.GOMAXPROCS(0), m/8))
+	}
+	var rt *[]float32
+	if !byRows {
+		rt = getScratch(n * k)
+		defer scratch.Put(rt)
 	}
 	for b := start; b < end; b++ {
 		l := lhs[b*m*k : (b+1)*m*k]
 		r := rhs[b*n*k : (b+1)*n*k]
 		o := out[b*m*n : (b+1)*m*n]
-		transpose(rt, r, n, k)
+		if !byRows {
+			transpose(*rt, r, n, k)
+		}
+		rows := func(i0, i1 int) {
+			if byRows {
+				directByRows(l, r, o, i0, i1, n, k)
+			} else {
+				directByColumns(l, r, *rt, o, i0, i1, n, k)
+			}
+		}
 		if parts == 1 {
-			directRows(l, r, rt, o, 0, m, n, k)
+			rows(0, m)
 			continue
+		}
+		bound := func(p int) int { // parts start on multiples of 8 rows
+			if p == parts {
+				return m
+			}
+			return p * m / parts / 8 * 8
 		}
 		var wg sync.WaitGroup
 		for p := range parts {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				directRows(l, r, rt, o, p*m/parts, (p+1)*m/parts, n, k)
+				rows(bound(p), bound(p+1))
 			}()
 		}
 		wg.Wait()
 	}
-	scratch.Put(buf)
 }
 
-// directRows computes rows [i0, i1) of one batch entry of directProduct.
-func directRows(l, r, rt, o []float32, i0, i1, n, k int) {
-	if i0 == i1 {
+// directByColumns computes rows [i0, i1) of one batch entry, 32 output
+// columns at a time from rt (the right operand transposed); the last n%32
+// columns are computed here in the same order.
+func directByColumns(l, r, rt, o []float32, i0, i1, n, k int) {
+	if i0 >= i1 {
 		return
 	}
-	vec := n / 32 * 32 // columns the kernel does; the rest here
+	vec := n / 32 * 32
 	for k0 := 0; k0 < k; k0 += 64 {
 		k1 := min(k0+64, k)
 		groups := (k1 - k0) / 8
 		tail := k0 + 8*groups
-		if groups > 0 {
+		if groups > 0 && vec > 0 {
 			groups32(&l[i0*k+k0], k, &rt[k0*n], n, &o[i0*n], n, i1-i0, groups, vec/32)
 		}
 		for i := i0; i < i1; i++ {
 			li := l[i*k : (i+1)*k]
 			oi := o[i*n : (i+1)*n]
 			for j := vec; j < n; j++ {
-				rj := r[j*k : (j+1)*k]
-				sum := oi[j]
-				for x := k0; x < tail; x += 8 {
-					sum += li[x]*rj[x] + li[x+1]*rj[x+1] + li[x+2]*rj[x+2] + li[x+3]*rj[x+3] +
-						li[x+4]*rj[x+4] + li[x+5]*rj[x+5] + li[x+6]*rj[x+6] + li[x+7]*rj[x+7]
-				}
-				oi[j] = sum
+				oi[j] = groupSums(oi[j], li, r[j*k:(j+1)*k], k0, tail)
 			}
 			for x := tail; x < k1; x++ {
 				lx := li[x]
 				rx := rt[x*n : (x+1)*n]
-				for j := 0; j < n; j++ {
+				for j := range n {
 					oi[j] += lx * rx[j]
 				}
 			}
 		}
 	}
+}
+
+// directByRows computes rows [i0, i1) of one batch entry eight rows at a
+// time: those rows of l transposed ([k][8], rows past i1 zero), the output
+// gathered transposed ([n][8]), the kernel run over every row of r, and the
+// output scattered back.
+func directByRows(l, r, o []float32, i0, i1, n, k int) {
+	ltBuf, otBuf := getScratch(8*k), getScratch(8*n)
+	defer scratch.Put(ltBuf)
+	defer scratch.Put(otBuf)
+	lt, ot := *ltBuf, *otBuf
+	for c0 := i0; c0 < i1; c0 += 8 {
+		c1 := min(c0+8, i1)
+		clear(lt)
+		clear(ot)
+		for i := c0; i < c1; i++ {
+			for x, v := range l[i*k : (i+1)*k] {
+				lt[x*8+i-c0] = v
+			}
+			for j, v := range o[i*n : (i+1)*n] {
+				ot[j*8+i-c0] = v
+			}
+		}
+		for k0 := 0; k0 < k; k0 += 64 {
+			k1 := min(k0+64, k)
+			groups := (k1 - k0) / 8
+			if groups > 0 {
+				groupsT(&r[k0], k, &lt[k0*8], &ot[0], n, groups)
+			}
+			for x := k0 + 8*groups; x < k1; x++ {
+				lx := lt[x*8 : x*8+8]
+				for j := range n {
+					rjx := r[j*k+x]
+					oj := ot[j*8 : j*8+8]
+					for q := range 8 {
+						oj[q] += lx[q] * rjx
+					}
+				}
+			}
+		}
+		for i := c0; i < c1; i++ {
+			oi := o[i*n : (i+1)*n]
+			for j := range oi {
+				oi[j] = ot[j*8+i-c0]
+			}
+		}
+	}
+}
+
+// groupSums adds to sum the groups of eight products li[x]·rj[x] for x in
+// [k0, tail), as the backend's loop does.
+func groupSums(sum float32, li, rj []float32, k0, tail int) float32 {
+	for x := k0; x < tail; x += 8 {
+		sum += li[x]*rj[x] + li[x+1]*rj[x+1] + li[x+2]*rj[x+2] + li[x+3]*rj[x+3] +
+			li[x+4]*rj[x+4] + li[x+5]*rj[x+5] + li[x+6]*rj[x+6] + li[x+7]*rj[x+7]
+	}
+	return sum
 }

@@ -34,11 +34,14 @@ func product(t testing.TB, b backends.Backend, lhs, rhs []float32, batch, m, n, 
 // TestBitwise: with the kernel installed the backend's products, on both its
 // paths (small and large problems), are bitwise those of its own loops.
 // (The backend's blocks are 32 × 32 for float32, so its large path takes
-// products of more than 16,384 outputs.) Mutations checked, each fails it:
-// two products of a group swapped, a fused multiply-add instead of a
-// product then a sum, a group started from the output instead of from its
-// first product, the contraction tail of a block dropped, and the last row
-// of each part left out when a lone entry is spread over the cores.
+// products of more than 16,384 outputs; the direct path runs by rows when
+// the left operand has fewer rows than the right, else by columns.)
+// Mutations checked, each fails it: two products of a group swapped (in
+// either kernel), a fused multiply-add instead of a product then a sum, a
+// group started from the output instead of from its first product, the
+// contraction tail of a block dropped (by rows, by columns), the last row of
+// each part left out when a lone entry is spread over the cores, and the
+// kernel by rows skipping the single-row loop.
 func TestBitwise(t *testing.T) {
 	if Unavailable() != "" {
 		t.Skip(Unavailable())
@@ -57,6 +60,8 @@ func TestBitwise(t *testing.T) {
 		{32, 128, 32, 131},   // small: attention values over an odd length
 		{1, 1024, 2048, 128}, // large: logits
 		{1, 64, 256, 1024},   // small, one large entry: rows spread over the cores
+		{3, 100, 45, 70},     // small, more rows than columns: by columns, with a remainder
+		{1, 256, 40, 1024},   // the same, one large entry spread over the cores
 	}
 	for _, c := range cases {
 		lhs := make([]float32, c.batch*c.m*c.k)

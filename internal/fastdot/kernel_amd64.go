@@ -15,6 +15,18 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func groups32(l *float32, lStride int, rt *float32, rtStride int, out *float32, outStride int, rows, groups, chunks int)
 
+// groupsT is groups32 with the roles turned: the eight lanes are eight
+// rows of the left operand, given transposed (lt: [k][8]), and each of the
+// n rows of r (the right operand as it is, stride rStride) gives one row of
+// ot ([n][8], the output transposed):
+//
+//	for g < groups: ot[j][i] += r[j][8g]·lt[8g][i] + … + r[j][8g+7]·lt[8g+7][i]
+//
+// in the same order and rounding.
+//
+//go:noescape
+func groupsT(r *float32, rStride int, lt *float32, ot *float32, n, groups int)
+
 // haveKernel: the kernel needs AVX (VBROADCASTSS, VMULPS and VADDPS on
 // 256-bit registers).
 var haveKernel = cpu.X86.HasAVX
