@@ -14,13 +14,15 @@ import (
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like maths
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/ssp-project/ssp/internal/fastdot"
 )
 
-// A prototype of a project-owned float32 matmul for the pure-Go backend,
-// measured against the backend's DotGeneral on the benchmark model's
-// shapes (see docs/benchmarks-model.md, "A faster matmul"). It is not used
-// by the model: GoMLX v0.26 offers no way to plug a kernel into its pure-Go
-// backend.
+// Prototypes of a project-owned float32 matmul for the pure-Go backend,
+// measured against the backend's own DotGeneral and against the kernel the
+// model uses (internal/fastdot) on the benchmark model's shapes (see
+// docs/benchmarks-model.md, "The product kernel"). The prototypes are not
+// used by the model; they show what packing and wider tiles would add.
 
 // protoKernel computes a rows×cols tile of a·bᵀ from a packed k-major
 // (ap[kk*rows+r]) and b packed k-major (bp[kk*cols+q]), writing row r of
@@ -184,27 +186,35 @@ func BenchmarkMatmulPrototype(b *testing.B) {
 			b.ReportMetric(flops*n/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			b.ReportMetric(flops*n/cpu.Seconds()/1e9, "GFLOP/cpu-s")
 		}
-		b.Run(s.name+"/simplego", func(b *testing.B) {
-			exec := MustNewExec(backend, func(x, w *Node) *Node {
-				return DotGeneral(x, []int{1}, nil, w, []int{1}, nil)
-			})
-			defer exec.Finalize()
-			x := tensors.FromFlatDataAndDimensions(av, s.m, s.k)
-			w := tensors.FromFlatDataAndDimensions(bv, s.n, s.k)
-			for _, t := range []*tensors.Tensor{x, w} { // inputs stay on the backend
-				if err := t.MaterializeOnDevice(backend, false, 0); err != nil {
-					b.Fatal(err)
+		for _, fast := range []bool{false, true} {
+			name := "/simplego"
+			if fast {
+				name = "/fastdot"
+			}
+			b.Run(s.name+name, func(b *testing.B) {
+				defer fastdot.SetEnabled(fastdot.Installed())
+				fastdot.SetEnabled(fast)
+				exec := MustNewExec(backend, func(x, w *Node) *Node {
+					return DotGeneral(x, []int{1}, nil, w, []int{1}, nil)
+				})
+				defer exec.Finalize()
+				x := tensors.FromFlatDataAndDimensions(av, s.m, s.k)
+				w := tensors.FromFlatDataAndDimensions(bv, s.n, s.k)
+				for _, t := range []*tensors.Tensor{x, w} { // inputs stay on the backend
+					if err := t.MaterializeOnDevice(backend, false, 0); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			exec.MustExec(x, w)[0].FinalizeAll()
-			cpu0 := processCPU()
-			b.ResetTimer()
-			for range b.N {
 				exec.MustExec(x, w)[0].FinalizeAll()
-			}
-			b.StopTimer()
-			report(b, processCPU()-cpu0)
-		})
+				cpu0 := processCPU()
+				b.ResetTimer()
+				for range b.N {
+					exec.MustExec(x, w)[0].FinalizeAll()
+				}
+				b.StopTimer()
+				report(b, processCPU()-cpu0)
+			})
+		}
 		for _, name := range slices.Sorted(maps.Keys(protoKernels)) {
 			kern := protoKernels[name]
 			for _, workers := range []int{1, 2} {
