@@ -10,9 +10,11 @@
 // package replaces the float32 entries of both when it is imported, on
 // amd64 CPUs with AVX. Every product and every sum is rounded in the order
 // of the backend's loops (groups of eight products summed left to right,
-// then added to the output; no fused multiply-add), so logits, losses and
+// then added to the output; no fused multiply-add, as the Go compiler
+// builds the backend's loops for amd64 by default), so logits, losses and
 // generated tokens are unchanged, only faster. Set SSP_FASTDOT=0 to keep the
-// backend's loops (for side-by-side benchmarks).
+// backend's loops (for side-by-side benchmarks); a build for GOAMD64=v3,
+// where the compiler may fuse the backend's multiply-adds, keeps them too.
 //
 // The tables and the fields read here are internal to GoMLX v0.26.0, the
 // version go.mod pins: the package reaches them by linkname and reflection,
@@ -103,6 +105,9 @@ func SetEnabled(on bool) {
 func prepare() error {
 	if !haveKernel {
 		return fmt.Errorf("fastdot: the CPU has no AVX (or this is not amd64)")
+	}
+	if backendMayFuse {
+		return fmt.Errorf("fastdot: built with GOAMD64=v3, where the backend's loops may fuse multiply-adds")
 	}
 	if blockedKernels == nil || directLoops == nil || blockCopies == nil {
 		return fmt.Errorf("fastdot: simplego's kernel tables not found")
