@@ -417,10 +417,10 @@ if wanted model-profile 1; then
 		go tool pprof -top -nodefraction=0 "$work/model.test" "$1" 2>/dev/null |
 			awk -v p="$2" -v c="${3:-2}" '$5 ~ /%$/ && $6 ~ p { s += $c + 0; n++ } END { printf "%.1f %%", s }'
 	}
-	dot='simplego\.(.*DotGeneral|dg[A-Z])'
-	row model-profile "docs/benchmarks-model.md: train" "$(claim docs/benchmarks-model.md 'about [0-9]+ % of a training step')" \
+	dot='(simplego\.(.*DotGeneral|dg[A-Z])|fastdot\.)'
+	row model-profile "docs/benchmarks-model.md: train" "$(claim docs/benchmarks-model.md 'now about [0-9]+ % of a training step')" \
 		"DotGeneral and kernels $(share "$work/train.prof" "$dot")" "(machine-dependent)"
-	row model-profile "docs/benchmarks-model.md: generate" "$(claim docs/benchmarks-model.md 'about [0-9]+ % of generation')" \
+	row model-profile "docs/benchmarks-model.md: generate" "$(claim docs/benchmarks-model.md 'now about [0-9]+ % of generation')" \
 		"DotGeneral and kernels $(share "$work/gen.prof" "$dot")" "(machine-dependent)"
 	row model-profile "docs/benchmarks-model.md: cache" "$(claim docs/benchmarks-model.md '[0-9.]+ % after \(`Scatter` [0-9.]+ %, `BroadcastInDim` [0-9.]+ %\)' | tr -d '`')" \
 		"Scatter $(share "$work/gen.prof" 'simplego\.execScatter'), BroadcastInDim $(share "$work/gen.prof" 'simplego\.execBroadcastInDim'), Where $(share "$work/gen.prof" 'simplego\.execWhere')" "(machine-dependent)"
@@ -430,16 +430,16 @@ if wanted model-profile 1; then
 		"host sampling $(share "$work/gen.prof" 'model\.sampleRows(\.func[0-9]+)?$' 5) cumulative" "(machine-dependent)"
 fi
 
-# 14. The matmul prototype (docs/benchmarks-model.md's table): GFLOP per
-# CPU-second, one goroutine, with the command the page names.
+# 14. The product kernel and its prototypes (docs/benchmarks-model.md's table):
+# GFLOP per CPU-second, with the command the page names.
 if wanted matmul 1; then
 	out=$(GOEXPERIMENT=simd go test ./internal/model -run '^$' -bench MatmulPrototype -benchtime 20x 2>&1 || true)
 	while IFS='|' read -r shape label; do
-		today=$(for k in simplego go-1g go-1g-prepacked simd-1g simd-1g-prepacked; do
+		today=$(for k in simplego fastdot go-1g go-1g-prepacked simd-1g simd-1g-prepacked; do
 			echo "$out" | awk -v b="BenchmarkMatmulPrototype/$shape/$k" '{ n = $1; sub(/-[0-9]+$/, "", n) } n == b { for (i = 1; i < NF; i++) if ($(i + 1) == "GFLOP/cpu-s") { printf "%.1f\n", $i; f = 1 } }
 				END { if (!f) print "?" }'
 		done | paste -sd'|' | sed 's/|/ | /g')
-		c=$(for col in 2 3 4 5 6; do cell docs/benchmarks-model.md "" "$label" "$col"; done | paste -sd'|' | sed 's/|/ | /g')
+		c=$(for col in 2 3 4 5 6 7; do cell docs/benchmarks-model.md "" "$label" "$col"; done | paste -sd'|' | sed 's/|/ | /g')
 		row matmul "docs/benchmarks-model.md: $shape" "$c" "$today" "(machine-dependent)"
 	done <<'EOF'
 train-gate-up|[1024,128]·[384,128]ᵀ (gate/up, training)
@@ -448,7 +448,7 @@ train-logits|[1024,128]·[2048,128]ᵀ (logits, training)
 decode-gate-up|[8,128]·[384,128]ᵀ (gate/up, decode)
 decode-logits|[8,128]·[2048,128]ᵀ (logits, decode)
 EOF
-	row matmul docs/benchmarks.md "$(claim docs/benchmarks.md 'SIMD kernel prototype does [0-9–]+×')" "(above: SIMD ÷ backend)" "(machine-dependent)"
+	row matmul docs/benchmarks.md "$(claim docs/benchmarks.md 'at [0-9–]+× its work per CPU-second')" "(above: fastdot ÷ backend)" "(machine-dependent)"
 fi
 
 # 15. Activation checkpointing's cost (docs/model.md's table,
