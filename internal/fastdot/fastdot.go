@@ -5,10 +5,10 @@
 // Why it exists: on a CPU the backend's DotGeneral is most of a training
 // step (docs/benchmarks-model.md), and its inner loops are scalar Go. GoMLX
 // v0.26 has no public way to plug in a kernel, but it picks its kernels from
-// two tables, one per dtype, at run time: the kernel of its blocked path
-// (large products) and the loop of its direct path (small products). This
-// package replaces the float32 entries of both when it is imported, on
-// amd64 CPUs with AVX. Every product and every sum is rounded in the order
+// tables, one entry per dtype, at run time: the kernel of its blocked path
+// (large products), the packing of operands into its blocks, and the loop of
+// its direct path (small products). This package replaces the float32
+// entries of the three when it is imported, on amd64 CPUs with AVX. Every product and every sum is rounded in the order
 // of the backend's loops (groups of eight products summed left to right,
 // then added to the output; no fused multiply-add, as the Go compiler
 // builds the backend's loops for amd64 by default), so logits, losses and
@@ -46,14 +46,14 @@ var directLoops *simplego.DTypeMap
 var blockCopies *simplego.DTypeMap
 
 var (
-	mu                         sync.Mutex
-	installed                  bool
-	origBlocked, origDirect    any
-	fastBlocked, fastDirect    any
-	origCopy, fastCopy         any
-	installErr                 error
-	flatOffset, shapeOffset    uintptr // simplego.Buffer.flat, .shape
-	offBatch, offM, offN, offK uintptr // simplego.dotGeneralNodeData sizes
+	mu                      sync.Mutex
+	installed               bool
+	origBlocked, origDirect any
+	fastBlocked, fastDirect any
+	origCopy, fastCopy      any
+	installErr              error
+	flatOffset, shapeOffset uintptr // simplego.Buffer.flat, .shape
+	offM, offN, offK        uintptr // simplego.dotGeneralNodeData sizes
 )
 
 func init() {
@@ -176,7 +176,7 @@ func prepare() error {
 	for _, x := range []struct {
 		name string
 		off  *uintptr
-	}{{"batchSize", &offBatch}, {"lhsCrossSize", &offM}, {"rhsCrossSize", &offN}, {"contractingSize", &offK}} {
+	}{{"lhsCrossSize", &offM}, {"rhsCrossSize", &offN}, {"contractingSize", &offK}} {
 		f, ok := params.FieldByName(x.name)
 		if !ok || f.Type.Kind() != reflect.Int {
 			return fmt.Errorf("fastdot: simplego's product parameters have no int %s", x.name)
