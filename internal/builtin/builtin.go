@@ -209,10 +209,10 @@ func TrainConfig(cfg *selfplay.Config) {
 	// base self-play lowers EM at 1e-4 too; why is in that document.
 	cfg.Optim.LR = 1e-4
 	// From the stage-9 base, a solver sampled at SSP's 1.0 garbles many of
-	// its answers and its updates drift from the base (self-play lost 6.5
-	// and 17 EM points on seeds 1 and 2); sampled at 0.6 and held ten times
-	// closer to the reference it lost 2 and 1, and supervised RL gained 5.5
-	// instead of 4 (docs/experiments.md).
+	// its answers and its updates drift from the base: over three seeds
+	// self-play lost 10.5 EM points and supervised RL gained 0.8. Sampled
+	// at 0.6 and held ten times closer to the reference, self-play lost 2.3
+	// and supervised RL gained 2.8 (docs/experiments.md).
 	cfg.Solver.Temperature = 0.6
 	cfg.Optim.KLCoef = 0.1
 	cfg.Optim.MiniBatches = 1 // a batch of 4 seeds is small enough for one step per role
