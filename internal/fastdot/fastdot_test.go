@@ -12,6 +12,21 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
+// needKernel skips only where the kernels cannot run: not amd64 or no AVX,
+// or a GOAMD64=v3 build (see unfused.go). Where they can, a kernel that
+// could not be installed fails the test instead of skipping it.
+func needKernel(tb testing.TB) {
+	tb.Helper()
+	switch {
+	case !haveKernel:
+		tb.Skip("no AVX on this CPU, or not amd64")
+	case backendMayFuse:
+		tb.Skip("GOAMD64=v3 build: the backend's loops may fuse multiply-adds")
+	case Unavailable() != "":
+		tb.Fatalf("kernel cannot be installed: %s", Unavailable())
+	}
+}
+
 func goBackend(t testing.TB) backends.Backend {
 	b, err := backends.NewWithConfig("go")
 	if err != nil {
@@ -44,9 +59,7 @@ func product(t testing.TB, b backends.Backend, lhs, rhs []float32, batch, m, n, 
 // each part left out when a lone entry is spread over the cores, and the
 // kernel by rows skipping the single-row loop.
 func TestBitwise(t *testing.T) {
-	if Unavailable() != "" {
-		t.Skip(Unavailable())
-	}
+	needKernel(t)
 	defer SetEnabled(Installed())
 	b := goBackend(t)
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -98,9 +111,7 @@ func TestBitwise(t *testing.T) {
 // checked: the transposed packing stepping a row of blocks by one block
 // fails it.
 func TestBitwiseLayouts(t *testing.T) {
-	if Unavailable() != "" {
-		t.Skip(Unavailable())
-	}
+	needKernel(t)
 	defer SetEnabled(Installed())
 	b := goBackend(t)
 	rng := rand.New(rand.NewPCG(9, 10))
@@ -159,30 +170,21 @@ func TestBitwiseLayouts(t *testing.T) {
 }
 
 // TestInstalledByDefault: importing the package installs the kernel on an
-// amd64 CPU with AVX (unless SSP_FASTDOT=0 or a GOAMD64=v3 build). It fails,
+// amd64 CPU with AVX, and leaves it out under SSP_FASTDOT=0. It fails,
 // rather than skips, when the backend's tables are not what the package
 // expects, as after a GoMLX upgrade. Mutation checked: looking for a field
 // the backend's buffers do not have fails it.
 func TestInstalledByDefault(t *testing.T) {
-	switch {
-	case !haveKernel:
-		t.Skip("no AVX on this CPU, or not amd64")
-	case backendMayFuse:
-		t.Skip("GOAMD64=v3 build")
-	case os.Getenv("SSP_FASTDOT") == "0":
-		t.Skip("SSP_FASTDOT=0")
-	}
-	if !Installed() {
-		t.Fatalf("kernel not installed: %s", Unavailable())
+	needKernel(t)
+	if off := os.Getenv("SSP_FASTDOT") == "0"; Installed() == off {
+		t.Fatalf("SSP_FASTDOT=%q, kernel installed: %v", os.Getenv("SSP_FASTDOT"), Installed())
 	}
 }
 
 // BenchmarkProduct compares the backend's products with and without the
 // kernel, side by side, on the benchmark model's training and decode shapes.
 func BenchmarkProduct(b *testing.B) {
-	if Unavailable() != "" {
-		b.Skip(Unavailable())
-	}
+	needKernel(b)
 	defer SetEnabled(Installed())
 	be := goBackend(b)
 	rng := rand.New(rand.NewPCG(1, 2))
