@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,13 +69,10 @@ func TestWorldGrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	for step, recs := range steps {
-		var b bytes.Buffer
-		for _, r := range recs {
-			r.Step = step
-			line, _ := json.Marshal(r)
-			b.Write(append(line, '\n'))
+		for i := range recs {
+			recs[i].Step = step
 		}
-		if err := os.WriteFile(filepath.Join(run, "rollouts", "step-"+string(rune('0'+step))+".jsonl"), b.Bytes(), 0o644); err != nil {
+		if err := selfplay.WriteRollouts(run, step, recs); err != nil {
 			t.Fatal(err)
 		}
 	}

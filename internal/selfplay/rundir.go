@@ -129,15 +129,7 @@ func (r *RunDir) Close() error {
 // WriteStep records a finished step: its rollouts file, its metrics line
 // and its TensorBoard event.
 func (r *RunDir) WriteStep(step int, res *StepResult) error {
-	var rollouts bytes.Buffer
-	enc := json.NewEncoder(&rollouts)
-	enc.SetEscapeHTML(false)
-	for _, rec := range res.Rollouts {
-		if err := enc.Encode(rec); err != nil {
-			return fmt.Errorf("rollouts: %w", err)
-		}
-	}
-	if err := writeFileAtomic(filepath.Join(r.Dir, "rollouts", fmt.Sprintf("step-%d.jsonl", step)), rollouts.Bytes()); err != nil {
+	if err := WriteRollouts(r.Dir, step, res.Rollouts); err != nil {
 		return err
 	}
 	line, err := json.Marshal(res.Metrics)
@@ -151,6 +143,20 @@ func (r *RunDir) WriteStep(step int, res *StepResult) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return r.events.WriteScalars(step, res.Metrics)
+}
+
+// WriteRollouts writes the rollouts file of step N of the run directory
+// dir, rollouts/step-N.jsonl (the directory must exist), one record a line.
+func WriteRollouts(dir string, step int, recs []RolloutRecord) error {
+	var rollouts bytes.Buffer
+	enc := json.NewEncoder(&rollouts)
+	enc.SetEscapeHTML(false)
+	for _, rec := range recs {
+		if err := enc.Encode(rec); err != nil {
+			return fmt.Errorf("rollouts: %w", err)
+		}
+	}
+	return writeFileAtomic(filepath.Join(dir, "rollouts", fmt.Sprintf("step-%d.jsonl", step)), rollouts.Bytes())
 }
 
 // SaveCheckpoint writes checkpoints/step-N through a temporary directory

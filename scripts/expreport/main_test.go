@@ -617,13 +617,10 @@ func TestWorldGrades(t *testing.T) {
 		t.Fatal(err)
 	}
 	for step, recs := range steps {
-		var b bytes.Buffer
-		for _, r := range recs {
-			r.Step = step
-			line, _ := json.Marshal(r)
-			b.Write(append(line, '\n'))
+		for i := range recs {
+			recs[i].Step = step
 		}
-		if err := os.WriteFile(filepath.Join(run, "rollouts", "step-"+strconv.Itoa(step)+".jsonl"), b.Bytes(), 0o644); err != nil {
+		if err := selfplay.WriteRollouts(run, step, recs); err != nil {
 			t.Fatal(err)
 		}
 	}
