@@ -103,13 +103,21 @@ func trainingReport(run string, steps []runStep) []byte {
 		sec, ok2 := st["step_seconds"]
 		return tok / sec, ok1 && ok2 && sec > 0
 	}
+	// Only the questions whose rollouts earned different rewards give the
+	// solver a nonzero group-relative advantage.
+	informativeShare := func(st runStep) (float64, bool) {
+		n, ok1 := st["solver_groups_informative"]
+		groups, ok2 := st["solver_groups"]
+		return n / groups, ok1 && ok2 && groups > 0
+	}
 	charts := []plot.Chart{
 		{Title: "rewards", XLabel: "training step", YLabel: "mean reward", Series: []plot.Series{
 			curve(steps, "proposer", "proposer_reward", 0, false, nil), curve(steps, "solver", "solver_reward", 1, false, nil)}},
 		{Title: "valid questions", XLabel: "training step", YLabel: "fraction", Series: []plot.Series{
 			curve(steps, "valid question rate", "valid_question_rate", 0, false, nil), curve(steps, "RAG check passed", "rag_pass_rate", 0, true, nil)}},
-		{Title: "solver accuracy", XLabel: "training step", YLabel: "fraction of rollouts correct", Series: []plot.Series{
-			curve(steps, "solver accuracy", "solver_accuracy", 2, false, nil)}},
+		{Title: "solver accuracy", XLabel: "training step", YLabel: "fraction", Series: []plot.Series{
+			curve(steps, "rollouts correct", "solver_accuracy", 2, false, nil),
+			curve(steps, "questions with rewards that differ", "", 2, true, informativeShare)}},
 		{Title: "held-out benchmark (run.eval_every)", XLabel: "training step", YLabel: "fraction", Series: []plot.Series{
 			curve(steps, "EM", "eval/em", 3, false, nil), curve(steps, "F1", "eval/f1", 3, true, nil)}},
 		{Title: "generation speed", XLabel: "training step", YLabel: "tokens generated per second of step", Series: []plot.Series{

@@ -88,6 +88,7 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 			reused++
 		}
 	}
+	groups, informative := solverGroups(solutions)
 	for _, s := range solutions {
 		solverReward += s.Reward
 		generated += s.Traj.GeneratedTokens
@@ -124,6 +125,8 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 		{"questions_valid", float64(valid)},
 		{"questions_reused", float64(reused)},
 		{"solver_rollouts", float64(len(solutions))},
+		{"solver_groups", float64(groups)},
+		{"solver_groups_informative", float64(informative)},
 		{"judge_errors", float64(judgeErrors)},
 		{"proposer_turns", meanTurns(proposals)},
 		{"valid_question_hops", mean(validHops, valid)},
@@ -210,4 +213,25 @@ func rolloutRecords(step int, proposals []proposal, problems []problem, solution
 func trajRecord(step int, role string, answers []string, question string, t *agent.Trajectory) RolloutRecord {
 	return RolloutRecord{Step: step, Role: role, Answers: answers, Question: question, Response: t.Response,
 		Queries: t.Queries(), Turns: t.Turns, Finish: string(t.Finish)}
+}
+
+// solverGroups counts the step's questions that the solver answered and
+// those of them whose rollouts did not all earn the same reward. Only those
+// teach the solver anything: a group-relative advantage is zero for every
+// rollout of a group whose rewards are equal (all right or all wrong), so
+// the update on such a group is only its KL pull to the reference.
+func solverGroups(solutions []solution) (groups, informative int) {
+	first := map[int]float64{}
+	varied := map[int]bool{}
+	for _, s := range solutions {
+		r, seen := first[s.Problem]
+		if !seen {
+			first[s.Problem] = s.Reward
+			continue
+		}
+		if r != s.Reward {
+			varied[s.Problem] = true
+		}
+	}
+	return len(first), len(varied)
 }

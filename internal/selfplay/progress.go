@@ -38,9 +38,9 @@ func (p *Progress) Step(m Metrics) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	get := func(name string) float64 { v, _ := m.Get(name); return v }
-	fmt.Fprintf(p.W, "step %s  proposer %.3f  solver %.3f  valid %.2f  rag %.2f  acc %.2f  loss %.4f  kl %.4f  entropy %.3f  %.0f tok  %.1fs\n",
+	fmt.Fprintf(p.W, "step %s  proposer %.3f  solver %.3f  valid %.2f  rag %.2f  acc %.2f  groups %.0f/%.0f  loss %.4f  kl %.4f  entropy %.3f  %.0f tok  %.1fs\n",
 		p.step(int(get("step"))), get("proposer_reward"), get("solver_reward"), get("valid_question_rate"),
-		get("rag_pass_rate"), get("solver_accuracy"), get("policy_loss"), get("kl"), get("entropy"),
+		get("rag_pass_rate"), get("solver_accuracy"), get("solver_groups_informative"), get("solver_groups"), get("policy_loss"), get("kl"), get("entropy"),
 		get("tokens_generated"), get("step_seconds"))
 }
 

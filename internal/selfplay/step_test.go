@@ -179,11 +179,12 @@ func TestStepEndToEnd(t *testing.T) {
 	// Metrics: 1 of 4 questions valid; RAG checked 2 (Osk, Grey Coast),
 	// passed 1; the Osk solvers are right 3 times of 4 (the third spams two
 	// answer tags: reward 1/4), the pool question (reused for the 3 failed
-	// slots) 12 of 12.
+	// slots) 12 of 12: of the 4 solver groups only Osk's rewards differ.
 	wantMetrics := map[string]float64{
 		"valid_question_rate": 0.25, "rag_pass_rate": 0.5, "solver_accuracy": 15.0 / 16,
 		"solver_reward": (1 + 0 + 0.25 + 1 + 12) / 16.0, "proposer_reward": (0.25 - 3) / 4,
 		"questions_valid": 1, "questions_reused": 3, "solver_rollouts": 16,
+		"solver_groups": 4, "solver_groups_informative": 1,
 		"rejected/answer_leak": 1, "rejected/extract": 1, "rejected/rag": 1, "policy_loss": 0.5, "kl": 0.01, "entropy": 1.5,
 	}
 	for name, want := range wantMetrics {
@@ -554,11 +555,14 @@ func TestStepRewardsAndAdvantages(t *testing.T) {
 
 	// Step metrics: 3 of 4 questions valid, all 3 pass RAG; 7 of 15 solver
 	// rollouts correct; mean solver reward (2 + 4.25 + 0)/15; mean
-	// proposer reward (0.6 + 0 + 1 - 1)/4.
+	// proposer reward (0.6 + 0 + 1 - 1)/4. Of the 3 solver groups two have
+	// rewards that differ: Osk's, and Grey Coast's, all right but one
+	// earning 1/4 for its two answer tags; Brenn's are all 0.
 	for name, want := range map[string]float64{
 		"valid_question_rate": 0.75, "rag_pass_rate": 1, "solver_accuracy": 7.0 / 15,
 		"solver_reward": 6.25 / 15, "proposer_reward": 0.15,
 		"questions_valid": 3, "questions_reused": 0, "solver_rollouts": 15, "rejected/answer_leak": 1,
+		"solver_groups": 3, "solver_groups_informative": 2,
 	} {
 		if got, ok := res.Metrics.Get(name); !ok || off(got, want) {
 			t.Errorf("metric %s = %v (present %v), want %v", name, got, ok, want)
