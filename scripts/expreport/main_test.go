@@ -616,6 +616,9 @@ func TestWorldGrades(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(run, "rollouts"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(run, "config.yaml"), []byte("game:\n  solver_rollouts: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for step, recs := range steps {
 		for i := range recs {
 			recs[i].Step = step
@@ -635,5 +638,89 @@ func TestWorldGrades(t *testing.T) {
 	// A named world that is not one is an error.
 	if err := generate(runs, doc, plots, t.TempDir(), io.Discard); err == nil {
 		t.Error("a --world without world.json was accepted")
+	}
+}
+
+// TestLearningSignal checks the table of what the updates learnt from,
+// counted from the runs' rollouts files in groups of game.solver_rollouts.
+// Mutations: comparing each group's rewards with the first reward of the
+// file instead of the group's own first (across question boundaries),
+// counting a group as informative when any rollout is rewarded, and
+// counting the proposals of a run with game.train_proposer false each fail
+// it.
+func TestLearningSignal(t *testing.T) {
+	runs, doc, plots := fixture(t)
+	write := func(run, config string, steps map[int][]selfplay.RolloutRecord) {
+		t.Helper()
+		dir := filepath.Join(runs, run)
+		if err := os.MkdirAll(filepath.Join(dir, "rollouts"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for step, recs := range steps {
+			for i := range recs {
+				recs[i].Step = step
+			}
+			if err := selfplay.WriteRollouts(dir, step, recs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	solver := func(reward float64, searches int) selfplay.RolloutRecord {
+		return selfplay.RolloutRecord{Role: "solver", Reward: reward, Queries: make([]string, searches)}
+	}
+	proposer := func(advantage float64) selfplay.RolloutRecord {
+		return selfplay.RolloutRecord{Role: "proposer", Advantage: advantage}
+	}
+	// ssp, groups of 3: step 1 all right (1 search each), then one right
+	// of three (2 searches); step 2 all wrong, then all right but one
+	// earning 1/4 (differs). 4 questions, 2 with rewards that differ; 7
+	// rewarded rollouts, 2 of them searching twice; 2 of 3 proposals
+	// trained with a nonzero advantage.
+	write("ssp", "game:\n  solver_rollouts: 3\n", map[int][]selfplay.RolloutRecord{
+		1: {proposer(0.5), proposer(0), solver(1, 1), solver(1, 1), solver(1, 1), solver(1, 2), solver(0, 1), solver(0, 1)},
+		2: {proposer(-1), solver(0, 1), solver(0, 1), solver(0, 1), solver(0.25, 2), solver(1, 1), solver(1, 1)},
+	})
+	// supervised: no proposals; a group whose first reward differs from
+	// the previous group's last but not within itself.
+	write("supervised", "game:\n  solver_rollouts: 2\n  train_proposer: true\n", map[int][]selfplay.RolloutRecord{
+		1: {solver(1, 1), solver(0, 2), solver(0, 1), solver(0, 1)},
+	})
+	if err := generate(runs, doc, plots, "", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := os.ReadFile(doc)
+	for _, want := range []string{
+		"| `ssp` | 1 | 4 | 2 (50 %) | 7 | 2 (29 %) | 2 |",
+		"| `supervised` | 1 | 2 | 1 (50 %) | 1 | 0 (0 %) | — |",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("no row %q in:\n%s", want, out)
+		}
+	}
+
+	// A proposer that is not trained trains no proposal.
+	write("ssp", "game:\n  solver_rollouts: 3\n  train_proposer: false\n", nil)
+	if err := generate(runs, doc, plots, "", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = os.ReadFile(doc)
+	if want := "| `ssp` | 1 | 4 | 2 (50 %) | 7 | 2 (29 %) | 0 |"; !strings.Contains(string(out), want) {
+		t.Errorf("with game.train_proposer false: no row %q in:\n%s", want, out)
+	}
+
+	// Rollouts that do not split into groups of game.solver_rollouts, or a
+	// run without its config.yaml, are errors naming the file.
+	write("ssp", "game:\n  solver_rollouts: 4\n", nil)
+	if err := generate(runs, doc, plots, "", io.Discard); err == nil || !strings.Contains(err.Error(), "step-1.jsonl") {
+		t.Errorf("groups of 4 over 6 rollouts: err %v", err)
+	}
+	if err := os.Remove(filepath.Join(runs, "ssp", "config.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := generate(runs, doc, plots, "", io.Discard); err == nil || !strings.Contains(err.Error(), "config.yaml") {
+		t.Errorf("no config.yaml: err %v", err)
 	}
 }

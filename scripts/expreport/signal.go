@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ssp-project/ssp/internal/selfplay"
+)
+
+// signal counts what a run's updates could learn from, from its rollouts
+// files: the solver's questions and those whose rollouts did not all earn
+// the same reward (a group-relative advantage is zero on every rollout of
+// the others), the rewarded solver rollouts and how many of them searched
+// more than once, and the proposals trained with a nonzero advantage.
+type signal struct {
+	Questions, Informative  int
+	Rewarded, RewardedMulti int
+	ProposalsTrained        int
+}
+
+func (s signal) add(o signal) signal {
+	return signal{s.Questions + o.Questions, s.Informative + o.Informative, s.Rewarded + o.Rewarded,
+		s.RewardedMulti + o.RewardedMulti, s.ProposalsTrained + o.ProposalsTrained}
+}
+
+var rolloutsFile = regexp.MustCompile(`^step-\d+\.jsonl$`)
+
+// readSignal reads dir/rollouts/step-N.jsonl of a run; ok is false when the
+// run has no rollouts directory. A step's solver rollouts are written
+// question by question, game.solver_rollouts each (from the run's
+// config.yaml), which is how they are split into groups.
+func readSignal(dir string) (s signal, ok bool, err error) {
+	entries, err := os.ReadDir(filepath.Join(dir, "rollouts"))
+	if errors.Is(err, os.ErrNotExist) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, err
+	}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return s, false, fmt.Errorf("%w (the run's settings, written by ssp train)", err)
+	}
+	var cfg struct {
+		Game struct {
+			SolverRollouts int   `yaml:"solver_rollouts"`
+			TrainProposer  *bool `yaml:"train_proposer"`
+		} `yaml:"game"`
+	}
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return s, false, fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	n := cfg.Game.SolverRollouts
+	if n < 1 {
+		return s, false, fmt.Errorf("%s: game.solver_rollouts: want at least 1, got %d", cfgPath, n)
+	}
+	trainProposer := cfg.Game.TrainProposer == nil || *cfg.Game.TrainProposer
+	for _, e := range entries {
+		if !rolloutsFile.MatchString(e.Name()) {
+			continue
+		}
+		path := filepath.Join(dir, "rollouts", e.Name())
+		st, err := readSignalFile(path, n, trainProposer)
+		if err != nil {
+			return s, false, err
+		}
+		s = s.add(st)
+	}
+	return s, true, nil
+}
+
+func readSignalFile(path string, groupSize int, trainProposer bool) (signal, error) {
+	var s signal
+	f, err := os.Open(path)
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var group []float64
+	for line := 1; sc.Scan(); line++ {
+		var r selfplay.RolloutRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return s, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		switch r.Role {
+		case "proposer":
+			if trainProposer && r.Advantage != 0 {
+				s.ProposalsTrained++
+			}
+		case "solver":
+			if r.Reward > 0 {
+				s.Rewarded++
+				if len(r.Queries) > 1 {
+					s.RewardedMulti++
+				}
+			}
+			group = append(group, r.Reward)
+			if len(group) < groupSize {
+				continue
+			}
+			s.Questions++
+			for _, x := range group[1:] {
+				if x != group[0] {
+					s.Informative++
+					break
+				}
+			}
+			group = group[:0]
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return s, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(group) > 0 {
+		return s, fmt.Errorf("%s: %d solver rollouts left over after groups of game.solver_rollouts %d", path, len(group), groupSize)
+	}
+	return s, nil
+}
+
+// renderSignal is the table of what each row's updates learnt from, summed
+// over its seeds; "" when no run has rollouts.
+func renderSignal(rows []*row) (string, error) {
+	var lines []string
+	for _, r := range rows {
+		if !r.ran() {
+			continue
+		}
+		var sum signal
+		seeds := 0
+		for _, ru := range r.Used {
+			s, ok, err := readSignal(ru.Dir)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				sum = sum.add(s)
+				seeds++
+			}
+		}
+		if seeds == 0 {
+			continue
+		}
+		proposals := "—"
+		if selfPlayRow(r) {
+			proposals = fmt.Sprint(sum.ProposalsTrained)
+		}
+		lines = append(lines, fmt.Sprintf("| `%s` | %d | %d | %d (%s) | %d | %d (%s) | %s |\n", r.Name, seeds, sum.Questions,
+			sum.Informative, percent(sum.Informative, sum.Questions), sum.Rewarded, sum.RewardedMulti,
+			percent(sum.RewardedMulti, sum.Rewarded), proposals))
+	}
+	if len(lines) == 0 {
+		return "", nil
+	}
+	var b strings.Builder
+	b.WriteString("What the updates learnt from (from each run's `rollouts/`, summed over seeds): the questions the solver played, ")
+	b.WriteString("those whose rollouts did not all earn the same reward (a group-relative advantage is zero on every rollout of the others, ")
+	b.WriteString("so only these teach the solver), the rewarded solver rollouts and those of them that searched more than once, ")
+	b.WriteString("and the proposals the update trained with a nonzero advantage.\n\n")
+	b.WriteString("| row | seeds | solver questions | with rewards that differ | rewarded solver rollouts | of them searching twice or more | proposals trained |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, l := range lines {
+		b.WriteString(l)
+	}
+	return b.String(), nil
+}
+
+func percent(n, of int) string {
+	if of == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f %%", 100*float64(n)/float64(of))
+}
