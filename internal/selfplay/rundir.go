@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,6 +159,67 @@ func WriteRollouts(dir string, step int, recs []RolloutRecord) error {
 		}
 	}
 	return writeFileAtomic(filepath.Join(dir, "rollouts", fmt.Sprintf("step-%d.jsonl", step)), rollouts.Bytes())
+}
+
+var rolloutsFileName = regexp.MustCompile(`^step-(\d+)\.jsonl$`)
+
+// ReadRollouts reads the rollouts files of the run directory dir,
+// rollouts/step-N.jsonl, in step order, and calls each with every record in
+// file order. Errors name the file and line; a directory without step
+// files is an error.
+func ReadRollouts(dir string, each func(step int, r RolloutRecord) error) error {
+	rollouts := filepath.Join(dir, "rollouts")
+	entries, err := os.ReadDir(rollouts)
+	if err != nil {
+		return fmt.Errorf("%s: %w (a run directory of ssp train)", dir, err)
+	}
+	type file struct {
+		step int
+		path string
+	}
+	var files []file
+	for _, e := range entries {
+		if m := rolloutsFileName.FindStringSubmatch(e.Name()); m != nil {
+			n, err := strconv.Atoi(m[1])
+			if err != nil {
+				return fmt.Errorf("%s: step number: %w", filepath.Join(rollouts, e.Name()), err)
+			}
+			files = append(files, file{n, filepath.Join(rollouts, e.Name())})
+		}
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("%s: no step-N.jsonl files", rollouts)
+	}
+	slices.SortFunc(files, func(a, b file) int { return a.step - b.step })
+	for _, f := range files {
+		if err := readRolloutsFile(f.path, f.step, each); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readRolloutsFile(path string, step int, each func(step int, r RolloutRecord) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		var r RolloutRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		if err := each(step, r); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // SaveCheckpoint writes checkpoints/step-N through a temporary directory

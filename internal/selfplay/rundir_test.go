@@ -211,3 +211,39 @@ func TestRunnerValidates(t *testing.T) {
 		t.Errorf("eval_every without eval_data: %v", err)
 	}
 }
+
+// TestReadRollouts reads back what WriteRollouts wrote, in step order
+// (step 10 after step 2, not before it as its name sorts), and names the
+// file and line of a record it cannot read. Mutation: visiting the files
+// in name order fails it.
+func TestReadRollouts(t *testing.T) {
+	dir := t.TempDir()
+	if err := ReadRollouts(dir, func(int, RolloutRecord) error { return nil }); err == nil {
+		t.Error("a directory without rollouts/ was accepted")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "rollouts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []int{10, 2} {
+		recs := []RolloutRecord{{Step: step, Role: "proposer"}, {Step: step, Role: "solver", Reward: float64(step)}}
+		if err := WriteRollouts(dir, step, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	err := ReadRollouts(dir, func(step int, r RolloutRecord) error {
+		got = append(got, fmt.Sprintf("%d:%s:%g", step, r.Role, r.Reward))
+		return nil
+	})
+	if want := "2:proposer:0 2:solver:2 10:proposer:0 10:solver:10"; err != nil || strings.Join(got, " ") != want {
+		t.Errorf("read %q, %v; want %q", strings.Join(got, " "), err, want)
+	}
+	bad := filepath.Join(dir, "rollouts", "step-3.jsonl")
+	if err := os.WriteFile(bad, []byte("{\"role\":\"solver\"}\nnot json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = ReadRollouts(dir, func(int, RolloutRecord) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), bad+":2") {
+		t.Errorf("a bad line: err %v, want one naming %s:2", err, bad)
+	}
+}

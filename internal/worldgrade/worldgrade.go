@@ -8,15 +8,7 @@
 package worldgrade
 
 import (
-	"bufio"
-	"encoding/json"
-	"fmt"
 	"math"
-	"os"
-	"path/filepath"
-	"regexp"
-	"slices"
-	"strconv"
 
 	"github.com/ssp-project/ssp/internal/selfplay"
 	"github.com/ssp-project/ssp/internal/world"
@@ -37,52 +29,10 @@ type Run struct {
 	SolverRollouts, Rewarded [3]int // indexed by world.Grade
 }
 
-var stepFile = regexp.MustCompile(`^step-(\d+)\.jsonl$`)
-
 // Read grades dir/rollouts/step-N.jsonl of a `ssp train` run directory.
 func Read(g *world.Graph, dir string) (Run, error) {
 	var run Run
-	rollouts := filepath.Join(dir, "rollouts")
-	entries, err := os.ReadDir(rollouts)
-	if err != nil {
-		return run, fmt.Errorf("%s: %w (a run directory of ssp train)", dir, err)
-	}
-	type file struct {
-		step int
-		path string
-	}
-	var files []file
-	for _, e := range entries {
-		if m := stepFile.FindStringSubmatch(e.Name()); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			files = append(files, file{n, filepath.Join(rollouts, e.Name())})
-		}
-	}
-	if len(files) == 0 {
-		return run, fmt.Errorf("%s: no step-N.jsonl files", rollouts)
-	}
-	slices.SortFunc(files, func(a, b file) int { return a.step - b.step })
-	for _, f := range files {
-		if err := run.readFile(g, f.path, f.step); err != nil {
-			return run, err
-		}
-	}
-	return run, nil
-}
-
-func (run *Run) readFile(g *world.Graph, path string, step int) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for line := 1; sc.Scan(); line++ {
-		var r selfplay.RolloutRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, line, err)
-		}
+	err := selfplay.ReadRollouts(dir, func(step int, r selfplay.RolloutRecord) error {
 		switch {
 		case r.Role == "solver":
 			grade, _ := g.Grade(r.Question, r.Answers)
@@ -95,8 +45,9 @@ func (run *Run) readFile(g *world.Graph, path string, step int) error {
 			q.Grade, q.Hops = g.Grade(r.Question, r.Answers)
 			run.Questions = append(run.Questions, q)
 		}
-	}
-	return sc.Err()
+		return nil
+	})
+	return run, err
 }
 
 // Summary counts the questions of a range of steps.

@@ -646,8 +646,8 @@ func TestWorldGrades(t *testing.T) {
 // Mutations: comparing each group's rewards with the first reward of the
 // file instead of the group's own first (across question boundaries),
 // counting a group as informative when any rollout is rewarded, and
-// counting the proposals of a run with game.train_proposer false each fail
-// it.
+// counting the proposals of a run with game.train_proposer false, and not
+// checking the last step's groups each fail it.
 func TestLearningSignal(t *testing.T) {
 	runs, doc, plots := fixture(t)
 	write := func(run, config string, steps map[int][]selfplay.RolloutRecord) {
@@ -716,6 +716,13 @@ func TestLearningSignal(t *testing.T) {
 	write("ssp", "game:\n  solver_rollouts: 4\n", nil)
 	if err := generate(runs, doc, plots, "", io.Discard); err == nil || !strings.Contains(err.Error(), "step-1.jsonl") {
 		t.Errorf("groups of 4 over 6 rollouts: err %v", err)
+	}
+	// The last step's groups are checked too: supervised's only step holds
+	// 4 rollouts, not groups of 3.
+	write("ssp", "game:\n  solver_rollouts: 3\n", nil)
+	write("supervised", "game:\n  solver_rollouts: 3\n", nil)
+	if err := generate(runs, doc, plots, "", io.Discard); err == nil || !strings.Contains(err.Error(), filepath.Join("supervised", "rollouts", "step-1.jsonl")) {
+		t.Errorf("groups of 3 over 4 rollouts in the last step: err %v", err)
 	}
 	if err := os.Remove(filepath.Join(runs, "ssp", "config.yaml")); err != nil {
 		t.Fatal(err)

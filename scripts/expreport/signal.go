@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -31,19 +28,13 @@ func (s signal) add(o signal) signal {
 		s.RewardedMulti + o.RewardedMulti, s.ProposalsTrained + o.ProposalsTrained}
 }
 
-var rolloutsFile = regexp.MustCompile(`^step-\d+\.jsonl$`)
-
 // readSignal reads dir/rollouts/step-N.jsonl of a run; ok is false when the
 // run has no rollouts directory. A step's solver rollouts are written
 // question by question, game.solver_rollouts each (from the run's
 // config.yaml), which is how they are split into groups.
 func readSignal(dir string) (s signal, ok bool, err error) {
-	entries, err := os.ReadDir(filepath.Join(dir, "rollouts"))
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, "rollouts")); errors.Is(err, os.ErrNotExist) {
 		return s, false, nil
-	}
-	if err != nil {
-		return s, false, err
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	data, err := os.ReadFile(cfgPath)
@@ -59,39 +50,25 @@ func readSignal(dir string) (s signal, ok bool, err error) {
 	if err := yaml.Unmarshal(data, &cfg); err != nil {
 		return s, false, fmt.Errorf("%s: %w", cfgPath, err)
 	}
-	n := cfg.Game.SolverRollouts
-	if n < 1 {
-		return s, false, fmt.Errorf("%s: game.solver_rollouts: want at least 1, got %d", cfgPath, n)
+	groupSize := cfg.Game.SolverRollouts
+	if groupSize < 1 {
+		return s, false, fmt.Errorf("%s: game.solver_rollouts: want at least 1, got %d", cfgPath, groupSize)
 	}
 	trainProposer := cfg.Game.TrainProposer == nil || *cfg.Game.TrainProposer
-	for _, e := range entries {
-		if !rolloutsFile.MatchString(e.Name()) {
-			continue
+	var group []float64 // rewards of the question being read
+	groupStep := 0
+	var leftOver error // the first step whose solver rollouts do not split into groups
+	checkGroups := func() {
+		if len(group) > 0 && leftOver == nil {
+			leftOver = fmt.Errorf("%s: %d solver rollouts left over after groups of game.solver_rollouts %d (%s)",
+				filepath.Join(dir, "rollouts", fmt.Sprintf("step-%d.jsonl", groupStep)), len(group), groupSize, cfgPath)
 		}
-		path := filepath.Join(dir, "rollouts", e.Name())
-		st, err := readSignalFile(path, n, trainProposer)
-		if err != nil {
-			return s, false, err
-		}
-		s = s.add(st)
+		group = group[:0]
 	}
-	return s, true, nil
-}
-
-func readSignalFile(path string, groupSize int, trainProposer bool) (signal, error) {
-	var s signal
-	f, err := os.Open(path)
-	if err != nil {
-		return s, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var group []float64
-	for line := 1; sc.Scan(); line++ {
-		var r selfplay.RolloutRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return s, fmt.Errorf("%s:%d: %w", path, line, err)
+	err = selfplay.ReadRollouts(dir, func(step int, r selfplay.RolloutRecord) error {
+		if step != groupStep {
+			checkGroups()
+			groupStep = step
 		}
 		switch r.Role {
 		case "proposer":
@@ -107,7 +84,7 @@ func readSignalFile(path string, groupSize int, trainProposer bool) (signal, err
 			}
 			group = append(group, r.Reward)
 			if len(group) < groupSize {
-				continue
+				return nil
 			}
 			s.Questions++
 			for _, x := range group[1:] {
@@ -118,14 +95,13 @@ func readSignalFile(path string, groupSize int, trainProposer bool) (signal, err
 			}
 			group = group[:0]
 		}
+		return nil
+	})
+	if err == nil {
+		checkGroups()
+		err = leftOver
 	}
-	if err := sc.Err(); err != nil {
-		return s, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(group) > 0 {
-		return s, fmt.Errorf("%s: %d solver rollouts left over after groups of game.solver_rollouts %d", path, len(group), groupSize)
-	}
-	return s, nil
+	return s, err == nil, err
 }
 
 // renderSignal is the table of what each row's updates learnt from, summed
