@@ -613,20 +613,7 @@ func TestWorldGrades(t *testing.T) {
 		2: {{Role: "proposer", Question: one.Question, Answers: one.Answers, Valid: &no}},
 		3: {{Role: "proposer", Question: two.Question, Answers: one.Answers, Valid: &yes}},
 	}
-	if err := os.MkdirAll(filepath.Join(run, "rollouts"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(run, "config.yaml"), []byte("game:\n  solver_rollouts: 2\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for step, recs := range steps {
-		for i := range recs {
-			recs[i].Step = step
-		}
-		if err := selfplay.WriteRollouts(run, step, recs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeRollouts(t, run, "game:\n  solver_rollouts: 2\n", steps)
 	if err := generate(runs, doc, plots, "", io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -641,6 +628,26 @@ func TestWorldGrades(t *testing.T) {
 	}
 }
 
+// writeRollouts gives the run directory dir a config.yaml and a rollouts
+// file per step, each record stamped with its step.
+func writeRollouts(t *testing.T, dir, config string, steps map[int][]selfplay.RolloutRecord) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "rollouts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for step, recs := range steps {
+		for i := range recs {
+			recs[i].Step = step
+		}
+		if err := selfplay.WriteRollouts(dir, step, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestLearningSignal checks the table of what the updates learnt from,
 // counted from the runs' rollouts files in groups of game.solver_rollouts.
 // Mutations: comparing each group's rewards with the first reward of the
@@ -652,21 +659,7 @@ func TestLearningSignal(t *testing.T) {
 	runs, doc, plots := fixture(t)
 	write := func(run, config string, steps map[int][]selfplay.RolloutRecord) {
 		t.Helper()
-		dir := filepath.Join(runs, run)
-		if err := os.MkdirAll(filepath.Join(dir, "rollouts"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		for step, recs := range steps {
-			for i := range recs {
-				recs[i].Step = step
-			}
-			if err := selfplay.WriteRollouts(dir, step, recs); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeRollouts(t, filepath.Join(runs, run), config, steps)
 	}
 	solver := func(reward float64, searches int) selfplay.RolloutRecord {
 		return selfplay.RolloutRecord{Role: "solver", Reward: reward, Queries: make([]string, searches)}
