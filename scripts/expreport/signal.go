@@ -135,20 +135,26 @@ func renderSignal(rows []*row) (string, error) {
 			sum.Informative, percent(sum.Informative, sum.Questions), sum.Rewarded, sum.RewardedMulti,
 			percent(sum.RewardedMulti, sum.Rewarded), proposals))
 	}
-	if len(lines) == 0 {
-		return "", nil
+	return captionedTable("What the updates learnt from (from each run's `rollouts/`, summed over seeds): the questions the solver played, "+
+		"those whose rollouts did not all earn the same reward (a group-relative advantage is zero on every rollout of the others, "+
+		"so only these teach the solver), the rewarded solver rollouts and those of them that searched more than once, "+
+		"and the proposals the update trained with a nonzero advantage.",
+		"| row | seeds | solver questions | with rewards that differ | rewarded solver rollouts | of them searching twice or more | proposals trained |\n"+
+			"|---|---:|---:|---:|---:|---:|---:|\n", lines), nil
+}
+
+// captionedTable is a caption, a blank line, the table's header (with its
+// separator line) and its rows; "" when there are no rows.
+func captionedTable(caption, header string, rows []string) string {
+	if len(rows) == 0 {
+		return ""
 	}
 	var b strings.Builder
-	b.WriteString("What the updates learnt from (from each run's `rollouts/`, summed over seeds): the questions the solver played, ")
-	b.WriteString("those whose rollouts did not all earn the same reward (a group-relative advantage is zero on every rollout of the others, ")
-	b.WriteString("so only these teach the solver), the rewarded solver rollouts and those of them that searched more than once, ")
-	b.WriteString("and the proposals the update trained with a nonzero advantage.\n\n")
-	b.WriteString("| row | seeds | solver questions | with rewards that differ | rewarded solver rollouts | of them searching twice or more | proposals trained |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, l := range lines {
-		b.WriteString(l)
+	b.WriteString(caption + "\n\n" + header)
+	for _, r := range rows {
+		b.WriteString(r)
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 func percent(n, of int) string {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/ssp-project/ssp/internal/world"
 	"github.com/ssp-project/ssp/internal/worldgrade"
@@ -62,21 +61,13 @@ func renderWorldGrades(rows []*row, worldDir string) (string, error) {
 			all.ValidBy[world.Right], all.ValidBy[world.Wrong], all.ValidBy[world.Other], precision,
 			nanDash(first.MeanRightHops(), fixed(2)), nanDash(last.MeanRightHops(), fixed(2)), rightMulti, rightWritten))
 	}
-	if len(lines) == 0 {
-		return "", nil
-	}
-	var b strings.Builder
-	b.WriteString("The proposed questions by the world's facts (`internal/worldgrade`, as `ssp world grade`; self-play never sees ")
-	b.WriteString("these labels), summed over seeds: valid questions whose chain ends at the proposer's target (right), ends elsewhere ")
-	b.WriteString("or breaks (wrong), or that are not in the world's wordings (other); precision = right / (right + wrong); the ")
-	b.WriteString("mean number of links of the right valid questions on the first and on the last third of the steps; and how many ")
-	b.WriteString("of the right questions written, valid or not, have two or more links.\n\n")
-	b.WriteString("| row | seeds | valid questions | right / wrong / other | precision | links of the right ones (first → last third) | right questions of 2+ links |\n")
-	b.WriteString("|---|---:|---:|---|---:|---|---:|\n")
-	for _, l := range lines {
-		b.WriteString(l)
-	}
-	return b.String(), nil
+	return captionedTable("The proposed questions by the world's facts (`internal/worldgrade`, as `ssp world grade`; self-play never sees "+
+		"these labels), summed over seeds: valid questions whose chain ends at the proposer's target (right), ends elsewhere "+
+		"or breaks (wrong), or that are not in the world's wordings (other); precision = right / (right + wrong); the "+
+		"mean number of links of the right valid questions on the first and on the last third of the steps; and how many "+
+		"of the right questions written, valid or not, have two or more links.",
+		"| row | seeds | valid questions | right / wrong / other | precision | links of the right ones (first → last third) | right questions of 2+ links |\n"+
+			"|---|---:|---:|---|---:|---|---:|\n", lines), nil
 }
 
 // worldFromProvenance is the directory of the first self-play run's seeds
