@@ -8,10 +8,11 @@
 // tables, one entry per dtype, at run time: the kernel of its blocked path
 // (large products), the packing of operands into its blocks, and the loop of
 // its direct path (small products). This package replaces the float32
-// entries of the three when it is imported, on amd64 CPUs with AVX. Every product and every sum is rounded in the order
-// of the backend's loops (groups of eight products summed left to right,
-// then added to the output; no fused multiply-add, as the Go compiler
-// builds the backend's loops for amd64 by default), so logits, losses and
+// entries of the three when it is imported, on amd64 CPUs with AVX. Every
+// product and every sum is rounded in the order of the backend's loops
+// (groups of eight products summed left to right, then added to the
+// output; no fused multiply-add, as the Go compiler builds the backend's
+// loops for amd64 by default), so logits, losses and
 // generated tokens are unchanged, only faster. Set SSP_FASTDOT=0 to keep the
 // backend's loops (for side-by-side benchmarks); a build for GOAMD64=v3,
 // where the compiler may fuse the backend's multiply-adds, keeps them too.
