@@ -95,6 +95,7 @@ type SolverConfig struct {
 	TopP               float32 `yaml:"top_p" help:"nucleus sampling for solver rollouts (1 = off)"`
 	MaxAnswerTags      int     `yaml:"max_answer_tags" help:"a correct response that wrote more than this many <answer> tags (counted in the text the policy generated, not in inserted search results) earns 1/multi_answer_divisor; SSP: 10"`
 	MultiAnswerDivisor float64 `yaml:"multi_answer_divisor" help:"divides the reward of a correct response with more than max_answer_tags <answer> tags (discourages answer spamming); 1 disables; SSP: 4"`
+	FilterGroups       bool    `yaml:"filter_groups" help:"train the solver only on the rollouts of questions whose rollouts earned different rewards: the others have advantage 0 and add only their KL pull to the reference; a step with none takes no solver optimizer step, so AdamW's momentum from the proposer's update is not applied again in the solver's (DAPO's group filter, without its resampling); SSP: false"`
 }
 
 // FilterConfig holds the rule checks a proposed question must pass before

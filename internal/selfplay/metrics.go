@@ -221,8 +221,15 @@ func trajRecord(step int, role string, answers []string, question string, t *age
 // rollout of a group whose rewards are equal (all right or all wrong), so
 // the update on such a group is only its KL pull to the reference.
 func solverGroups(solutions []solution) (groups, informative int) {
+	answered, varied := informativeProblems(solutions)
+	return answered, len(varied)
+}
+
+// informativeProblems returns how many problems the solutions answer and
+// the set of those whose solutions' rewards are not all equal.
+func informativeProblems(solutions []solution) (answered int, varied map[int]bool) {
 	first := map[int]float64{}
-	varied := map[int]bool{}
+	varied = map[int]bool{}
 	for _, s := range solutions {
 		r, seen := first[s.Problem]
 		if !seen {
@@ -233,5 +240,5 @@ func solverGroups(solutions []solution) (groups, informative int) {
 			varied[s.Problem] = true
 		}
 	}
-	return len(first), len(varied)
+	return len(first), varied
 }

@@ -1253,3 +1253,64 @@ func TestUpdateSkipsZeroAdvantages(t *testing.T) {
 		t.Errorf("a learner without ZeroGradientStep took %d full steps, want 1", len(learner.batches))
 	}
 }
+
+// TestSolverFilterGroups checks solver.filter_groups: the solver's update
+// gets every rollout of the questions whose rollouts' rewards differ (the
+// middle one of rewards 1, 0.5, 0 too, though its advantage is 0) and none
+// of the others, and a step with no such question takes no solver
+// optimizer step at all, not even AdamW's momentum-only one, KL term on or
+// off. Each of these changes makes it fail: the option ignored (all 9
+// rollouts trained); filtering rollouts by a nonzero advantage instead of
+// by question (8 trained); an empty solver update still taking a
+// zero-gradient step.
+func TestSolverFilterGroups(t *testing.T) {
+	rollout := func(problem int, reward, advantage float64) solution {
+		return solution{Problem: problem, Reward: reward, Advantage: advantage, Traj: agent.Trajectory{
+			Tokens: []int32{1, 2, 3, 4}, PromptLen: 2, LossMask: []float32{0, 0, 1, 1}, LogProbs: []float32{0, 0, -1, -1}}}
+	}
+	mixed := []solution{
+		rollout(0, 1, 0.7), rollout(0, 0, -0.7), // differ: trained
+		rollout(1, 1, 0), rollout(1, 1, 0), // all right
+		rollout(2, 0, 0), rollout(2, 0, 0), // all wrong
+		rollout(3, 1, 1), rollout(3, 0.5, 0), rollout(3, 0, -1), // differ: trained, all three
+	}
+	uniform := mixed[2:6]
+	cases := []struct {
+		name      string
+		filter    bool
+		kl        float32
+		solutions []solution
+		trained   int // sequences in the one solver batch; 0: no batch
+	}{
+		{"filter off", false, 0.1, mixed, 9},
+		{"filter on", true, 0.1, mixed, 5},
+		{"filter on, nothing to learn, KL on", true, 0.1, uniform, 0},
+		{"filter on, nothing to learn, KL off", true, 0, uniform, 0},
+	}
+	for _, c := range cases {
+		cfg := testConfig()
+		cfg.Game.TrainProposer, cfg.Game.TrainSolver = false, true
+		cfg.Solver.FilterGroups = c.filter
+		cfg.Optim.KLCoef = c.kl
+		cfg.Optim.MiniBatches = 1
+		g, _, _, _ := testGame(cfg)
+		l := &zeroLearner{}
+		g.Learner = l
+		stats, err := g.update(context.Background(), rand.New(rand.NewPCG(1, 2)), nil, slices.Clone(c.solutions))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.zeroSteps != 0 || stats.Skipped != 0 {
+			t.Errorf("%s: %d zero-gradient steps (stats %d), want none", c.name, l.zeroSteps, stats.Skipped)
+		}
+		if c.trained == 0 {
+			if len(l.batches) != 0 {
+				t.Errorf("%s: %d solver batches, want none", c.name, len(l.batches))
+			}
+			continue
+		}
+		if len(l.batches) != 1 || len(l.batches[0].Sequences) != c.trained {
+			t.Errorf("%s: batches %d, want one of %d sequences", c.name, len(l.batches), c.trained)
+		}
+	}
+}
