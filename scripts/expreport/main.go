@@ -7,7 +7,7 @@
 // rewards differ, counted from each run's rollouts files), and SVG curves
 // written next to the document.
 //
-//	go run ./scripts/expreport --runs DIR --doc docs/experiments.md --plots docs/experiments [--world WORLD]
+//	go run ./scripts/expreport --runs DIR --doc docs/experiments.md --plots docs/experiments [--world WORLD] [--curves=false]
 //
 // When the runs played on a generated world (ssp world gen; found from the
 // runs' provenance.jsonl, or named by --world), the self-play rows' proposed
@@ -26,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path"
@@ -62,6 +63,7 @@ func main() {
 	runs := flag.String("runs", "", "directory holding the training run directories <row>-s<seed>")
 	doc := flag.String("doc", "docs/experiments.md", "markdown file to update between the results markers")
 	plots := flag.String("plots", "", "directory for the SVG curves (default: the doc path without .md)")
+	curves := flag.Bool("curves", true, "draw the SVG curves (false: tables only, for reports of more rows than a plot's ten colors tell apart)")
 	worldDir := flag.String("world", "", "generated world the runs played on, to grade their proposed questions (default: the directory of the seeds file in the first self-play run's provenance.jsonl, when it holds world.json)")
 	flag.Parse()
 	if *runs == "" {
@@ -69,7 +71,9 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if *plots == "" {
+	if !*curves {
+		*plots = ""
+	} else if *plots == "" {
 		*plots = strings.TrimSuffix(*doc, filepath.Ext(*doc))
 	}
 	if err := generate(*runs, *doc, *plots, *worldDir, os.Stderr); err != nil {
@@ -81,7 +85,7 @@ func main() {
 // generate reads the runs, writes the SVG curves into plotsDir and replaces
 // the results block of docPath. worldDir names the world to grade the
 // proposed questions against ("" = found from the runs' provenance, or
-// none). Warnings go to warn.
+// none); plotsDir "" draws no curves. Warnings go to warn.
 func generate(runsDir, docPath, plotsDir, worldDir string, warn io.Writer) error {
 	// Fail on a document without markers before writing anything.
 	docText, err := os.ReadFile(docPath)
@@ -96,17 +100,20 @@ func generate(runsDir, docPath, plotsDir, worldDir string, warn io.Writer) error
 		return err
 	}
 	base, baseRow := baseModel(rows, warn)
-	rel, err := filepath.Rel(filepath.Dir(docPath), plotsDir)
-	if err != nil {
-		return fmt.Errorf("plots directory %s relative to %s: %w", plotsDir, docPath, err)
-	}
-	svgs := renderPlots(rows)
-	if err := os.MkdirAll(plotsDir, 0o755); err != nil {
-		return err
-	}
-	for _, p := range svgs {
-		if err := writeFileAtomic(filepath.Join(plotsDir, p.File), p.SVG); err != nil {
+	var rel string
+	var svgs []svgFile
+	if plotsDir != "" {
+		if rel, err = filepath.Rel(filepath.Dir(docPath), plotsDir); err != nil {
+			return fmt.Errorf("plots directory %s relative to %s: %w", plotsDir, docPath, err)
+		}
+		svgs = renderPlots(rows)
+		if err := os.MkdirAll(plotsDir, 0o755); err != nil {
 			return err
+		}
+		for _, p := range svgs {
+			if err := writeFileAtomic(filepath.Join(plotsDir, p.File), p.SVG); err != nil {
+				return err
+			}
 		}
 	}
 	graded, err := renderWorldGrades(rows, worldDir)
@@ -205,7 +212,20 @@ func loadRows(runsDir string, warn io.Writer) ([]*row, error) {
 	}
 	plain := map[string]*run{}
 	for _, e := range entries { // ReadDir sorts by name
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		isDir := e.IsDir()
+		if e.Type()&fs.ModeSymlink != 0 {
+			// A link to a run made elsewhere (a folder of links gathers the
+			// runs of several experiments into one report) counts as a run.
+			fi, err := os.Stat(filepath.Join(runsDir, e.Name()))
+			if err != nil {
+				return nil, err
+			}
+			isDir = fi.IsDir()
+		}
+		if !isDir {
 			continue
 		}
 		name, seed := e.Name(), -1
@@ -564,7 +584,7 @@ func renderResults(rows []*row, base *eval.Metrics, baseRun *run, tables, plotsR
 	b.WriteString("Δ EM (2–4 hops) is the mean EM of the 2-, 3- and 4-hop groups minus the base model's. ")
 	b.WriteString("A row with several seeds shows the mean over its seeds, then the range (min–max) over them in parentheses. ")
 	b.WriteString("Training seconds are the sum of the steps' times; wall minutes are the wall-clock time of the row's longest run, ")
-	b.WriteString("validations included, as timed by `scripts/experiment.sh` (— for runs it did not time).\n\n")
+	b.WriteString("validations included, as timed by the script that trained it (`scripts/experiment.sh`, `scripts/variants.sh`; — for runs neither timed).\n\n")
 	b.WriteString(gainSentence(rows, baseMulti))
 	b.WriteString("\n\n")
 	b.WriteString(renderTrend(rows))

@@ -724,3 +724,73 @@ func TestLearningSignal(t *testing.T) {
 		t.Errorf("no config.yaml: err %v", err)
 	}
 }
+
+// TestLinkedRuns reads a folder of links to runs made elsewhere as it reads
+// the runs themselves: a link to a run directory is a run of its row, a
+// link to a file is ignored and a broken link is an error naming it.
+// Mutation: treating links as ReadDir reports them (not directories)
+// leaves the linked runs out and fails it.
+func TestLinkedRuns(t *testing.T) {
+	root := t.TempDir()
+	made := filepath.Join(root, "elsewhere")
+	writeRun(t, filepath.Join(made, "var-ssp-t08-s1"), []string{stepLine(1, 1, 2, 3, 0.5, 4, 10)},
+		map[int]eval.Metrics{0: evalMetrics(0.2, 0.3, 1.5, []float64{0.5, 0.2, 0.1, 0.0}), 4: evalMetrics(0.3, 0.4, 2, []float64{0.6, 0.3, 0.2, 0.1})})
+	writeRun(t, filepath.Join(made, "var-ssp-t08-s2"), []string{stepLine(1, 1, 2, 3, 0.5, 4, 10)},
+		map[int]eval.Metrics{4: evalMetrics(0.4, 0.5, 2, []float64{0.7, 0.4, 0.3, 0.2})})
+	if err := os.WriteFile(filepath.Join(made, "notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runs := filepath.Join(root, "variants")
+	if err := os.MkdirAll(runs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"ssp-t08-s1": "var-ssp-t08-s1", "ssp-t08-s2": "var-ssp-t08-s2", "notes": "notes.txt"} {
+		if err := os.Symlink(filepath.Join("..", "elsewhere", target), filepath.Join(runs, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := loadRows(runs, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		if len(r.Used) > 0 {
+			got = append(got, r.Name+": "+strconv.Itoa(len(r.Used))+" runs")
+		}
+	}
+	if strings.Join(got, "; ") != "ssp-t08: 2 runs" {
+		t.Errorf("rows read through links: %q, want ssp-t08 with 2 runs", got)
+	}
+	if err := os.Symlink(filepath.Join(root, "missing"), filepath.Join(runs, "gone-s1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadRows(runs, io.Discard); err == nil || !strings.Contains(err.Error(), "gone-s1") {
+		t.Errorf("a broken link: error %v, want one naming gone-s1", err)
+	}
+}
+
+// TestNoCurves: with no plots directory (--curves=false) the report has its
+// tables and no images, and nothing is written beside the document or in
+// the working directory. Mutation: drawing the curves whatever plotsDir
+// says writes them into the working directory and fails it.
+func TestNoCurves(t *testing.T) {
+	runs, doc, plots := seededFixture(t)
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	if err := generate(runs, doc, "", "", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(text), "| `ssp` — SSP self-play, no labels | 3 |") || strings.Contains(string(text), "![") {
+		t.Errorf("report without curves:\n%s", text)
+	}
+	for _, dir := range []string{plots, cwd} {
+		if svgs, _ := filepath.Glob(filepath.Join(dir, "*.svg")); len(svgs) > 0 {
+			t.Errorf("curves written to %s: %v", dir, svgs)
+		}
+	}
+}
