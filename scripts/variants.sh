@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The variants of docs/variants.md: runs from the same base and with the same
+# budget as the table of docs/experiments.md (32 steps of 8 questions × 4
+# solver rollouts, validated on all 200 benchmark questions at steps 0, 16
+# and 32), each changing one or two settings, reported side by side with the
+# table's rows by scripts/expreport.
+#
+#   scripts/variants.sh            # report the runs that exist
+#   TRAIN=1 scripts/variants.sh    # first train the missing runs, two at a time (8–19 minutes each)
+#
+# The table's runs come first (STEPS=32 BATCH=8 ROLLOUTS=4 EVAL_EVERY=16
+# EVAL_LIMIT=0 scripts/experiment.sh writes them into $EXP). A variant's run
+# is the table's command with the variant's flags after it (later flags win)
+# and --out $RUNS/<prefix>-s<seed>; LINKS gathers links to all of them,
+# named <row>-s<seed>, for the report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EXP=${EXP:-runs/experiment}
+RUNS=${RUNS:-runs}
+LINKS=${LINKS:-runs/variants}
+TRAIN=${TRAIN:-0}
+JOBS=${JOBS:-2}
+SSP=${SSP:-$RUNS/var-bin}
+
+# row | run directory prefix in $RUNS | seeds | flags added to the table's command
+variants=(
+  "ssp-r8|var-ssp-r8|1|--game.batch_size 4 --game.solver_rollouts 8"
+  "supervised-r8|var-sup-r8|1 2 3|--game.problems qa --game.batch_size 4 --game.solver_rollouts 8"
+  "ssp-intermediate|var-inter|1 2|--proposer.reward intermediate"
+  "ssp-2hop-seeds|var-seeds2|1 2 3|--run.seeds SEEDS2"
+  "frozen-2hop-seeds|var-frozen2|1 2|--run.seeds SEEDS2 --game.train_proposer false"
+  "ssp-t08|var-ssp-t08|1 2 3|--solver.temperature 0.8"
+  "supervised-t08|var-sup-t08|1 2 3|--game.problems qa --solver.temperature 0.8"
+  "ssp-t08-kl0.3|var-ssp-t08-kl03|1 2 3|--solver.temperature 0.8 --optim.kl_coef 0.3"
+  "supervised-lr3e-4|var-sup-lr3|1|--game.problems qa --optim.lr 3e-4"
+  "supervised-lr5e-5|var-sup-lr05|1 2 3|--game.problems qa --optim.lr 5e-5"
+  "ssp-filter|var-ssp-filter|1 2 3|--solver.filter_groups true"
+  "supervised-filter|var-sup-filter|1|--game.problems qa --solver.filter_groups true"
+  "ssp-64-steps|var-ssp64|1|--steps 64 --save-every 64"
+  "supervised-64-steps|var-sup64|1|--game.problems qa --steps 64 --save-every 64"
+)
+
+[ -f "$EXP/ssp-s1/config.yaml" ] || { echo "no $EXP/ssp-s1: run the table's experiment first (see docs/experiments.md)" >&2; exit 2; }
+# The two-hop seeds: the built-in world's seeds file, cut to its two-hop seeds.
+world_seeds=$(awk '$1 == "seeds:" {print $2; exit}' "$EXP/ssp-s1/config.yaml")
+[ -f "$world_seeds" ] || { echo "$EXP/ssp-s1/config.yaml: run.seeds $world_seeds does not exist" >&2; exit 2; }
+SEEDS2=$RUNS/seeds-2hop.jsonl
+if [ ! -f "$SEEDS2" ]; then
+  jq -c 'select(.hops == 2)' "$world_seeds" > "$SEEDS2.tmp"
+  mv "$SEEDS2.tmp" "$SEEDS2"
+fi
+
+if [ "$TRAIN" = 1 ]; then
+  go build -o "$SSP" ./cmd/ssp
+  pending=()
+  for v in "${variants[@]}"; do
+    IFS='|' read -r _ prefix seeds flags <<< "$v"
+    for seed in $seeds; do
+      out=$RUNS/$prefix-s$seed
+      last=32
+      [[ $flags =~ --steps\ ([0-9]+) ]] && last=${BASH_REMATCH[1]}
+      [ -f "$out/eval/step-$last/metrics.json" ] && continue # finished
+      pending+=("$out|$seed|${flags//SEEDS2/$SEEDS2}")
+    done
+  done
+  for p in "${pending[@]}"; do
+    IFS='|' read -r out seed flags <<< "$p"
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+    rm -rf "$out"
+    # shellcheck disable=SC2086
+    cmd=("$SSP" train --steps 32 --save-every 32 --game.batch_size 8 --game.solver_rollouts 4 --run.eval_every 16
+      --run.eval_limit 0 --run.seed "$seed" $flags --out "$out")
+    echo "${cmd[*]}"
+    /usr/bin/time -f %e -o "$out.seconds" "${cmd[@]}" > "$out.log" 2>&1 &
+  done
+  wait
+fi
+
+rm -rf "$LINKS"
+mkdir -p "$LINKS"
+for run in "$EXP"/*-s[0-9]*; do
+  [ -d "$run" ] && ln -s "$(realpath "$run")" "$LINKS/$(basename "$run")"
+done
+for v in "${variants[@]}"; do
+  IFS='|' read -r row prefix seeds _ <<< "$v"
+  for seed in $seeds; do
+    run=$RUNS/$prefix-s$seed
+    if [ -d "$run" ]; then
+      # The report's wall-clock column reads <run>/wall_seconds.
+      [ -f "$run.seconds" ] && [ ! -f "$run/wall_seconds" ] && cp "$run.seconds" "$run/wall_seconds"
+      ln -s "$(realpath "$run")" "$LINKS/$row-s$seed"
+    else
+      echo "variants: no $run (TRAIN=1 trains it)" >&2
+    fi
+  done
+done
+# More rows than a plot has colors: tables only.
+go run ./scripts/expreport --runs "$LINKS" --doc docs/variants.md --curves=false
