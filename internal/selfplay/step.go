@@ -676,7 +676,10 @@ func (g *Game) update(ctx context.Context, rng *rand.Rand, proposals []proposal,
 		}
 	}
 	if cfg.Game.TrainSolver {
-		_, varied := informativeProblems(solutions)
+		var varied map[int]bool
+		if cfg.Solver.FilterGroups {
+			_, varied = informativeProblems(solutions)
+		}
 		for i := range solutions {
 			if cfg.Solver.FilterGroups && !varied[solutions[i].Problem] {
 				continue // advantage 0 on every rollout of this question
