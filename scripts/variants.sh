@@ -33,6 +33,8 @@ variants=(
   "ssp-t08|var-ssp-t08|1 2 3|--solver.temperature 0.8"
   "supervised-t08|var-sup-t08|1 2 3|--game.problems qa --solver.temperature 0.8"
   "ssp-t08-kl0.3|var-ssp-t08-kl03|1 2 3|--solver.temperature 0.8 --optim.kl_coef 0.3"
+  "no-rag-t08|var-norag-t08|1|--verify.rag false --solver.temperature 0.8"
+  "frozen-proposer-t08|var-frozen-t08|1|--game.train_proposer false --solver.temperature 0.8"
   "supervised-lr3e-4|var-sup-lr3|1|--game.problems qa --optim.lr 3e-4"
   "supervised-lr5e-5|var-sup-lr05|1 2 3|--game.problems qa --optim.lr 5e-5"
   "ssp-filter|var-ssp-filter|1 2 3|--solver.filter_groups true"
