@@ -32,6 +32,7 @@ variants=(
   "frozen-2hop-seeds|var-frozen2|1 2|--run.seeds SEEDS2 --game.train_proposer false"
   "ssp-t08|var-ssp-t08|1 2 3|--solver.temperature 0.8"
   "supervised-t08|var-sup-t08|1 2 3|--game.problems qa --solver.temperature 0.8"
+  "supervised-t10|var-sup-t10|1 2|--game.problems qa --solver.temperature 1.0"
   "ssp-t08-kl0.3|var-ssp-t08-kl03|1 2 3|--solver.temperature 0.8 --optim.kl_coef 0.3"
   "no-rag-t08|var-norag-t08|1|--verify.rag false --solver.temperature 0.8"
   "frozen-proposer-t08|var-frozen-t08|1|--game.train_proposer false --solver.temperature 0.8"
