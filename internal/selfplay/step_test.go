@@ -1261,7 +1261,7 @@ func TestUpdateSkipsZeroAdvantages(t *testing.T) {
 // optimizer step at all, not even AdamW's momentum-only one, KL term on or
 // off. Each of these changes makes it fail: the option ignored (all 9
 // rollouts trained); filtering rollouts by a nonzero advantage instead of
-// by question (8 trained); an empty solver update still taking a
+// by question (4 trained); an empty solver update still taking a
 // zero-gradient step.
 func TestSolverFilterGroups(t *testing.T) {
 	rollout := func(problem int, reward, advantage float64) solution {
