@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"path"
@@ -215,17 +214,14 @@ func loadRows(runsDir string, warn io.Writer) ([]*row, error) {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		isDir := e.IsDir()
-		if e.Type()&fs.ModeSymlink != 0 {
-			// A link to a run made elsewhere (a folder of links gathers the
-			// runs of several experiments into one report) counts as a run.
-			fi, err := os.Stat(filepath.Join(runsDir, e.Name()))
-			if err != nil {
-				return nil, err
-			}
-			isDir = fi.IsDir()
+		// Stat follows links: a link to a run made elsewhere (a folder of
+		// links gathers the runs of several experiments into one report)
+		// counts as a run.
+		fi, err := os.Stat(filepath.Join(runsDir, e.Name()))
+		if err != nil {
+			return nil, err
 		}
-		if !isDir {
+		if !fi.IsDir() {
 			continue
 		}
 		name, seed := e.Name(), -1

@@ -728,8 +728,8 @@ func TestLearningSignal(t *testing.T) {
 // TestLinkedRuns reads a folder of links to runs made elsewhere as it reads
 // the runs themselves: a link to a run directory is a run of its row, a
 // link to a file is ignored and a broken link is an error naming it.
-// Mutation: treating links as ReadDir reports them (not directories)
-// leaves the linked runs out and fails it.
+// Mutation: os.Lstat instead of os.Stat (links not followed) leaves the
+// linked runs out and fails it.
 func TestLinkedRuns(t *testing.T) {
 	root := t.TempDir()
 	made := filepath.Join(root, "elsewhere")
