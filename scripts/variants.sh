@@ -6,7 +6,7 @@
 # table's rows by scripts/expreport.
 #
 #   scripts/variants.sh            # report the runs that exist
-#   TRAIN=1 scripts/variants.sh    # first train the missing runs, two at a time (8–19 minutes each)
+#   TRAIN=1 scripts/variants.sh    # first train the missing runs, two at a time (8–19 minutes each, 30 for 64 steps)
 #
 # The table's runs come first (STEPS=32 BATCH=8 ROLLOUTS=4 EVAL_EVERY=16
 # EVAL_LIMIT=0 scripts/experiment.sh writes them into $EXP). A variant's run
@@ -24,24 +24,29 @@ JOBS=${JOBS:-2}
 SSP=${SSP:-$RUNS/var-bin}
 
 # row | run directory prefix in $RUNS | seeds | flags added to the table's command
+#
+# The rows with --solver.temperature 0.6 were measured when 0.6 was the
+# built-in solver temperature; the flag keeps their commands what they were.
 variants=(
-  "ssp-r8|var-ssp-r8|1|--game.batch_size 4 --game.solver_rollouts 8"
-  "supervised-r8|var-sup-r8|1 2 3|--game.problems qa --game.batch_size 4 --game.solver_rollouts 8"
-  "ssp-intermediate|var-inter|1 2|--proposer.reward intermediate"
-  "ssp-2hop-seeds|var-seeds2|1 2 3|--run.seeds SEEDS2"
-  "frozen-2hop-seeds|var-frozen2|1 2|--run.seeds SEEDS2 --game.train_proposer false"
-  "ssp-t08|var-ssp-t08|1 2 3|--solver.temperature 0.8"
-  "supervised-t08|var-sup-t08|1 2 3|--game.problems qa --solver.temperature 0.8"
+  "ssp-t06|var-ssp-t06|1 2 3|--solver.temperature 0.6"
+  "supervised-t06|var-sup-t06|1 2 3|--game.problems qa --solver.temperature 0.6"
+  "no-rag-t06|var-norag-t06|1|--verify.rag false --solver.temperature 0.6"
+  "frozen-proposer-t06|var-frozen-t06|1|--game.train_proposer false --solver.temperature 0.6"
   "supervised-t10|var-sup-t10|1 2|--game.problems qa --solver.temperature 1.0"
-  "ssp-t08-kl0.3|var-ssp-t08-kl03|1 2 3|--solver.temperature 0.8 --optim.kl_coef 0.3"
-  "no-rag-t08|var-norag-t08|1|--verify.rag false --solver.temperature 0.8"
-  "frozen-proposer-t08|var-frozen-t08|1|--game.train_proposer false --solver.temperature 0.8"
-  "supervised-lr3e-4|var-sup-lr3|1|--game.problems qa --optim.lr 3e-4"
-  "supervised-lr5e-5|var-sup-lr05|1 2 3|--game.problems qa --optim.lr 5e-5"
-  "ssp-filter|var-ssp-filter|1 2 3|--solver.filter_groups true"
-  "supervised-filter|var-sup-filter|1|--game.problems qa --solver.filter_groups true"
-  "ssp-64-steps|var-ssp64|1|--steps 64 --save-every 64"
-  "supervised-64-steps|var-sup64|1|--game.problems qa --steps 64 --save-every 64"
+  "ssp-kl0.3|var-ssp-t08-kl03|1 2 3|--optim.kl_coef 0.3"
+  "ssp-64-steps|var-ssp64-t08|1|--steps 64 --save-every 64"
+  "supervised-64-steps|var-sup64-t08|1|--game.problems qa --steps 64 --save-every 64"
+  "ssp-r8-t06|var-ssp-r8|1|--game.batch_size 4 --game.solver_rollouts 8 --solver.temperature 0.6"
+  "supervised-r8-t06|var-sup-r8|1 2 3|--game.problems qa --game.batch_size 4 --game.solver_rollouts 8 --solver.temperature 0.6"
+  "ssp-intermediate-t06|var-inter|1 2|--proposer.reward intermediate --solver.temperature 0.6"
+  "ssp-2hop-seeds-t06|var-seeds2|1 2 3|--run.seeds SEEDS2 --solver.temperature 0.6"
+  "frozen-2hop-seeds-t06|var-frozen2|1 2|--run.seeds SEEDS2 --game.train_proposer false --solver.temperature 0.6"
+  "supervised-lr3e-4-t06|var-sup-lr3|1|--game.problems qa --optim.lr 3e-4 --solver.temperature 0.6"
+  "supervised-lr5e-5-t06|var-sup-lr05|1 2 3|--game.problems qa --optim.lr 5e-5 --solver.temperature 0.6"
+  "ssp-filter-t06|var-ssp-filter|1 2 3|--solver.filter_groups true --solver.temperature 0.6"
+  "supervised-filter-t06|var-sup-filter|1|--game.problems qa --solver.filter_groups true --solver.temperature 0.6"
+  "ssp-64-steps-t06|var-ssp64|1|--steps 64 --save-every 64 --solver.temperature 0.6"
+  "supervised-64-steps-t06|var-sup64|1|--game.problems qa --steps 64 --save-every 64 --solver.temperature 0.6"
 )
 
 [ -f "$EXP/ssp-s1/config.yaml" ] || { echo "no $EXP/ssp-s1: run the table's experiment first (see docs/experiments.md)" >&2; exit 2; }
