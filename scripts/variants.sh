@@ -36,6 +36,8 @@ variants=(
   "ssp-kl0.3|var-ssp-t08-kl03|1 2 3|--optim.kl_coef 0.3"
   "ssp-64-steps|var-ssp64-t08|1|--steps 64 --save-every 64"
   "supervised-64-steps|var-sup64-t08|1|--game.problems qa --steps 64 --save-every 64"
+  "ssp-r8|var-ssp-r8-t08|1|--game.batch_size 4 --game.solver_rollouts 8"
+  "supervised-r8|var-sup-r8-t08|1|--game.problems qa --game.batch_size 4 --game.solver_rollouts 8"
   "ssp-linear-lr|var-ssp-linlr|1|--optim.schedule linear"
   "supervised-linear-lr|var-sup-linlr|1|--game.problems qa --optim.schedule linear"
   "ssp-r8-t06|var-ssp-r8|1|--game.batch_size 4 --game.solver_rollouts 8 --solver.temperature 0.6"
