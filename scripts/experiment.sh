@@ -105,14 +105,6 @@ for f in "$OUT"/*-s*/eval/step-0/metrics.json; do
   [ -f "$f" ] && [ ! -v "retrain[${f%/eval/step-0/metrics.json}]" ] && first=false
 done
 
-# train_one runs one command and records its wall-clock seconds in the run directory.
-train_one() {
-  local dir=$1 log=$2 start=$SECONDS
-  shift 2
-  "$@" > "$log" 2>&1 || { echo "failed: $* (log: $log)" >&2; return 1; }
-  echo $((SECONDS - start)) > "$dir/wall_seconds"
-}
-
 for entry in "${plan[@]}"; do
   read -r row seed <<< "$entry"
   run=$row-s$seed

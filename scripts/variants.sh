@@ -22,6 +22,8 @@ LINKS=${LINKS:-runs/variants}
 TRAIN=${TRAIN:-0}
 JOBS=${JOBS:-2}
 SSP=${SSP:-$RUNS/var-bin}
+# shellcheck source=scripts/experiment_rows.sh
+source scripts/experiment_rows.sh # train_one
 
 # row | run directory prefix in $RUNS | seeds | flags added to the table's command
 #
@@ -84,7 +86,7 @@ if [ "$TRAIN" = 1 ]; then
     cmd=("$SSP" train --steps 32 --save-every 32 --game.batch_size 8 --game.solver_rollouts 4 --run.eval_every 16
       --run.eval_limit 0 --run.seed "$seed" $flags --out "$out")
     echo "${cmd[*]}"
-    /usr/bin/time -f %e -o "$out.seconds" "${cmd[@]}" > "$out.log" 2>&1 &
+    train_one "$out" "$out.log" "${cmd[@]}" &
   done
   wait
 fi
@@ -99,8 +101,6 @@ for v in "${variants[@]}"; do
   for seed in $seeds; do
     run=$RUNS/$prefix-s$seed
     if [ -d "$run" ]; then
-      # The report's wall-clock column reads <run>/wall_seconds.
-      [ -f "$run.seconds" ] && [ ! -f "$run/wall_seconds" ] && cp "$run.seconds" "$run/wall_seconds"
       ln -s "$(realpath "$run")" "$LINKS/$row-s$seed"
     else
       echo "variants: no $run (TRAIN=1 trains it)" >&2
