@@ -286,10 +286,16 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 	if reference != nil {
 		game.Reference = reference
 	}
+	rd, err := selfplay.OpenRunDir(out, cfg, start)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	// The judge's verdict cache lives in the run directory, so it opens
+	// after OpenRunDir has made (or checked) that directory: a file
+	// written first would make a new run's directory look like one ssp
+	// did not write.
 	if cfg.Verify.JudgeURL != "" {
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			return err
-		}
 		j, err := judge.New(judge.Config{BaseURL: cfg.Verify.JudgeURL, Model: cfg.Verify.JudgeModel,
 			APIKeyEnv: cfg.Verify.JudgeKeyEnv, CachePath: filepath.Join(out, "judge-cache.jsonl")})
 		if err != nil {
@@ -303,11 +309,6 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 			}
 		}
 	}
-	rd, err := selfplay.OpenRunDir(out, cfg, start)
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
 	if adapterSource != "" {
 		policyDir = cfg.Run.Model
 	}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -149,6 +152,30 @@ func TestTrainBuiltinStep(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out2, "checkpoints", "step-1", "model.safetensors")); err != nil {
 		t.Error(err)
+	}
+
+	// A judge (here one that answers every RAG check "nobody" and grades
+	// every answer Incorrect) keeps its verdict cache in a new run's
+	// directory, which it must not create before the run directory is made:
+	// a file there first made the run refuse its own --out (mutation seen
+	// to fail: opening the judge before selfplay.OpenRunDir).
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"<answer> nobody </answer> Incorrect"}}]}`)
+	}))
+	defer srv.Close()
+	out3 := filepath.Join(t.TempDir(), "run3")
+	args = []string{"--model", filepath.Join(out, "checkpoints", "step-1"), "--steps", "1", "--out", out3,
+		"--game.batch_size", "2", "--agent.max_turns", "1", "--agent.max_tokens_per_turn", "8", "--agent.max_response_tokens", "64",
+		"--verify.rag_answerer", "judge", "--verify.judge_url", srv.URL, "--verify.judge_model", "m"}
+	if err := runTrain(context.Background(), args); err != nil {
+		t.Fatalf("train with a judge into a new directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out3, "checkpoints", "step-1", "model.safetensors")); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(out3, "judge-cache.jsonl")); err != nil {
+		t.Errorf("the judge's cache is not in the run directory: %v", err)
 	}
 }
 
