@@ -88,7 +88,18 @@ func writeGrades(w io.Writer, name string, run worldgrade.Run, parts int) {
 		fmt.Fprintf(w, " %d: %d", k, all.RightWrittenByHops[k])
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "RAG check passed right questions %s, wrong %s, other %s\n", passed(all, world.Right), passed(all, world.Wrong), passed(all, world.Other))
 	fmt.Fprintf(w, "solver rollouts (rewarded) on right questions %d (%d), wrong %d (%d), other %d (%d)\n",
 		run.SolverRollouts[world.Right], run.Rewarded[world.Right], run.SolverRollouts[world.Wrong], run.Rewarded[world.Wrong],
 		run.SolverRollouts[world.Other], run.Rewarded[world.Other])
+}
+
+// passed is "P of C (R %)": of the questions of grade g the RAG check
+// answered, how many it passed.
+func passed(s worldgrade.Summary, g world.Grade) string {
+	c, p := s.RAGCheckedBy[g], s.RAGPassedBy[g]
+	if c == 0 {
+		return "0 of 0"
+	}
+	return fmt.Sprintf("%d of %d (%.0f %%)", p, c, 100*float64(p)/float64(c))
 }

@@ -19,8 +19,9 @@ import (
 // no question. Mutations checked: swapping the "right" and "wrong" grades
 // (in world.Graph.Grade), reading validity from the RAG verdict alone, and
 // counting proposals without a question, all fail the expected table;
-// counting every solver rollout as rewarded fails the solver line, and
-// counting wrong questions by links fails the links line.
+// counting every solver rollout as rewarded fails the solver line,
+// counting wrong questions by links fails the links line, and counting
+// every RAG-checked question as passed fails the RAG line.
 func TestWorldGrade(t *testing.T) {
 	dir := t.TempDir()
 	worldDir := filepath.Join(dir, "world")
@@ -57,9 +58,9 @@ func TestWorldGrade(t *testing.T) {
 		2: {
 			{Role: "proposer", Question: "Which garden is the quietest?", Answers: right.Answers, Valid: &yes, Verdicts: rag(true)},
 			{Role: "solver", Question: "Which garden is the quietest?", Answers: right.Answers, Reward: 0.25},
-			// Passed the RAG check, turned away by the duplicate filter.
+			// Turned away by the duplicate filter and the RAG check.
 			{Role: "proposer", Question: right.Question, Answers: right.Answers, Valid: &no,
-				Verdicts: []selfplay.Verdict{{Filter: selfplay.FilterDuplicate, Pass: false}, {Filter: selfplay.FilterRAG, Pass: true}}},
+				Verdicts: []selfplay.Verdict{{Filter: selfplay.FilterDuplicate, Pass: false}, {Filter: selfplay.FilterRAG, Pass: false}}},
 			{Role: "proposer", Question: right.Question, Answers: []string{wrongTarget}, Valid: &no,
 				Verdicts: []selfplay.Verdict{{Filter: selfplay.FilterLength, Pass: false}}},
 		},
@@ -87,9 +88,10 @@ func TestWorldGrade(t *testing.T) {
 		{"1-1", "2", "2", "1", "1", "0", "50", "%", "2.00", "0", "0"},
 		{"2-2", "3", "1", "0", "0", "1", "-", "-", "1", "1"},
 	}
-	if len(lines) != 7 || !strings.Contains(lines[0], "5 questions written") ||
+	if len(lines) != 8 || !strings.Contains(lines[0], "5 questions written") ||
 		lines[5] != "right questions written (valid or not), by links: 2: 2" ||
-		lines[6] != "solver rollouts (rewarded) on right questions 1 (1), wrong 1 (0), other 1 (1)" {
+		lines[6] != "RAG check passed right questions 1 of 2 (50 %), wrong 1 of 1 (100 %), other 1 of 1 (100 %)" ||
+		lines[7] != "solver rollouts (rewarded) on right questions 1 (1), wrong 1 (0), other 1 (1)" {
 		t.Fatalf("output:\n%s", out.String())
 	}
 	for k, w := range want {

@@ -20,6 +20,10 @@ type Question struct {
 	Valid bool // passed every check (the filters and, when on, the RAG check): the solver played it
 	Grade world.Grade
 	Hops  int // relations on the question's chain, when it is read
+	// RAGChecked: the RAG check answered it; RAGPassed: and its answer was
+	// the target. Graded, they say whether the check tells right questions
+	// from wrong ones.
+	RAGChecked, RAGPassed bool
 }
 
 // Run is a run's graded questions, in step order, and its solver
@@ -43,6 +47,11 @@ func Read(g *world.Graph, dir string) (Run, error) {
 		case r.Role == "proposer" && r.Question != "": // a proposal without a question is not graded
 			q := Question{Step: step, Valid: r.Valid != nil && *r.Valid}
 			q.Grade, q.Hops = g.Grade(r.Question, r.Answers)
+			for _, v := range r.Verdicts {
+				if v.Filter == selfplay.FilterRAG {
+					q.RAGChecked, q.RAGPassed = true, v.Pass
+				}
+			}
 			run.Questions = append(run.Questions, q)
 		}
 		return nil
@@ -55,6 +64,8 @@ type Summary struct {
 	Written, Valid     int
 	ValidBy            [3]int // valid questions by world.Grade
 	RejectedBy         [3]int // written, not valid, by world.Grade
+	RAGCheckedBy       [3]int // written and answered by the RAG check, by world.Grade
+	RAGPassedBy        [3]int // of those, the ones whose RAG answer was the target
 	RightHops          int    // relations of the right valid questions, summed
 	RightWrittenByHops map[int]int
 }
@@ -67,6 +78,12 @@ func (run Run) Summarize(lo, hi int) Summary {
 			continue
 		}
 		s.Written++
+		if q.RAGChecked {
+			s.RAGCheckedBy[q.Grade]++
+			if q.RAGPassed {
+				s.RAGPassedBy[q.Grade]++
+			}
+		}
 		if q.Grade == world.Right {
 			s.RightWrittenByHops[q.Hops]++
 		}
@@ -90,6 +107,8 @@ func (s Summary) Add(o Summary) Summary {
 	for k := range 3 {
 		out.ValidBy[k] = s.ValidBy[k] + o.ValidBy[k]
 		out.RejectedBy[k] = s.RejectedBy[k] + o.RejectedBy[k]
+		out.RAGCheckedBy[k] = s.RAGCheckedBy[k] + o.RAGCheckedBy[k]
+		out.RAGPassedBy[k] = s.RAGPassedBy[k] + o.RAGPassedBy[k]
 	}
 	for _, m := range []map[int]int{s.RightWrittenByHops, o.RightWrittenByHops} {
 		for h, n := range m {

@@ -57,17 +57,20 @@ func renderWorldGrades(rows []*row, worldDir string) (string, error) {
 		if p := all.Precision(); !math.IsNaN(p) {
 			precision = fmt.Sprintf("%.0f %%", 100*p)
 		}
-		lines = append(lines, fmt.Sprintf("| `%s` | %d | %d | %d / %d / %d | %s | %s → %s | %d of %d |\n", r.Name, len(r.Used), all.Valid,
+		lines = append(lines, fmt.Sprintf("| `%s` | %d | %d | %d / %d / %d | %s | %s / %s | %s → %s | %d of %d |\n", r.Name, len(r.Used), all.Valid,
 			all.ValidBy[world.Right], all.ValidBy[world.Wrong], all.ValidBy[world.Other], precision,
+			ragPassed(all, world.Right), ragPassed(all, world.Wrong),
 			nanDash(first.MeanRightHops(), fixed(2)), nanDash(last.MeanRightHops(), fixed(2)), rightMulti, rightWritten))
 	}
 	return captionedTable("The proposed questions by the world's facts (`internal/worldgrade`, as `ssp world grade`; self-play never sees "+
 		"these labels), summed over seeds: valid questions whose chain ends at the proposer's target (right), ends elsewhere "+
-		"or breaks (wrong), or that are not in the world's wordings (other); precision = right / (right + wrong); the "+
+		"or breaks (wrong), or that are not in the world's wordings (other); precision = right / (right + wrong); of the "+
+		"right and of the wrong questions written that the RAG check answered, the share it passed (a check that tells "+
+		"them apart passes many more right ones); the "+
 		"mean number of links of the right valid questions on the first and on the last third of the steps; and how many "+
 		"of the right questions written, valid or not, have two or more links.",
-		"| row | seeds | valid questions | right / wrong / other | precision | links of the right ones (first → last third) | right questions of 2+ links |\n"+
-			"|---|---:|---:|---|---:|---|---:|\n", lines), nil
+		"| row | seeds | valid questions | right / wrong / other | precision | RAG check passed: right / wrong | links of the right ones (first → last third) | right questions of 2+ links |\n"+
+			"|---|---:|---:|---|---:|---|---|---:|\n", lines), nil
 }
 
 // worldFromProvenance is the directory of the first self-play run's seeds
@@ -89,4 +92,15 @@ func worldFromProvenance(rows []*row) string {
 		}
 	}
 	return ""
+}
+
+// ragPassed is "R % (P of C)": of the questions of grade g the RAG check
+// answered, the share it passed; "—" when it answered none (a run without
+// the check).
+func ragPassed(s worldgrade.Summary, g world.Grade) string {
+	c, p := s.RAGCheckedBy[g], s.RAGPassedBy[g]
+	if c == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f %% (%d of %d)", 100*float64(p)/float64(c), p, c)
 }
