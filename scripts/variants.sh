@@ -27,6 +27,12 @@ source scripts/experiment_rows.sh # train_one
 
 # row | run directory prefix in $RUNS | seeds | flags added to the table's command
 #
+# ORACLE_N stands for the flags that send the RAG check to
+# scripts/oraclecheck --min-links N, which answers it from the world's
+# facts (a diagnostic: the check as it would be if it were never wrong,
+# passing only right questions of at least N links); the script serves it,
+# on port 8930+N, while such runs train.
+#
 # The rows with --solver.temperature 0.6 were measured when 0.6 was the
 # built-in solver temperature; the flag keeps their commands what they were.
 variants=(
@@ -53,6 +59,8 @@ variants=(
   "supervised-filter-t06|var-sup-filter|1|--game.problems qa --solver.filter_groups true --solver.temperature 0.6"
   "ssp-64-steps-t06|var-ssp64|1|--steps 64 --save-every 64 --solver.temperature 0.6"
   "supervised-64-steps-t06|var-sup64|1|--game.problems qa --steps 64 --save-every 64 --solver.temperature 0.6"
+  "ssp-oracle-check|var-ssp-oracle|1 2|ORACLE_1"
+  "ssp-oracle-check-2-links|var-ssp-oracle2|1 2|ORACLE_2"
 )
 
 [ -f "$EXP/ssp-s1/config.yaml" ] || { echo "no $EXP/ssp-s1: run the table's experiment first (see docs/experiments.md)" >&2; exit 2; }
@@ -65,6 +73,9 @@ if [ ! -f "$SEEDS2" ]; then
   mv "$SEEDS2.tmp" "$SEEDS2"
 fi
 
+oracle_flags() { # the flags of ORACLE_$1
+  echo "--verify.rag_answerer judge --verify.judge_url http://127.0.0.1:$((8930 + $1)) --verify.judge_model oraclecheck"
+}
 if [ "$TRAIN" = 1 ]; then
   go build -o "$SSP" ./cmd/ssp
   pending=()
@@ -75,8 +86,20 @@ if [ "$TRAIN" = 1 ]; then
       last=32
       [[ $flags =~ --steps\ ([0-9]+) ]] && last=${BASH_REMATCH[1]}
       [ -f "$out/eval/step-$last/metrics.json" ] && continue # finished
-      pending+=("$out|$seed|${flags//SEEDS2/$SEEDS2}")
+      f=${flags//SEEDS2/$SEEDS2}
+      [[ $f =~ ORACLE_([0-9]) ]] && f=${f//ORACLE_${BASH_REMATCH[1]}/$(oracle_flags "${BASH_REMATCH[1]}")}
+      pending+=("$out|$seed|$f")
     done
+  done
+  oracle_pids=()
+  trap 'kill "${oracle_pids[@]}" 2>/dev/null || true' EXIT
+  for links in 1 2 3 4; do
+    [[ ${pending[*]} == *"$(oracle_flags $links)"* ]] || continue
+    go build -o "$RUNS/oraclecheck" ./scripts/oraclecheck
+    "$RUNS/oraclecheck" --world "$(dirname "$world_seeds")" --addr "127.0.0.1:$((8930 + links))" --min-links $links &
+    oracle_pids+=($!)
+    disown $! # neither counted among the training jobs nor waited for
+    sleep 2
   done
   for p in "${pending[@]}"; do
     IFS='|' read -r out seed flags <<< "$p"
