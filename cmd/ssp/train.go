@@ -305,7 +305,7 @@ func train(ctx context.Context, cfg selfplay.Config, resume bool) error {
 		game.Judge = j.IsCorrect
 		if cfg.Verify.RAGAnswerer == selfplay.RAGAnswererJudge {
 			game.RAGAnswerer = func(ctx context.Context, system, user string) (string, error) {
-				return j.Chat(ctx, system, user, cfg.Agent.MaxTokensPerTurn, float64(cfg.Verify.Temperature))
+				return j.Chat(ctx, system, user, ragAnswerTokens(cfg.Agent), float64(cfg.Verify.Temperature))
 			}
 		}
 	}
@@ -536,4 +536,15 @@ func prepareBuiltin(ctx context.Context) (builtin.Paths, error) {
 		return builtin.Paths{}, err
 	}
 	return builtin.Prepare(ctx, cache, func(format string, args ...any) { slog.Info(fmt.Sprintf(format, args...)) })
+}
+
+// ragAnswerTokens is the most tokens an external RAG answerer may write:
+// what the policy may write in its one RAG turn, agent.max_tokens_per_turn
+// when set, else agent.max_response_tokens (0 would ask the endpoint for
+// nothing, or be refused).
+func ragAnswerTokens(a selfplay.AgentConfig) int {
+	if a.MaxTokensPerTurn > 0 {
+		return min(a.MaxTokensPerTurn, a.MaxResponseTokens)
+	}
+	return a.MaxResponseTokens
 }

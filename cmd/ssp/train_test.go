@@ -16,6 +16,7 @@ import (
 
 	"github.com/ssp-project/ssp/internal/model"
 	"github.com/ssp-project/ssp/internal/safetensors"
+	"github.com/ssp-project/ssp/internal/selfplay"
 )
 
 func TestTrainUsage(t *testing.T) {
@@ -312,5 +313,16 @@ func TestTrainLoRA(t *testing.T) {
 	})
 	if code != 0 || !strings.Contains(stderr, "settings of the training run") {
 		t.Errorf("eval --adapter CHECKPOINT: exit %d, want the run's settings taken:\n%s", code, stderr)
+	}
+}
+
+// An external RAG answerer gets the policy's budget for its one RAG turn,
+// never 0 (agent.max_tokens_per_turn 0 means no per-turn bound). Mutation
+// seen to fail: passing agent.max_tokens_per_turn through.
+func TestRAGAnswerTokens(t *testing.T) {
+	for _, c := range []struct{ perTurn, response, want int }{{0, 8192, 8192}, {48, 1200, 48}, {500, 64, 64}} {
+		if got := ragAnswerTokens(selfplay.AgentConfig{MaxTokensPerTurn: c.perTurn, MaxResponseTokens: c.response}); got != c.want {
+			t.Errorf("per turn %d, response %d: %d tokens, want %d", c.perTurn, c.response, got, c.want)
+		}
 	}
 }

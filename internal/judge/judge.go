@@ -276,7 +276,7 @@ type chatRequest struct {
 	Model       string        `json:"model"`
 	Messages    []chatMessage `json:"messages"`
 	Temperature float64       `json:"temperature"`
-	MaxTokens   int           `json:"max_tokens"`
+	MaxTokens   int           `json:"max_tokens,omitempty"` // 0: the endpoint's own bound
 }
 
 type chatMessage struct {
@@ -299,8 +299,9 @@ func (e errRetryable) Unwrap() error { return e.err }
 // Chat sends a system and a user message to the endpoint and returns the
 // reply, with the judge's retries, concurrency limit and credentials; the
 // self-play RAG check uses it to have the endpoint's model answer a
-// question from documents (verify.rag_answerer: judge). Replies are not
-// cached and do not count as verdicts.
+// question from documents (verify.rag_answerer: judge). maxTokens ≤ 0
+// sends no max_tokens, leaving the bound to the endpoint (OpenAI's API
+// refuses 0). Replies are not cached and do not count as verdicts.
 func (j *Judge) Chat(ctx context.Context, system, user string, maxTokens int, temperature float64) (string, error) {
 	var msgs []chatMessage
 	if system != "" {

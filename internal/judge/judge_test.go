@@ -253,6 +253,11 @@ func TestChat(t *testing.T) {
 	if c := j.Counters(); c.Correct+c.Incorrect+c.Errors != 0 {
 		t.Fatalf("a chat reply was counted as a verdict: %+v", c)
 	}
+	// No bound: no max_tokens in the request (an endpoint refuses 0).
+	got = chatRequest{MaxTokens: -1}
+	if _, err := j.Chat(context.Background(), "", "x", 0, 0); err != nil || got.MaxTokens != -1 {
+		t.Fatalf("Chat with no bound: max_tokens %d sent (%v), want none", got.MaxTokens, err)
+	}
 	srv.Close()
 	if _, err := j.Chat(context.Background(), "", "x", 8, 0); err == nil {
 		t.Fatal("closed server: no error")
