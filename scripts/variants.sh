@@ -61,6 +61,8 @@ variants=(
   "supervised-64-steps-t06|var-sup64|1|--game.problems qa --steps 64 --save-every 64 --solver.temperature 0.6"
   "ssp-oracle-check|var-ssp-oracle|1 2|ORACLE_1"
   "ssp-oracle-check-2-links|var-ssp-oracle2|1 2|ORACLE_2"
+  "supervised-2-4-hops|var-sup-qa2to4|1|--game.problems qa --run.qa_data QA_2TO4"
+  "supervised-3-4-hops|var-sup-qa3to4|1|--game.problems qa --run.qa_data QA_3TO4"
 )
 
 [ -f "$EXP/ssp-s1/config.yaml" ] || { echo "no $EXP/ssp-s1: run the table's experiment first (see docs/experiments.md)" >&2; exit 2; }
@@ -72,6 +74,17 @@ if [ ! -f "$SEEDS2" ]; then
   jq -c 'select(.hops == 2)' "$world_seeds" > "$SEEDS2.tmp"
   mv "$SEEDS2.tmp" "$SEEDS2"
 fi
+# The supervised rows' QA pairs cut to those of 2–4 and of 3–4 hops.
+world_qa=$(awk '$1 == "qa_data:" {print $2; exit}' "$EXP/supervised-s1/config.yaml")
+QA_2TO4=$RUNS/train_qa-2to4hops.jsonl
+QA_3TO4=$RUNS/train_qa-3to4hops.jsonl
+for cut in "$QA_2TO4 2" "$QA_3TO4 3"; do
+  read -r file from <<< "$cut"
+  if [ ! -f "$file" ]; then
+    jq -c "select(.hops >= $from)" "$world_qa" > "$file.tmp"
+    mv "$file.tmp" "$file"
+  fi
+done
 
 oracle_flags() { # the flags of ORACLE_$1
   echo "--verify.rag_answerer judge --verify.judge_url http://127.0.0.1:$((8930 + $1)) --verify.judge_model oraclecheck"
@@ -87,6 +100,8 @@ if [ "$TRAIN" = 1 ]; then
       [[ $flags =~ --steps\ ([0-9]+) ]] && last=${BASH_REMATCH[1]}
       [ -f "$out/eval/step-$last/metrics.json" ] && continue # finished
       f=${flags//SEEDS2/$SEEDS2}
+      f=${f//QA_2TO4/$QA_2TO4}
+      f=${f//QA_3TO4/$QA_3TO4}
       [[ $f =~ ORACLE_([0-9]) ]] && f=${f//ORACLE_${BASH_REMATCH[1]}/$(oracle_flags "${BASH_REMATCH[1]}")}
       pending+=("$out|$seed|$f")
     done
