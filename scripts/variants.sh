@@ -59,10 +59,10 @@ variants=(
   "supervised-filter-t06|var-sup-filter|1|--game.problems qa --solver.filter_groups true --solver.temperature 0.6"
   "ssp-64-steps-t06|var-ssp64|1|--steps 64 --save-every 64 --solver.temperature 0.6"
   "supervised-64-steps-t06|var-sup64|1|--game.problems qa --steps 64 --save-every 64 --solver.temperature 0.6"
-  "ssp-oracle-check|var-ssp-oracle|1 2|ORACLE_1"
-  "ssp-oracle-check-2-links|var-ssp-oracle2|1 2|ORACLE_2"
-  "supervised-2-4-hops|var-sup-qa2to4|1|--game.problems qa --run.qa_data QA_2TO4"
-  "supervised-3-4-hops|var-sup-qa3to4|1|--game.problems qa --run.qa_data QA_3TO4"
+  "ssp-oracle-check|var-ssp-oracle|1 2 3|ORACLE_1"
+  "ssp-oracle-check-2-links|var-ssp-oracle2|1 2 3|ORACLE_2"
+  "supervised-2-4-hops|var-sup-qa2to4|1 2|--game.problems qa --run.qa_data QA_2TO4"
+  "supervised-3-4-hops|var-sup-qa3to4|1 2|--game.problems qa --run.qa_data QA_3TO4"
 )
 
 [ -f "$EXP/ssp-s1/config.yaml" ] || { echo "no $EXP/ssp-s1: run the table's experiment first (see docs/experiments.md)" >&2; exit 2; }
