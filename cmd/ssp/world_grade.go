@@ -97,9 +97,9 @@ func writeGrades(w io.Writer, name string, run worldgrade.Run, parts int) {
 // passed is "P of C (R %)": of the questions of grade g the RAG check
 // answered, how many it passed.
 func passed(s worldgrade.Summary, g world.Grade) string {
-	c, p := s.RAGCheckedBy[g], s.RAGPassedBy[g]
+	rate, p, c := s.RAGPassRate(g)
 	if c == 0 {
 		return "0 of 0"
 	}
-	return fmt.Sprintf("%d of %d (%.0f %%)", p, c, 100*float64(p)/float64(c))
+	return fmt.Sprintf("%d of %d (%.0f %%)", p, c, 100*rate)
 }

@@ -128,6 +128,17 @@ func (s Summary) Precision() float64 {
 	return float64(s.ValidBy[world.Right]) / float64(graded)
 }
 
+// RAGPassRate is the share of the questions of grade g that the RAG check
+// answered that it passed, with the counts; NaN when it answered none (a
+// run without the check).
+func (s Summary) RAGPassRate(g world.Grade) (rate float64, passed, checked int) {
+	passed, checked = s.RAGPassedBy[g], s.RAGCheckedBy[g]
+	if checked == 0 {
+		return math.NaN(), 0, 0
+	}
+	return float64(passed) / float64(checked), passed, checked
+}
+
 // MeanRightHops is the mean number of relations of the right valid
 // questions; NaN when there is none.
 func (s Summary) MeanRightHops() float64 {

@@ -98,9 +98,9 @@ func worldFromProvenance(rows []*row) string {
 // answered, the share it passed; "—" when it answered none (a run without
 // the check).
 func ragPassed(s worldgrade.Summary, g world.Grade) string {
-	c, p := s.RAGCheckedBy[g], s.RAGPassedBy[g]
+	rate, p, c := s.RAGPassRate(g)
 	if c == 0 {
 		return "—"
 	}
-	return fmt.Sprintf("%.0f %% (%d of %d)", 100*float64(p)/float64(c), p, c)
+	return fmt.Sprintf("%.0f %% (%d of %d)", 100*rate, p, c)
 }
