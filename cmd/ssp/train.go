@@ -543,8 +543,5 @@ func prepareBuiltin(ctx context.Context) (builtin.Paths, error) {
 // when set, else agent.max_response_tokens (0 would ask the endpoint for
 // nothing, or be refused).
 func ragAnswerTokens(a selfplay.AgentConfig) int {
-	if a.MaxTokensPerTurn > 0 {
-		return min(a.MaxTokensPerTurn, a.MaxResponseTokens)
-	}
-	return a.MaxResponseTokens
+	return agent.TurnBudget(a.MaxTokensPerTurn, a.MaxResponseTokens)
 }

@@ -404,10 +404,17 @@ func InformationText(hits []search.Hit, maxChars int) string {
 
 // turnBudget is the most tokens the next turn may sample.
 func (t *Trajectory) turnBudget(cfg Config) int {
-	if cfg.MaxTokensPerTurn > 0 {
-		return min(cfg.MaxTokensPerTurn, t.remaining(cfg))
+	return TurnBudget(cfg.MaxTokensPerTurn, t.remaining(cfg))
+}
+
+// TurnBudget is the most tokens a turn may sample when remaining response
+// tokens are left: remaining, bounded by maxPerTurn when that is set (0 =
+// no per-turn bound).
+func TurnBudget(maxPerTurn, remaining int) int {
+	if maxPerTurn > 0 {
+		return min(maxPerTurn, remaining)
 	}
-	return t.remaining(cfg)
+	return remaining
 }
 
 // remaining is the response token budget left.
