@@ -108,9 +108,9 @@ if [ "$TRAIN" = 1 ]; then
   done
   oracle_pids=()
   trap 'kill "${oracle_pids[@]}" 2>/dev/null || true' EXIT
+  [[ ${pending[*]} == *oraclecheck* ]] && go build -o "$RUNS/oraclecheck" ./scripts/oraclecheck
   for links in 1 2 3 4; do
     [[ ${pending[*]} == *"$(oracle_flags $links)"* ]] || continue
-    go build -o "$RUNS/oraclecheck" ./scripts/oraclecheck
     "$RUNS/oraclecheck" --world "$(dirname "$world_seeds")" --addr "127.0.0.1:$((8930 + links))" --min-links $links &
     oracle_pids+=($!)
     disown $! # neither counted among the training jobs nor waited for
