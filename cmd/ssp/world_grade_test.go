@@ -20,8 +20,11 @@ import (
 // (in world.Graph.Grade), reading validity from the RAG verdict alone, and
 // counting proposals without a question, all fail the expected table;
 // counting every solver rollout as rewarded fails the solver line,
-// counting wrong questions by links fails the links line, and counting
-// every RAG-checked question as passed fails the RAG line.
+// counting wrong questions by links fails the links line, counting
+// every RAG-checked question as passed fails the RAG line, and counting
+// every valid question as grounded, or giving each search the whole
+// response as its results (selfplay.RolloutRecord.SearchCalls), fails the
+// grounded line.
 func TestWorldGrade(t *testing.T) {
 	dir := t.TempDir()
 	worldDir := filepath.Join(dir, "world")
@@ -41,14 +44,25 @@ func TestWorldGrade(t *testing.T) {
 			break
 		}
 	}
+	// The wrong question's proposer searched a name no result had shown
+	// it; the right one's searched a name its first search showed.
+	walked := func(first, second, shown string) (queries []string, response string) {
+		return []string{first, second}, "<search> " + first + " </search>\n\n<information>Doc 1(Title: " + first + ") " +
+			first + " is linked to " + shown + ".</information>\n\n<search> " + second + " </search>\n\n" +
+			"<information>Doc 1(Title: " + second + ") nothing</information>\n\n<question> q </question>"
+	}
+	groundedQueries, groundedResponse := walked("Alpha Place", "Beta Person", "Beta Person")
+	strayQueries, strayResponse := walked("Alpha Place", "Gamma Person", "Beta Person")
 	yes, no := true, false
 	rag := func(pass bool) []selfplay.Verdict {
 		return []selfplay.Verdict{{Filter: selfplay.FilterExtract, Pass: true}, {Filter: selfplay.FilterRAG, Pass: pass}}
 	}
 	steps := map[int][]selfplay.RolloutRecord{
 		1: {
-			{Role: "proposer", Question: right.Question, Answers: right.Answers, Valid: &yes, Verdicts: rag(true)},
-			{Role: "proposer", Question: right.Question, Answers: []string{wrongTarget}, Valid: &yes, Verdicts: rag(true)},
+			{Role: "proposer", Question: right.Question, Answers: right.Answers, Valid: &yes, Verdicts: rag(true),
+				Queries: groundedQueries, Response: groundedResponse},
+			{Role: "proposer", Question: right.Question, Answers: []string{wrongTarget}, Valid: &yes, Verdicts: rag(true),
+				Queries: strayQueries, Response: strayResponse},
 			{Role: "rag", Question: right.Question, Answers: right.Answers},
 			{Role: "solver", Question: right.Question, Answers: right.Answers, Reward: 1},
 			{Role: "solver", Question: right.Question, Answers: []string{wrongTarget}},
@@ -88,10 +102,11 @@ func TestWorldGrade(t *testing.T) {
 		{"1-1", "2", "2", "1", "1", "0", "50", "%", "2.00", "0", "0"},
 		{"2-2", "3", "1", "0", "0", "1", "-", "-", "1", "1"},
 	}
-	if len(lines) != 8 || !strings.Contains(lines[0], "5 questions written") ||
+	if len(lines) != 9 || !strings.Contains(lines[0], "5 questions written") ||
 		lines[5] != "right questions written (valid or not), by links: 2: 2" ||
-		lines[6] != "RAG check passed right questions 1 of 2 (50 %), wrong 1 of 1 (100 %), other 1 of 1 (100 %)" ||
-		lines[7] != "solver rollouts (rewarded) on right questions 1 (1), wrong 1 (0), other 1 (1)" {
+		lines[6] != "valid questions whose searches were grounded right 1, wrong 0, other 1 (100 % right); the others right 0, wrong 1, other 0 (0 % right)" ||
+		lines[7] != "RAG check passed right questions 1 of 2 (50 %), wrong 1 of 1 (100 %), other 1 of 1 (100 %)" ||
+		lines[8] != "solver rollouts (rewarded) on right questions 1 (1), wrong 1 (0), other 1 (1)" {
 		t.Fatalf("output:\n%s", out.String())
 	}
 	for k, w := range want {

@@ -108,6 +108,7 @@ type FilterConfig struct {
 	MinSearches           int     `yaml:"min_searches" help:"fewest distinct search queries the proposer must have issued"`
 	RequireHops           bool    `yaml:"require_hops" help:"also require at least as many distinct searches as the seed's hops"`
 	RequireAnswerEvidence bool    `yaml:"require_answer_evidence" help:"reject proposals whose retrieved documents name the answer only on the answer's own page (its title one of the answer's names): the fact that leads to the answer must be on a page about something else the proposer read; not in SSP"`
+	GroundedSearches      bool    `yaml:"grounded_searches" help:"reject proposals with a search, after the first, that uses a word neither the target's names nor the results shown before it contain: a search for a name the proposer never read walks off its chain; not in SSP"`
 	RejectAnswerInQueries bool    `yaml:"reject_answer_in_queries" help:"reject proposals whose search queries contain the answer (SSP's use_search_terms_filter; SSP: false)"`
 	DuplicateJaccard      float64 `yaml:"duplicate_jaccard" help:"reject a question whose normalised word-set Jaccard similarity to an earlier question of the batch reaches this value (0 = off)"`
 }

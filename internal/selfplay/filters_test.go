@@ -110,6 +110,42 @@ func TestCheckAnswerEvidence(t *testing.T) {
 	}
 }
 
+// TestCheckGroundedSearches: a later search may use the target's words and
+// words of results shown before it, not words that only a later result
+// shows. Mutations checked: counting a search's own results before
+// checking it fails "a word its own results show"; leaving the target's
+// names out fails "the target's name again"; checking the first search too
+// fails "a first search of new words".
+func TestCheckGroundedSearches(t *testing.T) {
+	doc := func(title, text string) search.Document {
+		return search.Document{ID: title, Contents: "\"" + title + "\"\n" + text}
+	}
+	page := doc("Lawapa Academy", "The Lawapa Academy was founded by Vike Peda. People who worked for it include Pifo Boze.")
+	boze := doc("Pifo Boze", "Pifo Boze was born in Wimi.")
+	answers := []string{"Vike Peda", "V. Peda"}
+	call := func(q string, docs ...search.Document) agent.SearchCall {
+		return agent.SearchCall{Query: q, Documents: docs}
+	}
+	for _, c := range []struct {
+		name     string
+		searches []agent.SearchCall
+		pass     bool
+	}{
+		{"a first search of new words", []agent.SearchCall{call("Lawapa Academy", page)}, true},
+		{"a name read in the results", []agent.SearchCall{call("Lawapa Academy", page), call("Pifo Boze", boze)}, true},
+		{"articles and case ignored", []agent.SearchCall{call("Lawapa", page), call("the pifo BOZE!")}, true},
+		{"the target's name again", []agent.SearchCall{call("Lawapa", page), call("V. Peda")}, true},
+		{"a miscopied name", []agent.SearchCall{call("Lawapa Academy", page), call("Pifo Taze", boze)}, false},
+		{"a word its own results show", []agent.SearchCall{call("Vike Peda", page), call("Wimi", boze)}, false},
+		{"a word only a later result shows", []agent.SearchCall{call("Lawapa", page), call("Wimi"), call("Pifo Boze", boze)}, false},
+		{"no searches", nil, true},
+	} {
+		if v := CheckGroundedSearches(c.searches, answers); v.Pass != c.pass || v.Filter != FilterGroundedSearch {
+			t.Errorf("%s: %+v, want pass=%v", c.name, v, c.pass)
+		}
+	}
+}
+
 func TestCheckSearchCount(t *testing.T) {
 	tests := []struct {
 		queries     []string

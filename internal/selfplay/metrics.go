@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/ssp-project/ssp/internal/agent"
 	"github.com/ssp-project/ssp/internal/model"
+	"github.com/ssp-project/ssp/internal/search"
 )
 
 // Metric is one named scalar of a step.
@@ -134,7 +136,7 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 		{"step_seconds", total},
 	}
 	for _, f := range []string{FilterExtract, FilterLength, FilterAnswerLeak, FilterRetrieved, FilterSearchCount,
-		FilterAnswerInQueries, FilterAnswerEvidence, FilterDuplicate, FilterRAG} {
+		FilterAnswerInQueries, FilterAnswerEvidence, FilterGroundedSearch, FilterDuplicate, FilterRAG} {
 		m = append(m, Metric{"rejected/" + f, float64(rejected[f])})
 	}
 	for _, name := range timer.order {
@@ -208,6 +210,26 @@ func rolloutRecords(step int, proposals []proposal, problems []problem, solution
 		recs = append(recs, r)
 	}
 	return recs
+}
+
+// SearchCalls rebuilds the record's searches from its response: each query
+// with the text of the <information> block that followed it (one document
+// holding the block as shown; none for a search the trajectory had no room
+// to answer). CheckGroundedSearches over them reads what the proposer read.
+func (r RolloutRecord) SearchCalls() []agent.SearchCall {
+	calls := make([]agent.SearchCall, len(r.Queries))
+	rest := r.Response
+	for i := range calls {
+		calls[i].Query = r.Queries[i]
+		_, after, ok := strings.Cut(rest, "<information>")
+		if !ok {
+			break
+		}
+		block, tail, _ := strings.Cut(after, "</information>")
+		calls[i].Documents = []search.Document{{Contents: block}}
+		rest = tail
+	}
+	return calls
 }
 
 func trajRecord(step int, role string, answers []string, question string, t *agent.Trajectory) RolloutRecord {

@@ -306,6 +306,9 @@ func (g *Game) filter(proposals []proposal) {
 		if cfg.RequireAnswerEvidence {
 			p.Verdicts = append(p.Verdicts, CheckAnswerEvidence(&p.Traj, p.Seed.Answers))
 		}
+		if cfg.GroundedSearches {
+			p.Verdicts = append(p.Verdicts, CheckGroundedSearches(p.Traj.Searches, p.Seed.Answers))
+		}
 		if p.Valid() {
 			questions[i] = q
 		}

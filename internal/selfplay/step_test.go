@@ -325,25 +325,39 @@ func TestStepVerdicts(t *testing.T) {
 	if !osk.Valid() || len(osk.Traj.Queries()) != 2 {
 		t.Fatalf("Osk proposal: valid %v, verdicts %+v", osk.Valid(), osk.Verdicts)
 	}
-	if _, ok := verdict(osk, FilterAnswerEvidence); ok {
-		t.Errorf("answer_evidence checked with filter.require_answer_evidence off")
+	for _, f := range []string{FilterAnswerEvidence, FilterGroundedSearch} {
+		if _, ok := verdict(osk, f); ok {
+			t.Errorf("%s checked with its filter option off", f)
+		}
 	}
 
-	// filter.require_answer_evidence adds its verdict to every proposal
-	// with a question. (Mutation: not calling the check fails this.)
-	cfg := testConfig()
-	cfg.Filter.RequireAnswerEvidence = true
-	g, _, _, _ = testGame(cfg)
-	proposals, err = g.propose(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.filter(proposals)
-	for i := range proposals {
-		p := &proposals[i]
-		v, ok := verdict(p, FilterAnswerEvidence)
-		if want := CheckAnswerEvidence(&p.Traj, p.Seed.Answers); p.Question != "" && (!ok || v != want) {
-			t.Errorf("%s: answer_evidence verdict %+v (present %v), want %+v", p.Seed.Answers[0], v, ok, want)
+	// filter.require_answer_evidence and filter.grounded_searches add
+	// their verdict to every proposal with a question. (Mutation: not
+	// calling either check fails this.)
+	for _, c := range []struct {
+		filter string
+		on     func(*FilterConfig)
+		want   func(p *proposal) Verdict
+	}{
+		{FilterAnswerEvidence, func(f *FilterConfig) { f.RequireAnswerEvidence = true },
+			func(p *proposal) Verdict { return CheckAnswerEvidence(&p.Traj, p.Seed.Answers) }},
+		{FilterGroundedSearch, func(f *FilterConfig) { f.GroundedSearches = true },
+			func(p *proposal) Verdict { return CheckGroundedSearches(p.Traj.Searches, p.Seed.Answers) }},
+	} {
+		cfg := testConfig()
+		c.on(&cfg.Filter)
+		g, _, _, _ = testGame(cfg)
+		proposals, err = g.propose(context.Background(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.filter(proposals)
+		for i := range proposals {
+			p := &proposals[i]
+			v, ok := verdict(p, c.filter)
+			if want := c.want(p); p.Question != "" && (!ok || v != want) {
+				t.Errorf("%s: %s verdict %+v (present %v), want %+v", p.Seed.Answers[0], c.filter, v, ok, want)
+			}
 		}
 	}
 }

@@ -24,6 +24,10 @@ type Question struct {
 	// the target. Graded, they say whether the check tells right questions
 	// from wrong ones.
 	RAGChecked, RAGPassed bool
+	// Grounded: every search after the first used words the proposer had
+	// been shown (selfplay.CheckGroundedSearches over the searches its
+	// response shows), whether or not the run enforced it.
+	Grounded bool
 }
 
 // Run is a run's graded questions, in step order, and its solver
@@ -45,7 +49,8 @@ func Read(g *world.Graph, dir string) (Run, error) {
 				run.Rewarded[grade]++
 			}
 		case r.Role == "proposer" && r.Question != "": // a proposal without a question is not graded
-			q := Question{Step: step, Valid: r.Valid != nil && *r.Valid}
+			q := Question{Step: step, Valid: r.Valid != nil && *r.Valid,
+				Grounded: selfplay.CheckGroundedSearches(r.SearchCalls(), r.Answers).Pass}
 			q.Grade, q.Hops = g.Grade(r.Question, r.Answers)
 			for _, v := range r.Verdicts {
 				if v.Filter == selfplay.FilterRAG {
@@ -66,6 +71,7 @@ type Summary struct {
 	RejectedBy         [3]int // written, not valid, by world.Grade
 	RAGCheckedBy       [3]int // written and answered by the RAG check, by world.Grade
 	RAGPassedBy        [3]int // of those, the ones whose RAG answer was the target
+	GroundedValidBy    [3]int // valid questions whose proposer's searches were grounded, by world.Grade
 	RightHops          int    // relations of the right valid questions, summed
 	RightWrittenByHops map[int]int
 }
@@ -93,6 +99,9 @@ func (run Run) Summarize(lo, hi int) Summary {
 		}
 		s.Valid++
 		s.ValidBy[q.Grade]++
+		if q.Grounded {
+			s.GroundedValidBy[q.Grade]++
+		}
 		if q.Grade == world.Right {
 			s.RightHops += q.Hops
 		}
@@ -109,6 +118,7 @@ func (s Summary) Add(o Summary) Summary {
 		out.RejectedBy[k] = s.RejectedBy[k] + o.RejectedBy[k]
 		out.RAGCheckedBy[k] = s.RAGCheckedBy[k] + o.RAGCheckedBy[k]
 		out.RAGPassedBy[k] = s.RAGPassedBy[k] + o.RAGPassedBy[k]
+		out.GroundedValidBy[k] = s.GroundedValidBy[k] + o.GroundedValidBy[k]
 	}
 	for _, m := range []map[int]int{s.RightWrittenByHops, o.RightWrittenByHops} {
 		for h, n := range m {
