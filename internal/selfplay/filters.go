@@ -15,16 +15,16 @@ import (
 
 // Filter names, as they appear in verdicts and metrics.
 const (
-	FilterExtract         = "extract"           // a <question> was written
-	FilterLength          = "length"            // character and word bounds
-	FilterAnswerLeak      = "answer_leak"       // no alias of the answer in the question
-	FilterRetrieved       = "retrieved"         // the proposer's searches found documents
-	FilterSearchCount     = "search_count"      // enough distinct searches
-	FilterAnswerInQueries = "answer_in_queries" // the answer was not searched for directly
-	FilterAnswerEvidence  = "answer_evidence"   // a retrieved page about something else names the answer
-	FilterGroundedSearch  = "grounded_searches" // every search after the first uses words the proposer was shown
-	FilterDuplicate       = "duplicate"         // not a near-copy of an earlier question in the batch
-	FilterRAG             = "rag"               // answerable from the proposer's documents
+	FilterExtract          = "extract"           // a <question> was written
+	FilterLength           = "length"            // character and word bounds
+	FilterAnswerLeak       = "answer_leak"       // no alias of the answer in the question
+	FilterRetrieved        = "retrieved"         // the proposer's searches found documents
+	FilterSearchCount      = "search_count"      // enough distinct searches
+	FilterAnswerInQueries  = "answer_in_queries" // the answer was not searched for directly
+	FilterAnswerEvidence   = "answer_evidence"   // a retrieved page about something else names the answer
+	FilterGroundedSearches = "grounded_searches" // every search after the first uses words the proposer was shown
+	FilterDuplicate        = "duplicate"         // not a near-copy of an earlier question in the batch
+	FilterRAG              = "rag"               // answerable from the proposer's documents
 )
 
 // Verdict is one check's outcome.
@@ -131,7 +131,7 @@ func CheckSearchCount(queries []string, minSearches, hops int, requireHops bool)
 // "Pifo Boze") lands on an unrelated page, and the question it then writes
 // about that page does not lead to the target. Graded on the built-in
 // world, such questions were rarely right while the RAG check passed them
-// as often as right ones (docs/experiments.md). The first search is free:
+// as often as right ones (docs/world.md). The first search is free:
 // it is where the walk starts.
 func CheckGroundedSearches(searches []agent.SearchCall, answers []string) Verdict {
 	shown := map[string]bool{}
@@ -147,7 +147,7 @@ func CheckGroundedSearches(searches []agent.SearchCall, answers []string) Verdic
 		if i > 0 {
 			for _, w := range strings.Fields(normalizeText(s.Query)) {
 				if !shown[w] {
-					return fail(FilterGroundedSearch, "search %d %q: %q is in no result shown before it", i+1, s.Query, w)
+					return fail(FilterGroundedSearches, "search %d %q: %q is neither in the target nor in a result shown before it", i+1, s.Query, w)
 				}
 			}
 		}
@@ -155,7 +155,7 @@ func CheckGroundedSearches(searches []agent.SearchCall, answers []string) Verdic
 			see(d.Contents)
 		}
 	}
-	return pass(FilterGroundedSearch)
+	return pass(FilterGroundedSearches)
 }
 
 // distinctQueries counts the different (normalised, non-empty) queries.

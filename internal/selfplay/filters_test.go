@@ -140,7 +140,7 @@ func TestCheckGroundedSearches(t *testing.T) {
 		{"a word only a later result shows", []agent.SearchCall{call("Lawapa", page), call("Wimi"), call("Pifo Boze", boze)}, false},
 		{"no searches", nil, true},
 	} {
-		if v := CheckGroundedSearches(c.searches, answers); v.Pass != c.pass || v.Filter != FilterGroundedSearch {
+		if v := CheckGroundedSearches(c.searches, answers); v.Pass != c.pass || v.Filter != FilterGroundedSearches {
 			t.Errorf("%s: %+v, want pass=%v", c.name, v, c.pass)
 		}
 	}

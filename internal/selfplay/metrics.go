@@ -136,7 +136,7 @@ func stepMetrics(step int, proposals []proposal, problems []problem, solutions [
 		{"step_seconds", total},
 	}
 	for _, f := range []string{FilterExtract, FilterLength, FilterAnswerLeak, FilterRetrieved, FilterSearchCount,
-		FilterAnswerInQueries, FilterAnswerEvidence, FilterGroundedSearch, FilterDuplicate, FilterRAG} {
+		FilterAnswerInQueries, FilterAnswerEvidence, FilterGroundedSearches, FilterDuplicate, FilterRAG} {
 		m = append(m, Metric{"rejected/" + f, float64(rejected[f])})
 	}
 	for _, name := range timer.order {

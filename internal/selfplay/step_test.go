@@ -325,7 +325,7 @@ func TestStepVerdicts(t *testing.T) {
 	if !osk.Valid() || len(osk.Traj.Queries()) != 2 {
 		t.Fatalf("Osk proposal: valid %v, verdicts %+v", osk.Valid(), osk.Verdicts)
 	}
-	for _, f := range []string{FilterAnswerEvidence, FilterGroundedSearch} {
+	for _, f := range []string{FilterAnswerEvidence, FilterGroundedSearches} {
 		if _, ok := verdict(osk, f); ok {
 			t.Errorf("%s checked with its filter option off", f)
 		}
@@ -341,7 +341,7 @@ func TestStepVerdicts(t *testing.T) {
 	}{
 		{FilterAnswerEvidence, func(f *FilterConfig) { f.RequireAnswerEvidence = true },
 			func(p *proposal) Verdict { return CheckAnswerEvidence(&p.Traj, p.Seed.Answers) }},
-		{FilterGroundedSearch, func(f *FilterConfig) { f.GroundedSearches = true },
+		{FilterGroundedSearches, func(f *FilterConfig) { f.GroundedSearches = true },
 			func(p *proposal) Verdict { return CheckGroundedSearches(p.Traj.Searches, p.Seed.Answers) }},
 	} {
 		cfg := testConfig()
