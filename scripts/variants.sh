@@ -63,6 +63,8 @@ variants=(
   "ssp-oracle-check-2-links|var-ssp-oracle2|1 2 3|ORACLE_2"
   "supervised-2-4-hops|var-sup-qa2to4|1 2|--game.problems qa --run.qa_data QA_2TO4"
   "supervised-3-4-hops|var-sup-qa3to4|1 2|--game.problems qa --run.qa_data QA_3TO4"
+  "ssp-grounded-searches|var-ssp-grounded|1 2 3|--filter.grounded_searches true"
+  "ssp-grounded-searches-no-rag|var-ssp-grounded-norag|1 2|--filter.grounded_searches true --verify.rag false"
 )
 
 [ -f "$EXP/ssp-s1/config.yaml" ] || { echo "no $EXP/ssp-s1: run the table's experiment first (see docs/experiments.md)" >&2; exit 2; }
