@@ -88,11 +88,7 @@ func writeGrades(w io.Writer, name string, run worldgrade.Run, parts int) {
 		fmt.Fprintf(w, " %d: %d", k, all.RightWrittenByHops[k])
 	}
 	fmt.Fprintln(w)
-	var ungrounded [3]int
-	for g := range ungrounded {
-		ungrounded[g] = all.ValidBy[g] - all.GroundedValidBy[g]
-	}
-	fmt.Fprintf(w, "valid questions whose searches were grounded %s; the others %s\n", byGrade(all.GroundedValidBy), byGrade(ungrounded))
+	fmt.Fprintf(w, "valid questions whose searches were grounded %s; the others %s\n", byGrade(all.GroundedValidBy), byGrade(all.UngroundedValidBy()))
 	fmt.Fprintf(w, "RAG check passed right questions %s, wrong %s, other %s\n", passed(all, world.Right), passed(all, world.Wrong), passed(all, world.Other))
 	fmt.Fprintf(w, "solver rollouts (rewarded) on right questions %d (%d), wrong %d (%d), other %d (%d)\n",
 		run.SolverRollouts[world.Right], run.Rewarded[world.Right], run.SolverRollouts[world.Wrong], run.Rewarded[world.Wrong],
@@ -103,8 +99,8 @@ func writeGrades(w io.Writer, name string, run worldgrade.Run, parts int) {
 // gradable (right or wrong) questions that are right.
 func byGrade(n [3]int) string {
 	share := "-"
-	if graded := n[world.Right] + n[world.Wrong]; graded > 0 {
-		share = fmt.Sprintf("%.0f %%", 100*float64(n[world.Right])/float64(graded))
+	if v := worldgrade.RightShare(n); !math.IsNaN(v) {
+		share = fmt.Sprintf("%.0f %%", 100*v)
 	}
 	return fmt.Sprintf("right %d, wrong %d, other %d (%s right)", n[world.Right], n[world.Wrong], n[world.Other], share)
 }

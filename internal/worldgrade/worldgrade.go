@@ -130,12 +130,26 @@ func (s Summary) Add(o Summary) Summary {
 
 // Precision is right / (right + wrong) of the valid questions; NaN when
 // none can be graded.
-func (s Summary) Precision() float64 {
-	graded := s.ValidBy[world.Right] + s.ValidBy[world.Wrong]
+func (s Summary) Precision() float64 { return RightShare(s.ValidBy) }
+
+// UngroundedValidBy counts, by world.Grade, the valid questions whose
+// proposer's searches were not grounded.
+func (s Summary) UngroundedValidBy() [3]int {
+	var n [3]int
+	for g := range n {
+		n[g] = s.ValidBy[g] - s.GroundedValidBy[g]
+	}
+	return n
+}
+
+// RightShare is right / (right + wrong) of questions counted by
+// world.Grade; NaN when none can be graded.
+func RightShare(n [3]int) float64 {
+	graded := n[world.Right] + n[world.Wrong]
 	if graded == 0 {
 		return math.NaN()
 	}
-	return float64(s.ValidBy[world.Right]) / float64(graded)
+	return float64(n[world.Right]) / float64(graded)
 }
 
 // RAGPassRate is the share of the questions of grade g that the RAG check

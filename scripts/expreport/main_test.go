@@ -581,9 +581,11 @@ func TestSummarizeAndMeanCurve(t *testing.T) {
 // TestWorldGrades grades a self-play run that played on a generated world
 // (found from its provenance.jsonl): a right 2-link valid question in the
 // first third of its steps, a wrong valid one in the last, a right 1-link
-// one the RAG check rejected. Mutations checked: swapping the first and
-// last thirds, counting rejected questions as valid, and swapping the
-// right and wrong RAG pass rates, all fail the row.
+// one the RAG check rejected; the wrong one's proposer searched a name no
+// result had shown it. Mutations checked: swapping the first and last
+// thirds, counting rejected questions as valid, swapping the right and
+// wrong RAG pass rates, and swapping the grounded and other columns, all
+// fail the row.
 func TestWorldGrades(t *testing.T) {
 	runs, doc, plots := fixture(t)
 	worldDir := filepath.Join(t.TempDir(), "world")
@@ -615,14 +617,17 @@ func TestWorldGrades(t *testing.T) {
 	steps := map[int][]selfplay.RolloutRecord{
 		1: {{Role: "proposer", Question: two.Question, Answers: two.Answers, Valid: &yes, Verdicts: rag(true)}},
 		2: {{Role: "proposer", Question: one.Question, Answers: one.Answers, Valid: &no, Verdicts: rag(false)}},
-		3: {{Role: "proposer", Question: two.Question, Answers: one.Answers, Valid: &yes, Verdicts: rag(true)}},
+		// Its proposer's second search named what no result had shown it.
+		3: {{Role: "proposer", Question: two.Question, Answers: one.Answers, Valid: &yes, Verdicts: rag(true),
+			Queries:  []string{"first", "made up"},
+			Response: "<search> first </search>\n\n<information>Doc 1(Title: first) shown</information>\n\n<search> made up </search>"}},
 	}
 	writeRollouts(t, run, "game:\n  solver_rollouts: 2\n", steps)
 	if err := generate(runs, doc, plots, "", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	out, _ := os.ReadFile(doc)
-	want := "| `ssp` | 1 | 2 | 1 / 1 / 0 | 50 % | 50 % (1 of 2) / 100 % (1 of 1) | 2.00 → — | 1 of 2 |"
+	want := "| `ssp` | 1 | 2 | 1 / 1 / 0 | 50 % | 100 % (1 of 1) / 0 % (0 of 1) | 50 % (1 of 2) / 100 % (1 of 1) | 2.00 → — | 1 of 2 |"
 	if !strings.Contains(string(out), want) {
 		t.Errorf("no row %q in:\n%s", want, out)
 	}

@@ -57,20 +57,23 @@ func renderWorldGrades(rows []*row, worldDir string) (string, error) {
 		if p := all.Precision(); !math.IsNaN(p) {
 			precision = fmt.Sprintf("%.0f %%", 100*p)
 		}
-		lines = append(lines, fmt.Sprintf("| `%s` | %d | %d | %d / %d / %d | %s | %s / %s | %s → %s | %d of %d |\n", r.Name, len(r.Used), all.Valid,
+		lines = append(lines, fmt.Sprintf("| `%s` | %d | %d | %d / %d / %d | %s | %s / %s | %s / %s | %s → %s | %d of %d |\n", r.Name, len(r.Used), all.Valid,
 			all.ValidBy[world.Right], all.ValidBy[world.Wrong], all.ValidBy[world.Other], precision,
+			rightShare(all.GroundedValidBy), rightShare(all.UngroundedValidBy()),
 			ragPassed(all, world.Right), ragPassed(all, world.Wrong),
 			nanDash(first.MeanRightHops(), fixed(2)), nanDash(last.MeanRightHops(), fixed(2)), rightMulti, rightWritten))
 	}
 	return captionedTable("The proposed questions by the world's facts (`internal/worldgrade`, as `ssp world grade`; self-play never sees "+
 		"these labels), summed over seeds: valid questions whose chain ends at the proposer's target (right), ends elsewhere "+
-		"or breaks (wrong), or that are not in the world's wordings (other); precision = right / (right + wrong); of the "+
+		"or breaks (wrong), or that are not in the world's wordings (other); precision = right / (right + wrong); the same "+
+		"precision of the valid questions whose proposer's searches were grounded (every search after the first used only "+
+		"words of its target and of the results shown before it, as filter.grounded_searches asks) and of the others; of the "+
 		"right and of the wrong questions written that the RAG check answered, the share it passed (a check that tells "+
 		"them apart passes many more right ones); the "+
 		"mean number of links of the right valid questions on the first and on the last third of the steps; and how many "+
 		"of the right questions written, valid or not, have two or more links.",
-		"| row | seeds | valid questions | right / wrong / other | precision | RAG check passed: right / wrong | links of the right ones (first → last third) | right questions of 2+ links |\n"+
-			"|---|---:|---:|---|---:|---|---|---:|\n", lines), nil
+		"| row | seeds | valid questions | right / wrong / other | precision | precision: grounded / other searches | RAG check passed: right / wrong | links of the right ones (first → last third) | right questions of 2+ links |\n"+
+			"|---|---:|---:|---|---:|---|---|---|---:|\n", lines), nil
 }
 
 // worldFromProvenance is the directory of the first self-play run's seeds
@@ -92,6 +95,16 @@ func worldFromProvenance(rows []*row) string {
 		}
 	}
 	return ""
+}
+
+// rightShare is "S % (R of G)": of the G gradable questions counted by
+// grade in n, the R right; "—" when none can be graded.
+func rightShare(n [3]int) string {
+	share := worldgrade.RightShare(n)
+	if math.IsNaN(share) {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f %% (%d of %d)", 100*share, n[world.Right], n[world.Right]+n[world.Wrong])
 }
 
 // ragPassed is "R % (P of C)": of the questions of grade g the RAG check
