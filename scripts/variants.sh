@@ -65,6 +65,8 @@ variants=(
   "supervised-3-4-hops|var-sup-qa3to4|1 2|--game.problems qa --run.qa_data QA_3TO4"
   "ssp-grounded-searches|var-ssp-grounded|1 2 3|--filter.grounded_searches true"
   "ssp-grounded-searches-no-rag|var-ssp-grounded-norag|1 2|--filter.grounded_searches true --verify.rag false"
+  "supervised-mini-batches-2|var-sup-mb2|1 2|--game.problems qa --optim.mini_batches 2"
+  "ssp-mini-batches-2|var-ssp-mb2|1 2|--optim.mini_batches 2"
 )
 
 [ -f "$EXP/ssp-s1/config.yaml" ] || { echo "no $EXP/ssp-s1: run the table's experiment first (see docs/experiments.md)" >&2; exit 2; }
