@@ -67,6 +67,7 @@ variants=(
   "ssp-grounded-searches-no-rag|var-ssp-grounded-norag|1 2|--filter.grounded_searches true --verify.rag false"
   "supervised-mini-batches-2|var-sup-mb2|1 2|--game.problems qa --optim.mini_batches 2"
   "ssp-mini-batches-2|var-ssp-mb2|1 2|--optim.mini_batches 2"
+  "supervised-kl0.3|var-sup-kl03|1 2|--game.problems qa --optim.kl_coef 0.3"
 )
 
 [ -f "$EXP/ssp-s1/config.yaml" ] || { echo "no $EXP/ssp-s1: run the table's experiment first (see docs/experiments.md)" >&2; exit 2; }
