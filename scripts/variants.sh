@@ -68,7 +68,7 @@ variants=(
   "supervised-mini-batches-2|var-sup-mb2|1 2|--game.problems qa --optim.mini_batches 2"
   "ssp-mini-batches-2|var-ssp-mb2|1 2|--optim.mini_batches 2"
   "supervised-kl0.3|var-sup-kl03|1 2|--game.problems qa --optim.kl_coef 0.3"
-  "ssp-grounded-searches-kl0.3|var-ssp-grounded-kl03|1 2 3|--filter.grounded_searches true --optim.kl_coef 0.3"
+  "ssp-grounded-searches-kl0.3|var-ssp-grounded-kl03|1 2 3 4 5|--filter.grounded_searches true --optim.kl_coef 0.3"
   "ssp-grounded-searches-no-rag-kl0.3|var-ssp-grounded-norag-kl03|1|--filter.grounded_searches true --verify.rag false --optim.kl_coef 0.3"
 )
 
