@@ -358,26 +358,31 @@ func (r *Runner) Run(ctx context.Context, first, last int) error {
 	cfg := r.Game.Config
 	validating := r.Validate != nil && cfg.Run.EvalEvery > 0
 	if validating && first == 1 && cfg.Run.EvalFirst {
-		if _, err := r.Validate(ctx, 0); err != nil {
+		m, err := r.Validate(ctx, 0)
+		if err != nil {
 			return fmt.Errorf("validation before step 1: %w", err)
 		}
+		r.Game.Progress.Validation(0, m)
 	}
 	for step := first; step <= last; step++ {
 		res, err := r.Game.Step(ctx, step)
 		if err != nil {
 			return err
 		}
+		var validation Metrics
 		if validating && (step%cfg.Run.EvalEvery == 0 || step == last) {
-			m, err := r.Validate(ctx, step)
-			if err != nil {
+			if validation, err = r.Validate(ctx, step); err != nil {
 				return fmt.Errorf("step %d: validation: %w", step, err)
 			}
-			res.Metrics = append(res.Metrics, m...)
+			res.Metrics = append(res.Metrics, validation...)
 		}
 		if err := r.Dir.WriteStep(step, res); err != nil {
 			return fmt.Errorf("step %d: %w", step, err)
 		}
 		r.Game.Progress.Step(res.Metrics)
+		if validation != nil {
+			r.Game.Progress.Validation(step, validation)
+		}
 		if step%cfg.Run.SaveEvery == 0 || step == last {
 			state := TrainerState{Metrics: res.Metrics, Config: cfg.Effective()}
 			if err := r.Dir.SaveCheckpoint(step, r.Model, r.Optimizer, r.Game.Pool, state); err != nil {
@@ -386,5 +391,6 @@ func (r *Runner) Run(ctx context.Context, first, last int) error {
 			slog.Info("checkpoint saved", "step", step, "dir", filepath.Join(r.Dir.Dir, "checkpoints", fmt.Sprintf("step-%d", step)))
 		}
 	}
+	r.Game.Progress.Summary()
 	return nil
 }

@@ -170,11 +170,14 @@ func TestRunnerValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var console strings.Builder
+	g.Progress = &Progress{W: &console, TotalSteps: 3}
 	var validated []int
 	r := &Runner{Game: g, Dir: rd, Model: &dirModel{}, Optimizer: dirOptimizer{},
 		Validate: func(_ context.Context, step int) (Metrics, error) {
 			validated = append(validated, step)
-			return Metrics{{Name: "eval/em", Value: float64(step) / 10}}, nil
+			return Metrics{{Name: "eval/em", Value: float64(step) / 10}, {Name: "eval/em_hops_1", Value: 0.5 + float64(step)/10},
+				{Name: "eval/em_hops_2", Value: 0.25}}, nil
 		}}
 	if err := r.Run(context.Background(), 1, 3); err != nil {
 		t.Fatal(err)
@@ -182,6 +185,21 @@ func TestRunnerValidates(t *testing.T) {
 	rd.Close()
 	if fmt.Sprint(validated) != "[0 2 3]" {
 		t.Errorf("validated at steps %v, want [0 2 3]", validated)
+	}
+	// Each validation gets a line after its step's line, and the run ends
+	// with the first and last validation side by side (mutations seen to
+	// fail: no Validation call for step 0; Summary comparing the last
+	// validation with itself).
+	out := console.String()
+	for _, want := range []string{"validation at step 0  EM 0.0  1-hop 50.0  2-hop 25.0",
+		"validation at step 2  EM 20.0  1-hop 70.0  2-hop 25.0",
+		"held-out EM: 0.0 at step 0, 30.0 at step 3 (+30.0); 1-hop 50.0 → 80.0, 2-hop 25.0 → 25.0\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console lacks %q:\n%s", want, out)
+		}
+	}
+	if i, j := strings.Index(out, "step 2/3  proposer"), strings.Index(out, "validation at step 2"); i < 0 || j < i {
+		t.Errorf("the validation of step 2 is not after its step line:\n%s", out)
 	}
 	rows := readLines(t, filepath.Join(dir, "metrics.jsonl"))
 	if _, ok := rows[0]["eval/em"]; ok {
