@@ -176,14 +176,21 @@ func writeModel(dir string) error {
 	return nil
 }
 
+// DefaultSteps is how many self-play steps `ssp train` plays with no
+// arguments.
+const DefaultSteps = 32
+
 // TrainConfig scales the self-play defaults (SSP's, sized for GPUs) down to
-// a short run of the built-in default on a 2-core CPU. The agent settings
-// are the ones the embedded model was bootstrapped with. Values the user
-// set in a config file or flag are applied after this.
+// a run of the built-in default that fits in about ten minutes of a 2-core
+// CPU. The agent settings are the ones the embedded model was bootstrapped
+// with. Values the user set in a config file or flag are applied after this.
 func TrainConfig(cfg *selfplay.Config) {
 	b := bootstrap.DefaultOptions()
-	cfg.Run.Steps = 3
-	cfg.Run.SaveEvery = 3
+	cfg.Run.Steps = DefaultSteps
+	cfg.Run.SaveEvery = 8
+	// Validate on the built-in held-out benchmark before the first step and
+	// after the last, so the run ends by showing what it changed.
+	cfg.Run.EvalEvery = DefaultSteps
 	cfg.Run.Out = "runs/default"
 	cfg.Game.BatchSize = 4
 	cfg.Game.SolverRollouts = 3

@@ -42,8 +42,13 @@ func TestEmbeddedModelMatchesDefaults(t *testing.T) {
 	if bootstrapped != used {
 		t.Errorf("embedded model bootstrapped with %+v; the built-in config uses %+v", bootstrapped, used)
 	}
+	cfg.Run.EvalData = "benchmark.jsonl" // `ssp train` fills in the built-in world's
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("built-in config: %v", err)
+	}
+	// The default run validates before its first step and after its last.
+	if cfg.Run.EvalEvery != cfg.Run.Steps || !cfg.Run.EvalFirst {
+		t.Errorf("built-in run: run.eval_every %d, run.eval_first %v over %d steps", cfg.Run.EvalEvery, cfg.Run.EvalFirst, cfg.Run.Steps)
 	}
 }
 
