@@ -506,12 +506,17 @@ func validator(ctx context.Context, cfg selfplay.Config, policy *model.Model, to
 	if err != nil {
 		return nil, err
 	}
+	// A validation of the built-in benchmark takes about a minute of a CPU:
+	// it reports progress as `ssp eval` does, so the run is never silent.
+	var progress *eval.Progress
 	solve := eval.AgentSolver(policy, tok, searcher, prompts.Solver, agent.Config{
 		FinalTag: "answer", Search: true,
 		MaxTurns: a.MaxTurns, MaxTokensPerTurn: a.MaxTokensPerTurn, MaxResponseTokens: a.MaxResponseTokens,
 		TopK: a.TopK, MaxInformationChars: a.MaxInformationChars, Temperature: 0, EOSTokenIDs: tok.EOSTokenIDs(),
+		OnToken: func(int, int32) { progress.AddTokens(1) },
 	})
 	return func(ctx context.Context, step int) (selfplay.Metrics, error) {
+		progress = eval.NewProgress(os.Stderr)
 		dir := filepath.Join(cfg.Run.Out, "eval", fmt.Sprintf("step-%d", step))
 		// ReplaceRun: a report of this step is left by a run killed after
 		// validating and resumed from an earlier checkpoint; partial results
@@ -523,7 +528,8 @@ func validator(ctx context.Context, cfg selfplay.Config, policy *model.Model, to
 			Model: fmt.Sprintf("%s at step %d", cfg.Run.Out, step), Index: cfg.Run.Index, Retriever: cfg.Run.Retriever, Data: []string{cfg.Run.EvalData},
 			Settings: map[string]any{"decoding": "greedy", "max_turns": a.MaxTurns, "max_tokens_per_turn": a.MaxTokensPerTurn,
 				"max_response_tokens": a.MaxResponseTokens, "topk": a.TopK, "max_information_chars": a.MaxInformationChars, "prompts": cfg.Game.Prompts}}
-		m, err := eval.Run(ctx, eval.Config{OutDir: dir, BatchSize: 64, ReplaceRun: true, Title: fmt.Sprintf("validation at step %d", step), Provenance: prov}, examples, solve)
+		m, err := eval.Run(ctx, eval.Config{OutDir: dir, BatchSize: 64, ReplaceRun: true, Title: fmt.Sprintf("validation at step %d", step),
+			Provenance: prov, Progress: progress}, examples, solve)
 		if err != nil {
 			return nil, err
 		}

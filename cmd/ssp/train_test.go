@@ -71,8 +71,9 @@ func TestTrainBuiltinStep(t *testing.T) {
 			t.Errorf("memory limit after the built-in run: %d, want %d", got, builtinHeapLimit)
 		}
 	}
-	// Mutation seen to fail: builtin.TrainConfig without run.eval_every.
-	for _, want := range []string{"validation at step 0  EM ", "validation at step 1  EM ", "\nheld-out EM: "} {
+	// Mutations seen to fail: builtin.TrainConfig without run.eval_every;
+	// validation without an eval.Progress.
+	for _, want := range []string{"validation at step 0  EM ", "validation at step 1  EM ", "\nheld-out EM: ", "\neval: 2/2 examples, "} {
 		if !strings.Contains(console, want) {
 			t.Errorf("the default run's console lacks %q:\n%s", want, console)
 		}
