@@ -11,11 +11,10 @@
 #         when absent (needs PyPI).
 # Nothing outside a temporary directory is written (its own cache too).
 #
-# Last measured: 357 s in all on the 2-core CPU with one light job beside
-# it: first run 25 s, built-in eval 59 s, import 2 s, generate 8 s, the
-# 8-question eval of SmolLM2 263 s (about 90 s of it reading the prompts
-# before the first token); a progress line came every 10 s throughout.
-# With the machine loaded by other jobs (load average 7 to 10): 701 s.
+# Last measured: 480 s in all on the 2-core CPU with nothing else running:
+# first run 367 s (a validation, 32 self-play steps, a validation), built-in
+# eval 51 s, import 2 s, generate 3 s, the 8-question eval of SmolLM2 57 s;
+# a progress line came at least every 10 s throughout.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 assets=${SSP_ASSETS:-$repo/.assets}
