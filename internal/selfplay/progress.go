@@ -120,9 +120,9 @@ type stepAccuracy struct {
 	rollouts float64
 }
 
-// pooledAccuracy is the share of correct rollouts over steps (each step
-// weighted by its rollouts, so a step of replays only counts as much as it
-// solved).
+// pooledAccuracy is the share of correct rollouts over steps, each step
+// weighted by its rollouts: a step whose few questions passed counts less
+// than one with a full batch.
 func pooledAccuracy(steps []stepAccuracy) float64 {
 	var correct, rollouts float64
 	for _, s := range steps {
