@@ -71,8 +71,8 @@ variants=(
   "ssp-grounded-searches-kl0.3|var-ssp-grounded-kl03|1 2 3 4 5|--filter.grounded_searches true --optim.kl_coef 0.3"
   "ssp-grounded-searches-no-rag-kl0.3|var-ssp-grounded-norag-kl03|1|--filter.grounded_searches true --verify.rag false --optim.kl_coef 0.3"
   "ssp-no-replay|var-ssp-noreplay|1 2|--pool.reuse false"
-  "ssp-batch-16|var-ssp-b16|1|--game.batch_size 16 --steps 16 --save-every 16 --run.eval_every 8"
-  "supervised-batch-16|var-sup-b16|1|--game.problems qa --game.batch_size 16 --steps 16 --save-every 16 --run.eval_every 8"
+  "ssp-batch-16|var-ssp-b16|1 2|--game.batch_size 16 --steps 16 --save-every 16 --run.eval_every 8"
+  "supervised-batch-16|var-sup-b16|1 2|--game.problems qa --game.batch_size 16 --steps 16 --save-every 16 --run.eval_every 8"
 )
 
 [ -f "$EXP/ssp-s1/config.yaml" ] || { echo "no $EXP/ssp-s1: run the table's experiment first (see docs/experiments.md)" >&2; exit 2; }
