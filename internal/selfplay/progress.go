@@ -142,7 +142,8 @@ func stepRange(steps []stepAccuracy) string {
 	return fmt.Sprintf("%d–%d", steps[0].step, steps[len(steps)-1].step)
 }
 
-// hopMetrics returns the validation's EM by hop count, in hop order.
+// hopMetrics returns the validation's EM by hop count, in the order the
+// validator gave them (`ssp train`'s sorts them by hop count).
 func hopMetrics(m Metrics) Metrics {
 	var out Metrics
 	for _, x := range m {
